@@ -1,0 +1,199 @@
+/* Shared types, maps and helpers of Intuition's probes.
+ *
+ * Kernel structs are never dereferenced through header layouts beyond the first fields of
+ * struct sock_common: the headers BCC compiles against may belong to another kernel. Other fields
+ * are read at offsets from the running kernel's BTF, passed in as -D constants (OFF_*).
+ *
+ * Limits come from the loader as -D constants: MAX_SOCKETS, MAX_FLOWS, MAX_LISTENERS, RINGBUF_PAGES.
+ */
+#ifndef INTUITION_COMMON_H
+#define INTUITION_COMMON_H
+
+#define ROLE_CLIENT 1
+#define ROLE_SERVER 2
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
+
+#define ECONNREFUSED 111
+#define ETIMEDOUT 110
+
+#define EVENT_CONNECT_FAILED 1
+#define EVENT_RESET_SENT 2
+#define EVENT_RESET_RECEIVED 3
+
+/* indexes of the lost-event counters */
+#define LOST_RINGBUF 0
+#define LOST_FLOWS_FULL 1
+#define LOST_COUNT 2
+
+/* One in-kernel aggregate: owner, role, peer and server port. Never the client's ephemeral port.
+ * Addresses are 16 bytes; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d). */
+struct flow_key {
+    u64 cgroup_id;
+    u32 tgid;
+    u16 server_port;
+    u8 role;
+    u8 pad;
+    u8 local_addr[16];
+    u8 peer_addr[16];
+    char comm[16];
+};
+
+struct flow_stats {
+    u64 opens;
+    u64 closes;
+    u64 connect_refused;
+    u64 connect_timeout;
+    u64 connect_other;
+    u64 connect_time_us;
+    u64 bytes_sent;
+    u64 bytes_received;
+    u64 retransmits;
+    u64 resets_sent;
+    u64 resets_received;
+};
+
+/* Per-socket state, keyed by the struct sock pointer. */
+struct sock_info {
+    struct flow_key key;     /* key.tgid == 0 until the owner is known */
+    u64 connect_start_ns;
+    u8 opened;               /* the open was counted on key */
+    u8 closed;
+    u8 pad[6];
+};
+
+struct listener_key {
+    u64 netns;               /* struct net pointer: ports repeat across network namespaces */
+    u16 port;
+    u8 pad[6];
+};
+
+struct owner {
+    u64 cgroup_id;
+    u32 tgid;
+    u32 pad;
+    char comm[16];
+};
+
+struct event {
+    u32 type;                /* EVENT_* */
+    u32 error;               /* errno for connect failures */
+    u64 timestamp_ns;        /* bpf_ktime_get_ns */
+    struct flow_key key;
+};
+
+BPF_TABLE("lru_hash", u64, struct sock_info, sockets, MAX_SOCKETS);
+BPF_TABLE("lru_hash", struct listener_key, struct owner, listeners, MAX_LISTENERS);
+BPF_HASH(flows, struct flow_key, struct flow_stats, MAX_FLOWS);
+BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+BPF_PERCPU_ARRAY(lost, u64, LOST_COUNT);
+
+static __always_inline void count_lost(u32 index)
+{
+    u64 *n = lost.lookup(&index);
+    if (n)
+        *n += 1;   /* per-CPU slot: no atomic needed */
+}
+
+/* The cgroup that names the current task's container: the v2 cgroup id on a pure v2 host, else the
+ * kernfs id (= directory inode) of its cgroup in one v1 hierarchy (CGROUP_V1_SUBSYS). */
+static __always_inline u64 current_cgroup_id(void)
+{
+#ifdef CGROUP_V1_SUBSYS
+    char *task = (char *)bpf_get_current_task();
+    char *css_set = 0, *css = 0, *cgrp = 0, *kn = 0;
+    u64 id = 0;
+    bpf_probe_read_kernel(&css_set, sizeof(css_set), task + OFF_TASK_CGROUPS);
+    if (!css_set)
+        return 0;
+    bpf_probe_read_kernel(&css, sizeof(css), css_set + OFF_CSS_SET_SUBSYS + CGROUP_V1_SUBSYS * sizeof(void *));
+    if (!css)
+        return 0;
+    bpf_probe_read_kernel(&cgrp, sizeof(cgrp), css + OFF_CSS_CGROUP);
+    if (!cgrp)
+        return 0;
+    bpf_probe_read_kernel(&kn, sizeof(kn), cgrp + OFF_CGROUP_KN);
+    if (!kn)
+        return 0;
+    bpf_probe_read_kernel(&id, sizeof(id), kn + OFF_KERNFS_NODE_ID);
+    return id;
+#else
+    return bpf_get_current_cgroup_id();
+#endif
+}
+
+static __always_inline void fill_owner(struct flow_key *key)
+{
+    key->tgid = bpf_get_current_pid_tgid() >> 32;
+    key->cgroup_id = current_cgroup_id();
+    bpf_get_current_comm(&key->comm, sizeof(key->comm));
+}
+
+/* Store an IPv4 address (network order, as in memory) IPv4-mapped in 16 bytes. */
+static __always_inline void set_addr_v4(u8 *dst, u32 addr)
+{
+    __builtin_memset(dst, 0, 10);
+    dst[10] = 0xff;
+    dst[11] = 0xff;
+    __builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* Copy an address out of tracepoint arguments: the verifier forbids byte loads from a moved context
+ * pointer, so go through the helper. */
+static __always_inline void read_addr(u8 *dst, const void *src, u16 family)
+{
+    if (family == AF_INET) {
+        u32 addr = 0;
+        bpf_probe_read_kernel(&addr, sizeof(addr), src);
+        set_addr_v4(dst, addr);
+    } else {
+        bpf_probe_read_kernel(dst, 16, src);
+    }
+}
+
+/* The flow's counters, created on first use. NULL (and counted as lost) when the map is full. */
+static __always_inline struct flow_stats *flow_stats_of(struct flow_key *key)
+{
+    struct flow_stats zero = {};
+    struct flow_stats *stats = flows.lookup_or_try_init(key, &zero);
+    if (!stats)
+        count_lost(LOST_FLOWS_FULL);
+    return stats;
+}
+
+static __always_inline void emit_event(u32 type, u32 error, struct flow_key *key)
+{
+    struct event *e = events.ringbuf_reserve(sizeof(struct event));
+    if (!e) {
+        count_lost(LOST_RINGBUF);
+        return;
+    }
+    e->type = type;
+    e->error = error;
+    e->timestamp_ns = bpf_ktime_get_ns();
+    __builtin_memcpy(&e->key, key, sizeof(struct flow_key));
+    events.ringbuf_submit(e, 0);
+}
+
+/* Server sockets are attributed to the task that first reads or writes them: the handshake completes
+ * in softirq context, where "current" is whoever the CPU was running. Counts the open then. */
+static __always_inline void claim_server_socket(struct sock_info *si)
+{
+    if (si->opened)
+        return;
+    fill_owner(&si->key);
+    si->opened = 1;
+    struct flow_stats *stats = flow_stats_of(&si->key);
+    if (stats)
+        __sync_fetch_and_add(&stats->opens, 1);
+}
+
+#endif

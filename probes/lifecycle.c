@@ -1,0 +1,150 @@
+/* Connection lifecycle from tracepoint sock:inet_sock_set_state: listeners, opens, closes,
+ * connect failures with their reason, connect duration. */
+
+/* What the tracepoint says about a state change; BCC defines the tracepoint's own argument struct only
+ * right before the probe, so the helpers take this instead. */
+struct state_change {
+    const void *sk;
+    u16 sport;
+    u16 dport;
+    u8 local[16];
+    u8 peer[16];
+};
+
+static __always_inline u64 socket_netns(const void *sk)
+{
+    u64 net = 0;
+    bpf_probe_read_kernel(&net, sizeof(net), (char *)sk + OFF_SKC_NET);
+    return net;
+}
+
+/* CLOSE -> LISTEN runs in the task that called listen(): remember it per (netns, port), so that a
+ * connection closed before its server ever touched it still has an owner. */
+static __always_inline void on_listen(struct state_change *c)
+{
+    struct listener_key lk = {.netns = socket_netns(c->sk), .port = c->sport};
+    struct owner o = {};
+    o.tgid = bpf_get_current_pid_tgid() >> 32;
+    o.cgroup_id = current_cgroup_id();
+    bpf_get_current_comm(&o.comm, sizeof(o.comm));
+    listeners.update(&lk, &o);
+}
+
+/* CLOSE -> SYN_SENT runs in the connecting task: the client's owner is current. */
+static __always_inline void on_connect_start(struct state_change *c)
+{
+    u64 sk = (u64)c->sk;
+    struct sock_info si = {};
+    si.key.role = ROLE_CLIENT;
+    si.key.server_port = c->dport;
+    __builtin_memcpy(si.key.local_addr, c->local, 16);
+    __builtin_memcpy(si.key.peer_addr, c->peer, 16);
+    fill_owner(&si.key);
+    si.connect_start_ns = bpf_ktime_get_ns();
+    sockets.update(&sk, &si);
+}
+
+static __always_inline void on_connected(struct state_change *c, struct sock_info *si)
+{
+    /* the source address is final only now */
+    __builtin_memcpy(si->key.local_addr, c->local, 16);
+    si->opened = 1;
+    struct flow_stats *stats = flow_stats_of(&si->key);
+    if (!stats)
+        return;
+    __sync_fetch_and_add(&stats->opens, 1);
+    __sync_fetch_and_add(&stats->connect_time_us, (bpf_ktime_get_ns() - si->connect_start_ns) / 1000);
+}
+
+static __always_inline void on_connect_failed(const void *sk, struct sock_info *si)
+{
+    int err = 0;
+    bpf_probe_read_kernel(&err, sizeof(err), (char *)sk + OFF_SOCK_ERR);
+    si->closed = 1;
+    struct flow_stats *stats = flow_stats_of(&si->key);
+    if (stats) {
+        if (err == ECONNREFUSED)
+            __sync_fetch_and_add(&stats->connect_refused, 1);
+        else if (err == ETIMEDOUT)
+            __sync_fetch_and_add(&stats->connect_timeout, 1);
+        else
+            __sync_fetch_and_add(&stats->connect_other, 1);
+    }
+    emit_event(EVENT_CONNECT_FAILED, err, &si->key);
+}
+
+/* SYN_RECV -> ESTABLISHED runs in softirq context: the owner is provisionally the listener's, and
+ * the task that first reads or writes the socket claims it (claim_server_socket). */
+static __always_inline void on_accepted(struct state_change *c)
+{
+    u64 sk = (u64)c->sk;
+    struct sock_info si = {};
+    si.key.role = ROLE_SERVER;
+    si.key.server_port = c->sport;
+    __builtin_memcpy(si.key.local_addr, c->local, 16);
+    __builtin_memcpy(si.key.peer_addr, c->peer, 16);
+    struct listener_key lk = {.netns = socket_netns(c->sk), .port = c->sport};
+    struct owner *o = listeners.lookup(&lk);
+    if (o) {
+        si.key.cgroup_id = o->cgroup_id;
+        si.key.tgid = o->tgid;
+        __builtin_memcpy(si.key.comm, o->comm, sizeof(si.key.comm));
+    }
+    sockets.update(&sk, &si);
+}
+
+static __always_inline void on_closed(struct sock_info *si)
+{
+    if (si->closed)
+        return;
+    si->closed = 1;
+    if (si->key.role == ROLE_SERVER && !si->opened) {
+        /* accepted and closed without any I/O: count it under the listener's owner */
+        si->opened = 1;
+        struct flow_stats *stats = flow_stats_of(&si->key);
+        if (stats)
+            __sync_fetch_and_add(&stats->opens, 1);
+    }
+    if (!si->opened)
+        return;   /* a connection that predates the agent: its open was never counted */
+    struct flow_stats *stats = flow_stats_of(&si->key);
+    if (stats)
+        __sync_fetch_and_add(&stats->closes, 1);
+}
+
+TRACEPOINT_PROBE(sock, inet_sock_set_state)
+{
+    if (args->protocol != IPPROTO_TCP)
+        return 0;
+    u64 sk = (u64)args->skaddr;
+    int from = args->oldstate, to = args->newstate;
+    struct state_change c = {.sk = args->skaddr, .sport = args->sport, .dport = args->dport};
+    u16 family = args->family;
+    read_addr(c.local, family == AF_INET ? (void *)args->saddr : (void *)args->saddr_v6, family);
+    read_addr(c.peer, family == AF_INET ? (void *)args->daddr : (void *)args->daddr_v6, family);
+
+    if (to == TCP_LISTEN) {
+        on_listen(&c);
+        return 0;
+    }
+    if (from == TCP_CLOSE && to == TCP_SYN_SENT) {
+        on_connect_start(&c);
+        return 0;
+    }
+    if (from == TCP_SYN_RECV && to == TCP_ESTABLISHED) {
+        on_accepted(&c);
+        return 0;
+    }
+    struct sock_info *si = sockets.lookup(&sk);
+    if (!si)
+        return 0;
+    if (from == TCP_SYN_SENT && to == TCP_ESTABLISHED)
+        on_connected(&c, si);
+    else if (from == TCP_SYN_SENT && to == TCP_CLOSE)
+        on_connect_failed(args->skaddr, si);
+    else if (to == TCP_CLOSE)
+        on_closed(si);
+    /* the entry stays until the LRU evicts it or the address is reused: resets and retransmits
+     * can still arrive after CLOSE (a linger-0 close resets after setting CLOSE) */
+    return 0;
+}

@@ -1,0 +1,164 @@
+"""Struct member offsets and enum values of the running kernel, read from its BTF.
+
+BCC compiles against whatever header tree is installed, and that tree may belong to another kernel
+(here Debian's 6.1 headers on a 6.18 kernel), so header layouts cannot be trusted beyond the first
+fields of struct sock_common. The probes read every other field at an offset taken from
+/sys/kernel/btf/vmlinux, passed to the compiler as -D constants. libbpf does the BTF parsing.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+
+_KIND_STRUCT, _KIND_UNION, _KIND_ENUM = 4, 5, 6
+_KIND_TYPEDEF, _KIND_VOLATILE, _KIND_CONST, _KIND_RESTRICT, _KIND_TYPE_TAG = 8, 9, 10, 11, 18
+_QUALIFIERS = {_KIND_TYPEDEF, _KIND_VOLATILE, _KIND_CONST, _KIND_RESTRICT, _KIND_TYPE_TAG}
+
+
+class BTFError(Exception):
+    """The kernel's BTF is missing, unreadable, or lacks a type or member we need."""
+
+
+class _Type(ctypes.Structure):
+    _fields_ = [("name_off", ctypes.c_uint32), ("info", ctypes.c_uint32), ("size_or_type", ctypes.c_uint32)]
+
+
+class _Member(ctypes.Structure):
+    _fields_ = [("name_off", ctypes.c_uint32), ("type", ctypes.c_uint32), ("offset", ctypes.c_uint32)]
+
+
+class _Enum(ctypes.Structure):
+    _fields_ = [("name_off", ctypes.c_uint32), ("val", ctypes.c_int32)]
+
+
+def _libbpf() -> ctypes.CDLL:
+    path = ctypes.util.find_library("bpf") or "libbpf.so.1"
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as e:
+        raise BTFError(f"libbpf not found ({e}); install Debian's libbpf1") from e
+    lib.btf__parse.restype = ctypes.c_void_p
+    lib.btf__parse.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    lib.btf__free.argtypes = [ctypes.c_void_p]
+    lib.btf__find_by_name_kind.restype = ctypes.c_int32
+    lib.btf__find_by_name_kind.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint32]
+    lib.btf__type_by_id.restype = ctypes.POINTER(_Type)
+    lib.btf__type_by_id.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.btf__name_by_offset.restype = ctypes.c_char_p
+    lib.btf__name_by_offset.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.libbpf_get_error.restype = ctypes.c_long
+    lib.libbpf_get_error.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+class KernelBTF:
+    """Read-only view of one BTF file (the running kernel's by default). Needs no root: the file is 0444."""
+
+    def __init__(self, path: str = VMLINUX_BTF):
+        if not os.path.exists(path):
+            raise BTFError(f"{path} not found: the kernel was built without CONFIG_DEBUG_INFO_BTF")
+        self._lib = _libbpf()
+        handle = self._lib.btf__parse(path.encode(), None)
+        if not handle or self._lib.libbpf_get_error(handle):
+            raise BTFError(f"cannot parse BTF from {path}")
+        self._btf = handle
+
+    def close(self) -> None:
+        if self._btf:
+            self._lib.btf__free(self._btf)
+            self._btf = None
+
+    def __enter__(self) -> "KernelBTF":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _name(self, off: int) -> str:
+        return (self._lib.btf__name_by_offset(self._btf, off) or b"").decode()
+
+    def _find(self, name: str, kind: int) -> int:
+        type_id = self._lib.btf__find_by_name_kind(self._btf, name.encode(), kind)
+        if type_id < 0:
+            raise BTFError(f"kernel BTF has no {'enum' if kind == _KIND_ENUM else 'struct'} {name}")
+        return type_id
+
+    def _resolve(self, type_id: int) -> tuple[int, _Type]:
+        """Follow typedefs and qualifiers to the underlying type."""
+        while True:
+            t = self._lib.btf__type_by_id(self._btf, type_id).contents
+            if (t.info >> 24) & 0x1F not in _QUALIFIERS:
+                return type_id, t
+            type_id = t.size_or_type
+
+    def _members(self, type_id: int) -> list[tuple[str, int, int]]:
+        """(name, type id, bit offset) of a struct's or union's members."""
+        t_ptr = self._lib.btf__type_by_id(self._btf, type_id)
+        t = t_ptr.contents
+        vlen, kind_flag = t.info & 0xFFFF, t.info >> 31
+        first = ctypes.cast(ctypes.addressof(t) + ctypes.sizeof(_Type), ctypes.POINTER(_Member))
+        out = []
+        for i in range(vlen):
+            m = first[i]
+            bits = m.offset & 0xFFFFFF if kind_flag else m.offset
+            out.append((self._name(m.name_off), m.type, bits))
+        return out
+
+    def _member_in(self, type_id: int, name: str) -> tuple[int, int] | None:
+        """(bit offset, type id) of a member, looking through anonymous structs and unions."""
+        for member_name, member_type, bits in self._members(type_id):
+            if member_name == name:
+                return bits, member_type
+            if not member_name:
+                inner_id, inner = self._resolve(member_type)
+                if (inner.info >> 24) & 0x1F in (_KIND_STRUCT, _KIND_UNION):
+                    found = self._member_in(inner_id, name)
+                    if found:
+                        return bits + found[0], found[1]
+        return None
+
+    def offset(self, struct: str, path: str) -> int:
+        """Byte offset of a member path such as offset("sock", "__sk_common.skc_family")."""
+        type_id = self._find(struct, _KIND_STRUCT)
+        total_bits = 0
+        for part in path.split("."):
+            type_id, t = self._resolve(type_id)
+            if (t.info >> 24) & 0x1F not in (_KIND_STRUCT, _KIND_UNION):
+                raise BTFError(f"{struct}.{path}: '{part}' is not inside a struct")
+            found = self._member_in(type_id, part)
+            if found is None:
+                raise BTFError(f"kernel BTF: struct {struct} has no member {path}")
+            bits, type_id = found
+            total_bits += bits
+        if total_bits % 8:
+            raise BTFError(f"{struct}.{path} is a bitfield")
+        return total_bits // 8
+
+    def enum_value(self, enum: str, name: str) -> int:
+        type_id = self._find(enum, _KIND_ENUM)
+        t = self._lib.btf__type_by_id(self._btf, type_id).contents
+        first = ctypes.cast(ctypes.addressof(t) + ctypes.sizeof(_Type), ctypes.POINTER(_Enum))
+        for i in range(t.info & 0xFFFF):
+            if self._name(first[i].name_off) == name:
+                return first[i].val
+        raise BTFError(f"kernel BTF: enum {enum} has no value {name}")
+
+
+# The struct fields the probes read beyond sock_common, as -D constant name -> (struct, member path).
+SOCK_OFFSETS = {
+    "OFF_SOCK_ERR": ("sock", "sk_err"),
+}
+CGROUP_V1_OFFSETS = {
+    "OFF_TASK_CGROUPS": ("task_struct", "cgroups"),
+    "OFF_CSS_SET_SUBSYS": ("css_set", "subsys"),
+    "OFF_CSS_CGROUP": ("cgroup_subsys_state", "cgroup"),
+    "OFF_CGROUP_KN": ("cgroup", "kn"),
+    "OFF_KERNFS_NODE_ID": ("kernfs_node", "id"),
+}
+
+
+def offset_defines(btf: KernelBTF, fields: dict[str, tuple[str, str]]) -> dict[str, int]:
+    return {macro: btf.offset(struct, path) for macro, (struct, path) in fields.items()}

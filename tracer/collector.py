@@ -1,0 +1,79 @@
+"""Drains the probes' maps and ring buffer into plain records (tracer/records.py), once a second.
+
+All BCC calls happen in the thread that calls start()/drain()/close(). The ring-buffer callback only
+copies bytes; decoding happens in drain(), and an exception anywhere is raised there, never swallowed.
+"""
+from __future__ import annotations
+
+import ctypes as ct
+import time
+
+from . import flows
+from .kernel import CgroupLayout
+from .loader import CaptureConfig, ProbeInfo, load
+from .records import Drain
+
+LOST_SOURCES = ("ringbuf", "flows_map_full")
+MAP_NAMES = ("sockets", "flows", "listeners")
+MAP_COUNT_INTERVAL = 10.0  # seconds; counting walks every key, too costly for each drain
+
+
+class Collector:
+    def __init__(self, capture: CaptureConfig | None = None, cgroup_layout: CgroupLayout | None = None):
+        self.capture = capture or CaptureConfig()
+        self._cgroup_layout = cgroup_layout  # None: detect
+        self.probe_info: ProbeInfo | None = None
+        self._bpf = None
+        self._raw_events: list[bytes] = []
+        self._callback_error: BaseException | None = None
+        self._lost_seen = [0] * len(LOST_SOURCES)
+        self.last_drain: float = 0.0  # monotonic time of the last completed drain
+        self.map_entries: dict[str, int] = {}  # map -> entries, for intuition_bpf_map_entries
+        self._map_counted = 0.0
+
+    def start(self) -> None:
+        self._bpf, self.probe_info = load(self.capture, self._cgroup_layout)
+        self._bpf[b"events"].open_ring_buffer(self._on_event)
+
+    def _on_event(self, _ctx, data, size) -> int:
+        try:
+            self._raw_events.append(ct.string_at(data, size))
+        except BaseException as e:  # ctypes would swallow it; drain() re-raises
+            self._callback_error = e
+        return 0
+
+    def drain(self) -> Drain:
+        """Everything counted since the previous call. Flow counters are deltas."""
+        if self._bpf is None:
+            raise RuntimeError("Collector.drain() before start()")
+        now = time.time()
+        out = Drain(timestamp=now)
+        self._bpf.ring_buffer_consume()
+        if self._callback_error is not None:
+            error, self._callback_error = self._callback_error, None
+            raise error
+        raw_events, self._raw_events = self._raw_events, []
+        for key, stats in self._bpf[b"flows"].items_lookup_and_delete_batch():
+            out.flows.append(flows.decode_flow(key, stats))
+        wall_offset = now - time.monotonic()
+        out.events = [flows.decode_event(raw, wall_offset) for raw in raw_events]
+        out.lost = self._lost_delta()
+        self.last_drain = time.monotonic()
+        if self.last_drain - self._map_counted >= MAP_COUNT_INTERVAL:
+            self.map_entries = {name: sum(1 for _ in self._bpf[name.encode()].keys()) for name in MAP_NAMES}
+            self._map_counted = self.last_drain
+        return out
+
+    def _lost_delta(self) -> dict[str, int]:
+        table = self._bpf[b"lost"]
+        delta = {}
+        for index, source in enumerate(LOST_SOURCES):
+            total = sum(table.getvalue(table.Key(index)))
+            delta[source] = total - self._lost_seen[index]
+            self._lost_seen[index] = total
+        return delta
+
+    def close(self) -> None:
+        if self._bpf is not None:
+            self._bpf.cleanup()
+            self._bpf = None

@@ -1,0 +1,85 @@
+"""Decoding of the probes' binary records: explicit ctypes mirrors of probes/common.h.
+
+BCC's own `.event()` derives classes from the C text and silently drops events with field types it does
+not know, so the layouts are spelled out here and checked against BCC's view in a kernel test.
+"""
+from __future__ import annotations
+
+import ctypes as ct
+import ipaddress
+
+from .records import CLIENT, SERVER, ConnectFailure, FlowCounters, FlowDelta, FlowKey, Reset
+
+ROLES = {1: CLIENT, 2: SERVER}
+EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED = 1, 2, 3
+ECONNREFUSED, ETIMEDOUT = 111, 110
+
+
+class FlowKeyStruct(ct.Structure):
+    _fields_ = [
+        ("cgroup_id", ct.c_uint64),
+        ("tgid", ct.c_uint32),
+        ("server_port", ct.c_uint16),
+        ("role", ct.c_uint8),
+        ("pad", ct.c_uint8),
+        ("local_addr", ct.c_uint8 * 16),
+        ("peer_addr", ct.c_uint8 * 16),
+        ("comm", ct.c_char * 16),
+    ]
+
+
+class FlowStatsStruct(ct.Structure):
+    _fields_ = [(name, ct.c_uint64) for name in (
+        "opens", "closes", "connect_refused", "connect_timeout", "connect_other", "connect_time_us",
+        "bytes_sent", "bytes_received", "retransmits", "resets_sent", "resets_received",
+    )]
+
+
+class EventStruct(ct.Structure):
+    _fields_ = [
+        ("type", ct.c_uint32),
+        ("error", ct.c_uint32),
+        ("timestamp_ns", ct.c_uint64),
+        ("key", FlowKeyStruct),
+    ]
+
+
+def address_text(raw) -> str:
+    """Text of a 16-byte address; IPv4-mapped addresses as plain IPv4."""
+    addr = ipaddress.IPv6Address(bytes(raw))
+    return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
+
+
+def decode_key(k) -> FlowKey:
+    return FlowKey(
+        cgroup_id=k.cgroup_id,
+        tgid=k.tgid,
+        comm=k.comm.decode("utf-8", "replace"),
+        role=ROLES.get(k.role, CLIENT),
+        local_addr=address_text(k.local_addr),
+        peer_addr=address_text(k.peer_addr),
+        server_port=k.server_port,
+    )
+
+
+def decode_flow(k, v) -> FlowDelta:
+    counters = FlowCounters(**{name: getattr(v, name) for name, _ in FlowStatsStruct._fields_})
+    return FlowDelta(key=decode_key(k), counters=counters)
+
+
+def connect_failure_reason(errno: int) -> str:
+    return {ECONNREFUSED: "refused", ETIMEDOUT: "timeout"}.get(errno, "other")
+
+
+def decode_event(raw: bytes, wall_offset: float):
+    """A ring-buffer event as a record; wall_offset turns the kernel's monotonic clock into unix time."""
+    if len(raw) < ct.sizeof(EventStruct):
+        raise ValueError(f"short event: {len(raw)} bytes, expected {ct.sizeof(EventStruct)}")
+    e = EventStruct.from_buffer_copy(raw[:ct.sizeof(EventStruct)])
+    key = decode_key(e.key)
+    when = e.timestamp_ns / 1e9 + wall_offset
+    if e.type == EVENT_CONNECT_FAILED:
+        return ConnectFailure(key=key, reason=connect_failure_reason(e.error), timestamp=when)
+    if e.type in (EVENT_RESET_SENT, EVENT_RESET_RECEIVED):
+        return Reset(key=key, direction="sent" if e.type == EVENT_RESET_SENT else "received", timestamp=when)
+    raise ValueError(f"unknown event type {e.type}")

@@ -1,0 +1,62 @@
+"""What the running kernel offers, found by looking (never by version guessing).
+
+Used by the loader to pick hooks and by `intuition doctor` to report. Nothing here imports bcc.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+CGROUP_FS = "/sys/fs/cgroup"
+# The v1 hierarchy whose cgroup names a container: every runtime puts containers in the memory controller.
+CGROUP_V1_CONTROLLER = "memory"
+
+
+def tracefs() -> str | None:
+    for path in TRACEFS_CANDIDATES:
+        if os.path.isdir(os.path.join(path, "events")):
+            return path
+    return None
+
+
+def tracepoint_exists(category: str, event: str) -> bool:
+    root = tracefs()
+    return bool(root) and os.path.isdir(os.path.join(root, "events", category, event))
+
+
+def kprobes_available() -> bool:
+    """kprobes through the perf PMU (what BCC uses first) or the legacy tracefs interface."""
+    if os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
+        return True
+    root = tracefs()
+    return bool(root) and os.path.exists(os.path.join(root, "kprobe_events"))
+
+
+@dataclass(frozen=True)
+class CgroupLayout:
+    mode: str  # "v2": pure unified hierarchy; "v1": legacy or hybrid (containers named by a v1 controller)
+    root: str  # the hierarchy whose directory inodes the probes report as cgroup ids
+
+
+def mount_points(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, list[str]]]:
+    """(mount point, fs type, super options) for every mount."""
+    out = []
+    with open(mountinfo) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, rfields = left.split(), right.split()
+            if len(fields) >= 5 and len(rfields) >= 3:
+                out.append((fields[4], rfields[0], rfields[2].split(",")))
+    return out
+
+
+def cgroup_layout(mountinfo: str = "/proc/self/mountinfo") -> CgroupLayout | None:
+    mounts = mount_points(mountinfo)
+    for point, fstype, _ in mounts:
+        if fstype == "cgroup2" and point == CGROUP_FS:
+            return CgroupLayout("v2", point)
+    for point, fstype, options in mounts:
+        if fstype == "cgroup" and CGROUP_V1_CONTROLLER in options:
+            return CgroupLayout("v1", point)
+    return None

@@ -1,0 +1,164 @@
+"""Compiles and attaches the probes with BCC, choosing each hook from what this kernel offers.
+
+The only module that imports bcc. Struct offsets come from the running kernel's BTF as -D constants.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+from dataclasses import dataclass, field
+
+from . import btf, kernel
+
+log = logging.getLogger(__name__)
+
+PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "probes")
+# BCC rewrites map calls and builds tracepoint argument structs only in the text it is handed, not in
+# included files, so the program is the concatenation of one file per concern, in this order.
+COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
+BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
+MAX_LISTENERS = 4096
+
+# sock_common fields used to adopt sockets that predate the agent
+SOCK_COMMON_OFFSETS = {
+    "OFF_SKC_DADDR": ("sock", "__sk_common.skc_daddr"),
+    "OFF_SKC_RCV_SADDR": ("sock", "__sk_common.skc_rcv_saddr"),
+    "OFF_SKC_DPORT": ("sock", "__sk_common.skc_dport"),
+    "OFF_SKC_NUM": ("sock", "__sk_common.skc_num"),
+    "OFF_SKC_FAMILY": ("sock", "__sk_common.skc_family"),
+    "OFF_SKC_NET": ("sock", "__sk_common.skc_net"),
+    "OFF_SKC_V6_DADDR": ("sock", "__sk_common.skc_v6_daddr"),
+    "OFF_SKC_V6_RCV_SADDR": ("sock", "__sk_common.skc_v6_rcv_saddr"),
+}
+
+KPROBE_BYTES = (
+    ("tcp_sendmsg", "on_tcp_sendmsg", "on_tcp_sendmsg_return"),
+    ("tcp_recvmsg", "on_tcp_recvmsg", "on_tcp_recvmsg_return"),
+)
+
+
+class ProbeError(Exception):
+    """The probes cannot run on this kernel; the message names what is missing and the fix."""
+
+
+@dataclass
+class CaptureConfig:
+    max_sockets: int = 65536
+    max_flows: int = 16384
+    ring_buffer_pages: int = 64
+    l7: bool = True
+    samples_per_second: int = 20
+    sample_bytes: int = 256
+
+
+@dataclass
+class ProbeInfo:
+    hooks: dict[str, str] = field(default_factory=dict)  # hook -> mechanism, for intuition_probe_info
+    cgroup_mode: str = ""
+    cgroup_root: str = ""
+    btf: bool = False
+
+
+def _bcc():
+    try:
+        import bcc
+    except ImportError as e:
+        raise ProbeError(
+            "cannot import bcc: install Debian's python3-bpfcc and run Intuition with /usr/bin/python3 or a "
+            "virtualenv made with --system-site-packages (scripts/setup.sh does both)"
+        ) from e
+    return bcc
+
+
+def _require_tracefs() -> None:
+    if kernel.tracefs() is None:
+        raise ProbeError("tracefs is not mounted: run `mount -t tracefs nodev /sys/kernel/tracing`")
+    for category, event in (("sock", "inet_sock_set_state"), ("tcp", "tcp_retransmit_skb")):
+        if not kernel.tracepoint_exists(category, event):
+            raise ProbeError(f"tracepoint {category}:{event} is missing: Intuition needs Linux 4.16 or newer")
+
+
+def _power_of_two(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupLayout | None) -> list[str]:
+    """Compiler flags: limits, struct offsets from BTF and the cgroup hierarchy."""
+    defines: dict[str, int] = {
+        "MAX_SOCKETS": capture.max_sockets,
+        "MAX_FLOWS": capture.max_flows,
+        "MAX_LISTENERS": MAX_LISTENERS,
+        "RINGBUF_PAGES": _power_of_two(capture.ring_buffer_pages),
+    }
+    try:
+        with btf.KernelBTF() as kbtf:
+            defines.update(btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS))
+            defines.update(btf.offset_defines(kbtf, btf.SOCK_OFFSETS))
+            if layout and layout.mode == "v1":
+                defines.update(btf.offset_defines(kbtf, btf.CGROUP_V1_OFFSETS))
+                defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")
+        info.btf = True
+    except btf.BTFError as e:
+        raise ProbeError(f"{e}; Intuition needs the kernel's BTF (CONFIG_DEBUG_INFO_BTF=y) for struct offsets") from e
+    if layout:
+        info.cgroup_mode, info.cgroup_root = layout.mode, layout.root
+    return [f"-I{PROBES_DIR}"] + [f"-D{k}={v}" for k, v in sorted(defines.items())]
+
+
+def choose_bytes_hook() -> bool:
+    """True to count bytes with kprobes. The sock length tracepoints are a stable interface and fire for
+    every socket call in the calling task, so they win where the kernel has them (6.3+)."""
+    tracepoints = kernel.tracepoint_exists("sock", "sock_send_length") and kernel.tracepoint_exists("sock", "sock_recv_length")
+    if tracepoints:
+        return False
+    if kernel.kprobes_available():
+        return True
+    raise ProbeError("no hook to count bytes: the kernel has neither sock:sock_send_length (Linux 6.3+) nor kprobes")
+
+
+def program_text(use_kprobes: bool) -> str:
+    parts = []
+    for name in COMMON_SOURCES + (BYTES_SOURCES[use_kprobes],):
+        with open(os.path.join(PROBES_DIR, name)) as f:
+            parts.append(f'#line 1 "{name}"\n{f.read()}')
+    return "\n".join(parts)
+
+
+def compile_program(text: str, cflags: list[str]):
+    """BPF object for the agent's program; TRACEPOINT_PROBEs attach as it loads."""
+    bcc = _bcc()
+    try:
+        return bcc.BPF(text=text.encode(), cflags=cflags)
+    except Exception as e:
+        raise ProbeError(
+            f"BCC could not compile or load the probes ({e}); see the compiler output above. Check the kernel "
+            f"headers at /lib/modules/{os.uname().release}/build (scripts/setup.sh links them)"
+        ) from e
+
+
+def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
+    """Compile, load and attach. Returns (BPF object, ProbeInfo). The cgroup layout is detected unless given."""
+    _require_tracefs()
+    info = ProbeInfo()
+    use_kprobes = choose_bytes_hook()
+    layout = cgroup_layout or kernel.cgroup_layout()
+    b = compile_program(program_text(use_kprobes), build_cflags(capture, info, layout))
+    info.hooks.update({
+        "sock:inet_sock_set_state": "tracepoint",
+        "tcp:tcp_retransmit_skb": "tracepoint",
+        "tcp:tcp_send_reset": "raw_tracepoint",
+        "tcp:tcp_receive_reset": "tracepoint",
+    })
+    if use_kprobes:
+        for event, entry, ret in KPROBE_BYTES:
+            b.attach_kprobe(event=event.encode(), fn_name=entry.encode())
+            b.attach_kretprobe(event=event.encode(), fn_name=ret.encode())
+            info.hooks[event] = "kprobe"
+    else:
+        info.hooks["sock:sock_send_length"] = "tracepoint"
+        info.hooks["sock:sock_recv_length"] = "tracepoint"
+    # LLVM leaves ~100 MB of freed heap behind after compiling; hand it back.
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))
+    return b, info
