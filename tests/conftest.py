@@ -1,0 +1,38 @@
+"""Shared pytest setup. Root-only tests (real BPF, Docker, servers) skip when they cannot run, except in
+CI, where INTUITION_REQUIRE_KERNEL=1 turns every such skip into a failure."""
+import os
+
+import pytest
+
+REQUIRE_KERNEL = os.environ.get("INTUITION_REQUIRE_KERNEL") == "1"
+
+
+def skip_or_fail(reason: str):
+    if REQUIRE_KERNEL:
+        pytest.fail(f"{reason} (INTUITION_REQUIRE_KERNEL=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def collector():
+    """One running Collector for the session: compiling the probes costs seconds."""
+    if os.geteuid() != 0:
+        skip_or_fail("kernel tests need root")
+    from tracer.collector import Collector
+    from tracer.loader import ProbeError
+
+    c = Collector()
+    try:
+        c.start()
+    except ProbeError as e:
+        skip_or_fail(f"probes cannot load: {e}")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def capture(collector):
+    """A fresh accumulation of the collector's output for one test."""
+    from tests.helpers.capture import Capture
+
+    return Capture(collector)

@@ -1,0 +1,73 @@
+"""A TCP client run as its own process, so that tests can check attribution to its tgid and comm.
+
+    python -m tests.helpers.tcp_client NAME MODE HOST PORT [ARGS...]
+
+NAME becomes the process's comm. Modes:
+    exchange SEND RECV   send SEND bytes, then read exactly RECV bytes
+    burst COUNT          COUNT connect/close pairs
+    connect SYNCNT       one connect with at most SYNCNT SYN retries; prints the errno name
+    linger               connect, wait for one byte, close with SO_LINGER 0 (sends a reset)
+    chatter COUNT SIZE   COUNT writes of SIZE bytes with TCP_NODELAY, then read 1 byte of acknowledgement
+"""
+import ctypes
+import errno
+import socket
+import struct
+import sys
+
+PR_SET_NAME = 15
+
+
+def set_comm(name: str) -> None:
+    ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def recv_exactly(sock: socket.socket, n: int) -> None:
+    while n > 0:
+        chunk = sock.recv(min(n, 65536))
+        if not chunk:
+            raise SystemExit(f"peer closed with {n} bytes still expected")
+        n -= len(chunk)
+
+
+def main(argv: list[str]) -> None:
+    name, mode, host, port, *args = argv
+    set_comm(name)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = (host, int(port))
+    if mode == "exchange":
+        send, recv = int(args[0]), int(args[1])
+        with socket.create_connection(address) as s:
+            s.sendall(b"c" * send)
+            recv_exactly(s, recv)
+    elif mode == "burst":
+        for _ in range(int(args[0])):
+            socket.create_connection(address).close()
+    elif mode == "connect":
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, int(args[0]))
+        try:
+            s.connect(address)
+            print("connected")
+        except OSError as e:
+            print(errno.errorcode.get(e.errno, str(e.errno)))
+        finally:
+            s.close()
+    elif mode == "linger":
+        s = socket.create_connection(address)
+        recv_exactly(s, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    elif mode == "chatter":
+        count, size = int(args[0]), int(args[1])
+        with socket.create_connection(address) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for _ in range(count):
+                s.sendall(b"m" * size)
+            recv_exactly(s, 1)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

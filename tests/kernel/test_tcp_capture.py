@@ -1,0 +1,88 @@
+"""Exact TCP capture per process on the real kernel: bytes, opens/closes, failures, resets."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers.tcp_server import Server, accept_and_close, exchange, send_one_byte_then_wait
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_client(name: str, *args, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Start the helper client as its own process; returns it finished, with its pid."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.tcp_client", name, *map(str, args)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_exact_bytes_both_ends(capture, host):
+    with Server(exchange(123_457, 54_321), host=host) as server:
+        _, pid = run_client("intu-bytes", "exchange", host, server.port, 123_457, 54_321)
+        client = dict(tgid=pid, role="client", server_port=server.port)
+        served = dict(tgid=os.getpid(), role="server", server_port=server.port)
+        capture.wait_for(lambda c: c.total(**client).closes == 1 and c.total(**served).closes == 1,
+                         what="both ends closed")
+    (key, counters), = capture.matching(**client).items()
+    assert key.comm == "intu-bytes"
+    assert key.peer_addr == host and key.local_addr == host
+    assert (counters.bytes_sent, counters.bytes_received, counters.opens) == (123_457, 54_321, 1)
+    server_side = capture.total(**served)
+    assert (server_side.bytes_received, server_side.bytes_sent, server_side.opens) == (123_457, 54_321, 1)
+    assert key.cgroup_id == own_cgroup_inode(capture.collector.probe_info)
+
+
+def own_cgroup_inode(info) -> int:
+    """Inode of this process's cgroup directory in the hierarchy the probes report."""
+    with open("/proc/self/cgroup") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    controller = "" if info.cgroup_mode == "v2" else "memory"
+    path = next(p for _, ctrls, p in lines if controller in ctrls.split(",") or ctrls == controller)
+    return os.stat(info.cgroup_root + path).st_ino
+
+
+@pytest.mark.kernel
+def test_burst_of_short_connections_counts_every_one(capture):
+    with Server(accept_and_close) as server:
+        _, pid = run_client("intu-burst", "burst", "127.0.0.1", server.port, 1000)
+        client = dict(tgid=pid, role="client", server_port=server.port)
+        served = dict(tgid=os.getpid(), role="server", server_port=server.port)
+        capture.wait_for(lambda c: c.total(**client).closes >= 1000 and c.total(**served).closes >= 1000,
+                         what="1000 closes at each end")
+    for side in (client, served):
+        totals = capture.total(**side)
+        assert (totals.opens, totals.closes) == (1000, 1000), side
+    assert len(capture.matching(**client)) == 1, "the client's ephemeral ports must not split the flow"
+
+
+@pytest.mark.kernel
+def test_connect_refused(capture):
+    with Server(accept_and_close) as server:
+        port = server.port
+    result, pid = run_client("intu-refused", "connect", "127.0.0.1", port, 1)
+    assert result.stdout.strip() == "ECONNREFUSED"
+    capture.wait_for(lambda c: c.total(tgid=pid).connect_refused == 1, what="one refused connect")
+    totals = capture.total(tgid=pid)
+    assert (totals.connect_refused, totals.connect_timeout, totals.opens) == (1, 0, 0)
+    failures = [e for e in capture.events if getattr(e, "reason", None) and e.key.tgid == pid]
+    assert [f.reason for f in failures] == ["refused"]
+
+
+@pytest.mark.kernel
+def test_reset_counted_at_each_end(capture):
+    with Server(send_one_byte_then_wait) as server:
+        _, pid = run_client("intu-linger", "linger", "127.0.0.1", server.port)
+        served = dict(tgid=os.getpid(), role="server", server_port=server.port)
+        capture.wait_for(lambda c: c.total(tgid=pid).resets_sent == 1 and c.total(**served).resets_received == 1,
+                         what="a reset sent by the client and received by the server")
+    assert capture.total(tgid=pid).resets_received == 0
+    assert capture.total(**served).resets_sent == 0
+    directions = sorted(e.direction for e in capture.events if hasattr(e, "direction") and e.key.server_port == server.port)
+    assert directions == ["received", "sent"]
