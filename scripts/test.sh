@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up (idempotent) and run every test: sudo scripts/test.sh [pytest options]
+# Unit tests run first (no root needed); then the tests that drive the real kernel, Docker, servers and
+# Chromium. With INTUITION_REQUIRE_KERNEL=1 (CI) a test that cannot reach those fails instead of skipping.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bash "$here/scripts/setup.sh" --test
+cd "$here"
+echo "[test] unit tests"
+.venv/bin/pytest -q tests/unit "$@"
+echo "[test] system tests (kernel, Docker, servers, browser)"
+.venv/bin/pytest -q --ignore=tests/unit "$@"

@@ -1,0 +1,57 @@
+"""The BTF reader against this kernel's own BTF file (world-readable: no root needed)."""
+import os
+
+import pytest
+
+from tracer import btf
+
+pytestmark = pytest.mark.skipif(not os.path.exists(btf.VMLINUX_BTF), reason="kernel without BTF")
+
+
+@pytest.fixture(scope="module")
+def kbtf():
+    with btf.KernelBTF() as b:
+        yield b
+
+
+def test_sock_common_fields_have_their_fixed_offsets(kbtf):
+    # the layout every kernel shares: what the probes may read without BTF
+    assert kbtf.offset("sock", "__sk_common.skc_daddr") == 0
+    assert kbtf.offset("sock", "__sk_common.skc_rcv_saddr") == 4
+    assert kbtf.offset("sock", "__sk_common.skc_dport") == 12
+    assert kbtf.offset("sock", "__sk_common.skc_num") == 14
+    assert kbtf.offset("sock", "__sk_common.skc_family") == 16
+
+
+def test_members_inside_anonymous_unions_are_found(kbtf):
+    # skc_daddr sits in an anonymous struct inside an anonymous union of sock_common
+    assert kbtf.offset("sock_common", "skc_daddr") == 0
+    assert kbtf.offset("sock", "__sk_common.skc_v6_daddr") == 56
+
+
+def test_offsets_differ_from_old_headers_where_the_kernel_moved_fields(kbtf):
+    # Debian's 6.1 headers put sk_protocol at 516; the offset must come from this kernel
+    assert kbtf.offset("sock", "sk_protocol") > kbtf.offset("sock", "__sk_common.skc_family")
+    assert kbtf.offset("sock", "sk_err") % 4 == 0
+
+
+def test_enum_value(kbtf):
+    assert kbtf.enum_value("cgroup_subsys_id", "memory_cgrp_id") >= 0
+
+
+def test_missing_member_is_named(kbtf):
+    with pytest.raises(btf.BTFError, match="struct sock has no member no_such_field"):
+        kbtf.offset("sock", "no_such_field")
+
+
+def test_missing_file_says_what_to_do(tmp_path):
+    with pytest.raises(btf.BTFError, match="CONFIG_DEBUG_INFO_BTF"):
+        btf.KernelBTF(str(tmp_path / "vmlinux"))
+
+
+def test_all_offsets_the_probes_need_exist(kbtf):
+    from tracer.loader import SOCK_COMMON_OFFSETS
+
+    for table in (SOCK_COMMON_OFFSETS, btf.SOCK_OFFSETS, btf.CGROUP_V1_OFFSETS):
+        offsets = btf.offset_defines(kbtf, table)
+        assert set(offsets) == set(table)

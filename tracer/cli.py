@@ -1,0 +1,68 @@
+"""The `intuition` command line."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+
+EPILOG = """examples:
+  intuition doctor                       check that this host can run the agent
+  intuition run                          agent + dashboard on http://127.0.0.1:9470/
+  intuition run --config intuition.yaml  the same, configured
+  intuition agent --listen 0.0.0.0:9470  node agent for a cluster (/metrics and /api/*)
+  intuition dashboard --prometheus http://prometheus:9090   cluster view built from Prometheus
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="intuition", description="Live map of the traffic between Docker services, from eBPF.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"intuition {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--version", action="version", version=f"intuition {__version__}")
+        p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+        return p
+
+    for name, help in (("run", "run the agent and its dashboard on this host"),
+                       ("agent", "run the node agent for a cluster: /metrics and /api/*, no page")):
+        p = command(name, help)
+        p.add_argument("--config", metavar="FILE", help="YAML configuration (every key optional)")
+        p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (default 127.0.0.1:9470)")
+    p = command("dashboard", "serve the map for a whole cluster from Prometheus")
+    p.add_argument("--prometheus", metavar="URL", required=True, help="Prometheus server that scrapes the agents")
+    p.add_argument("--config", metavar="FILE", help="YAML configuration (every key optional)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (default 127.0.0.1:9470)")
+    p = command("doctor", "check that this host can run the agent, and say how to fix what is missing")
+    p.add_argument("--docker-url", metavar="URL", help="Docker engine to check (default: the environment's)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "doctor":
+        from . import doctor
+
+        checks = doctor.run_checks(args.docker_url)
+        print(doctor.render(checks))
+        return doctor.exit_code(checks)
+
+    from . import agent
+    from .config import ConfigError, load_config, parse_listen
+
+    try:
+        config = load_config(args.config)
+        if args.listen:
+            config.listen = parse_listen(args.listen, "--listen")
+    except ConfigError as e:
+        print(f"intuition: {e}", file=sys.stderr)
+        return 2
+    return agent.main(args.command, config, prometheus=getattr(args, "prometheus", None))
