@@ -3,24 +3,28 @@
 
 #define MSG_PEEK 2
 
-static __always_inline int on_socket_io(const void *sk, u16 family, u16 protocol, int ret, int flags, int dir)
+static __always_inline int on_socket_io(void *ctx, const void *sk, u16 family, u16 protocol, int ret, int flags, int dir)
 {
     if (protocol != IPPROTO_TCP || (family != AF_INET && family != AF_INET6) || ret <= 0)
         return 0;
     if (dir == DIR_RECV && (flags & MSG_PEEK))
         return 0;
     struct sock_info *si = socket_for_io(sk);
-    if (si)
-        count_bytes(si, dir, ret);
+    if (!si)
+        return 0;
+    count_bytes(si, dir, ret);
+#ifdef L7_PARSERS
+    l7_on_io(ctx, sk, si, dir, ret);
+#endif
     return 0;
 }
 
 TRACEPOINT_PROBE(sock, sock_send_length)
 {
-    return on_socket_io(args->sk, args->family, args->protocol, args->ret, args->flags, DIR_SEND);
+    return on_socket_io(args, args->sk, args->family, args->protocol, args->ret, args->flags, DIR_SEND);
 }
 
 TRACEPOINT_PROBE(sock, sock_recv_length)
 {
-    return on_socket_io(args->sk, args->family, args->protocol, args->ret, args->flags, DIR_RECV);
+    return on_socket_io(args, args->sk, args->family, args->protocol, args->ret, args->flags, DIR_RECV);
 }

@@ -11,7 +11,7 @@ import time
 from . import flows
 from .kernel import CgroupLayout
 from .loader import CaptureConfig, ProbeInfo, load
-from .records import Drain
+from .records import Drain, FlowDelta
 
 LOST_SOURCES = ("ringbuf", "flows_map_full")
 MAP_NAMES = ("sockets", "flows", "listeners")
@@ -53,8 +53,13 @@ class Collector:
             error, self._callback_error = self._callback_error, None
             raise error
         raw_events, self._raw_events = self._raw_events, []
+        deltas = {}
         for key, stats in self._bpf[b"flows"].items_lookup_and_delete_batch():
-            out.flows.append(flows.decode_flow(key, stats))
+            delta = flows.decode_flow(key, stats)
+            deltas[delta.key] = delta
+        if self.capture.l7:
+            self._drain_requests(deltas)
+        out.flows = list(deltas.values())
         wall_offset = now - time.monotonic()
         out.events = [flows.decode_event(raw, wall_offset) for raw in raw_events]
         out.lost = self._lost_delta()
@@ -63,6 +68,26 @@ class Collector:
             self.map_entries = {name: sum(1 for _ in self._bpf[name.encode()].keys()) for name in MAP_NAMES}
             self._map_counted = self.last_drain
         return out
+
+    def _drain_requests(self, deltas: dict) -> None:
+        """Fold the requests map into the flows' deltas; a flow with requests but no counters gets one."""
+        for raw_key, raw_stats in self._bpf[b"requests"].items_lookup_and_delete_batch():
+            key, status_key, counts = flows.decode_request(
+                flows.RequestKeyStruct.from_buffer_copy(raw_key), flows.RequestStatsStruct.from_buffer_copy(raw_stats))
+            delta = deltas.setdefault(key, FlowDelta(key=key))
+            have = delta.requests.get(status_key)
+            if have is None:
+                delta.requests[status_key] = counts
+            else:
+                have.add(counts)
+
+    @property
+    def parse_errors(self) -> dict[str, int]:
+        """Malformed messages per protocol since start, for intuition_parse_errors_total."""
+        if self._bpf is None or not self.capture.l7:
+            return {}
+        table = self._bpf[b"parse_errors"]
+        return {name: sum(table.getvalue(table.Key(index))) for index, name in flows.PROTOCOLS.items()}
 
     def _lost_delta(self) -> dict[str, int]:
         table = self._bpf[b"lost"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ctypes as ct
 import ipaddress
 
-from .records import CLIENT, SERVER, ConnectFailure, FlowCounters, FlowDelta, FlowKey, Reset
+from .records import CLIENT, LATENCY_BUCKETS, SERVER, ConnectFailure, FlowCounters, FlowDelta, FlowKey, RequestCounts, Reset
 
 ROLES = {1: CLIENT, 2: SERVER}
 EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED = 1, 2, 3
@@ -33,6 +33,28 @@ class FlowStatsStruct(ct.Structure):
         "opens", "closes", "connect_refused", "connect_timeout", "connect_other", "connect_time_us",
         "bytes_sent", "bytes_received", "retransmits", "resets_sent", "resets_received",
     )]
+
+
+# PROTO_* of probes/l7.c
+PROTOCOLS = {1: "http", 2: "redis", 3: "postgres"}
+STATUS_LEN = 16
+
+
+class RequestKeyStruct(ct.Structure):
+    _fields_ = [
+        ("flow", FlowKeyStruct),
+        ("protocol", ct.c_uint32),
+        ("pad", ct.c_uint32),
+        ("status", ct.c_char * STATUS_LEN),
+    ]
+
+
+class RequestStatsStruct(ct.Structure):
+    _fields_ = [
+        ("count", ct.c_uint64),
+        ("latency_sum_us", ct.c_uint64),
+        ("latency_log2_us", ct.c_uint64 * LATENCY_BUCKETS),
+    ]
 
 
 class EventStruct(ct.Structure):
@@ -65,6 +87,14 @@ def decode_key(k) -> FlowKey:
 def decode_flow(k, v) -> FlowDelta:
     counters = FlowCounters(**{name: getattr(v, name) for name, _ in FlowStatsStruct._fields_})
     return FlowDelta(key=decode_key(k), counters=counters)
+
+
+def decode_request(k, v) -> tuple[FlowKey, tuple[str, str], RequestCounts]:
+    """One entry of the requests map: its flow, (protocol, status) and counts."""
+    if k.protocol not in PROTOCOLS:
+        raise ValueError(f"unknown request protocol {k.protocol}")
+    counts = RequestCounts(count=v.count, latency_sum_us=v.latency_sum_us, latency_log2_us=list(v.latency_log2_us))
+    return decode_key(k.flow), (PROTOCOLS[k.protocol], k.status.decode("ascii", "replace")), counts
 
 
 def connect_failure_reason(errno: int) -> str:

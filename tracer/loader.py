@@ -18,6 +18,10 @@ PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 # included files, so the program is the concatenation of one file per concern, in this order.
 COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
 BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
+# Request parsing reads the syscall's user buffer from the sock length tracepoints (defines L7_WINDOW).
+L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_io.c")
+# parser program -> its index in the l7_parsers tail-call array (PROTO_* in probes/l7.c)
+L7_PARSERS = {"l7_parse_http": 1, "l7_parse_redis": 2, "l7_parse_postgres": 3}
 MAX_LISTENERS = 4096
 
 # sock_common fields used to adopt sockets that predate the agent
@@ -91,6 +95,8 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         "MAX_LISTENERS": MAX_LISTENERS,
         "RINGBUF_PAGES": _power_of_two(capture.ring_buffer_pages),
     }
+    if capture.l7:
+        defines["L7_WINDOW"] = _power_of_two(capture.sample_bytes)
     try:
         with btf.KernelBTF() as kbtf:
             defines.update(btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS))
@@ -117,9 +123,11 @@ def choose_bytes_hook() -> bool:
     raise ProbeError("no hook to count bytes: the kernel has neither sock:sock_send_length (Linux 6.3+) nor kprobes")
 
 
-def program_text(use_kprobes: bool) -> str:
+def program_text(use_kprobes: bool, l7: bool = False) -> str:
+    """The probe sources in order; L7 parsing only with the tracepoints, which reach the user buffer."""
+    l7_sources = L7_SOURCES if l7 and not use_kprobes else ()
     parts = []
-    for name in COMMON_SOURCES + (BYTES_SOURCES[use_kprobes],):
+    for name in COMMON_SOURCES + l7_sources + (BYTES_SOURCES[use_kprobes],):
         with open(os.path.join(PROBES_DIR, name)) as f:
             parts.append(f'#line 1 "{name}"\n{f.read()}')
     return "\n".join(parts)
@@ -137,13 +145,28 @@ def compile_program(text: str, cflags: list[str]):
         ) from e
 
 
+def _install_l7_parsers(b, info: ProbeInfo) -> None:
+    """Load each protocol's parser and put it where the tracepoints tail-call it. A parser the verifier
+    refuses leaves its protocol counted as bytes only; the others still run."""
+    bcc = _bcc()
+    parsers = b[b"l7_parsers"]
+    for name, index in L7_PARSERS.items():
+        try:
+            fn = b.load_func(name.encode(), bcc.BPF.TRACEPOINT)
+        except Exception as e:
+            log.warning("L7 parser %s not loaded, its protocol counts as bytes only: %s", name, e)
+            continue
+        parsers[ctypes.c_int(index)] = ctypes.c_int(fn.fd)
+        info.hooks[name] = "tail_call"
+
+
 def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
     """Compile, load and attach. Returns (BPF object, ProbeInfo). The cgroup layout is detected unless given."""
     _require_tracefs()
     info = ProbeInfo()
     use_kprobes = choose_bytes_hook()
     layout = cgroup_layout or kernel.cgroup_layout()
-    b = compile_program(program_text(use_kprobes), build_cflags(capture, info, layout))
+    b = compile_program(program_text(use_kprobes, capture.l7), build_cflags(capture, info, layout))
     info.hooks.update({
         "sock:inet_sock_set_state": "tracepoint",
         "tcp:tcp_retransmit_skb": "tracepoint",
@@ -158,6 +181,8 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     else:
         info.hooks["sock:sock_send_length"] = "tracepoint"
         info.hooks["sock:sock_recv_length"] = "tracepoint"
+        if capture.l7:
+            _install_l7_parsers(b, info)
     # LLVM leaves ~100 MB of freed heap behind after compiling; hand it back.
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))

@@ -1,0 +1,114 @@
+/* Entry of the L7 parsers from the I/O path: finds the socket's L7 state, recognises the protocol from
+ * the first request bytes and hands the I/O to its parser. */
+
+#define L7_PARSERS   /* bytes_tracepoint.c calls l7_on_io */
+
+static __always_inline u32 socket_portpair(const void *sk)
+{
+    u32 ports = 0;
+    bpf_probe_read_kernel(&ports, sizeof(ports), (char *)sk + OFF_SKC_DPORT);
+    return ports;
+}
+
+static __always_inline struct l7_state *l7_state_of(const void *sk)
+{
+    u64 key = (u64)sk;
+    u32 ports = socket_portpair(sk);
+    struct l7_state *st = l7_sockets.lookup(&key);
+    if (st && st->portpair == ports)
+        return st;
+    struct l7_state fresh = {.portpair = ports};
+    l7_sockets.update(&key, &fresh);
+    return l7_sockets.lookup(&key);
+}
+
+static __always_inline u8 detect_protocol(struct payload *p)
+{
+    u8 *s = scratch_window();
+    if (!s)
+        return PROTO_UNKNOWN;
+    u32 n = payload_read(p, 0, s, L7_WINDOW);
+    if (http_is_request_line(s, n))
+        return PROTO_HTTP;
+    if (n >= 4 && s[0] == '*' && is_digit(s[1]))
+        return PROTO_REDIS;
+    if (pg_is_startup(s, n))
+        return PROTO_POSTGRES;
+    return PROTO_UNKNOWN;
+}
+
+/* Called in the tracepoint for every TCP read or write: hands it to its protocol's parser program. */
+static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info *si, int dir, u32 total)
+{
+    struct l7_state *st = l7_state_of(sk);
+    if (!st || st->protocol == PROTO_NONE)
+        return;
+    int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;
+    struct l7_scratch *work = scratch();
+    if (!work)
+        return;
+    struct payload *p = &work->payload;
+    __builtin_memset(p, 0, sizeof(*p));
+    payload_of_syscall(p, total);
+    if (st->protocol == PROTO_UNKNOWN) {
+        if (side != SIDE_REQUEST)
+            return;
+        st->protocol = detect_protocol(p);
+        if (st->protocol == PROTO_UNKNOWN) {
+            if (++st->attempts >= DETECT_ATTEMPTS)
+                st->protocol = PROTO_NONE;
+            return;
+        }
+        st->side[SIDE_REQUEST].synced = 1;
+        st->side[SIDE_RESPONSE].synced = 1;
+    }
+    work->sk = (u64)sk;
+    work->total = total;
+    work->side = side;
+    work->resumed = 0;
+    l7_parsers.call(ctx, st->protocol);
+}
+
+/* The I/O a parser program works on, as l7_on_io left it. */
+struct l7_io {
+    struct l7_state *st;
+    struct sock_info *si;
+    struct l7_scratch *work;
+};
+
+static __always_inline int l7_io_of(struct l7_io *io)
+{
+    io->work = scratch();
+    if (!io->work)
+        return 0;
+    u64 sk = io->work->sk;
+    io->st = l7_sockets.lookup(&sk);
+    io->si = sockets.lookup(&sk);
+    return io->st && io->si;
+}
+
+/* Tail-call targets, one per protocol; the loader puts them into l7_parsers at their PROTO_* index. A
+ * parser that has more of the I/O to parse calls itself again (the kernel allows 33 tail calls). */
+int l7_parse_http(void *ctx)
+{
+    struct l7_io io;
+    if (l7_io_of(&io) && http_on_io(io.st, io.si, io.work))
+        l7_parsers.call(ctx, PROTO_HTTP);
+    return 0;
+}
+
+int l7_parse_redis(void *ctx)
+{
+    struct l7_io io;
+    if (l7_io_of(&io) && redis_on_io(io.st, io.si, io.work))
+        l7_parsers.call(ctx, PROTO_REDIS);
+    return 0;
+}
+
+int l7_parse_postgres(void *ctx)
+{
+    struct l7_io io;
+    if (l7_io_of(&io) && pg_on_io(io.st, io.si, io.work))
+        l7_parsers.call(ctx, PROTO_POSTGRES);
+    return 0;
+}

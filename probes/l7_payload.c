@@ -1,0 +1,110 @@
+/* The user buffer of the socket syscall in progress, for the L7 parsers. The sock length tracepoints fire
+ * in the calling task after the data was copied, so its syscall registers still point at the bytes.
+ * Only plain read/write-style syscalls are understood; io_uring, sendfile and splice give no payload. */
+
+/* x86_64 syscall numbers */
+#define SYS_READ 0
+#define SYS_WRITE 1
+#define SYS_READV 19
+#define SYS_WRITEV 20
+#define SYS_SENDTO 44
+#define SYS_RECVFROM 45
+#define SYS_SENDMSG 46
+#define SYS_RECVMSG 47
+
+#define PAYLOAD_SEGMENTS 4   /* iovecs looked at; later ones are counted as bytes only */
+#define PT_REGS_DX 96        /* x86_64 struct pt_regs: dx, si, di, orig_ax follow each other from here */
+
+/* user ABI structs */
+struct user_iovec {
+    u64 base;
+    u64 len;
+};
+
+struct user_msghdr_head {
+    u64 name;
+    u32 namelen;
+    u32 pad;
+    u64 iov;
+    u64 iovlen;
+};
+
+struct syscall_regs {
+    u64 dx, si, di, orig_ax;
+};
+
+/* Where the bytes of this I/O are: up to PAYLOAD_SEGMENTS user ranges, total bytes in all. */
+struct payload {
+    u64 base[PAYLOAD_SEGMENTS];
+    u64 len[PAYLOAD_SEGMENTS];
+};
+
+static __always_inline void payload_from_iovecs(struct payload *p, u64 iov, u64 count, u32 total)
+{
+    struct user_iovec vec[PAYLOAD_SEGMENTS] = {};
+    if (count > PAYLOAD_SEGMENTS)
+        count = PAYLOAD_SEGMENTS;
+    if (count == 0 || bpf_probe_read_user(vec, count * sizeof(vec[0]), (void *)iov))
+        return;
+    u64 left = total;
+#pragma unroll
+    for (int i = 0; i < PAYLOAD_SEGMENTS; i++) {
+        if (i >= count)
+            break;
+        u64 len = vec[i].len < left ? vec[i].len : left;
+        p->base[i] = vec[i].base;
+        p->len[i] = len;
+        left -= len;
+    }
+}
+
+/* Fill p for the current syscall, which moved `total` bytes; p stays empty for syscalls we skip. */
+static __always_inline void payload_of_syscall(struct payload *p, u32 total)
+{
+    struct task_struct *task = bpf_get_current_task_btf();
+    long regs = bpf_task_pt_regs(task);
+    struct syscall_regs r = {};
+    if (!regs || bpf_probe_read_kernel(&r, sizeof(r), (void *)(regs + PT_REGS_DX)))
+        return;
+    switch (r.orig_ax) {
+    case SYS_READ:
+    case SYS_WRITE:
+    case SYS_SENDTO:
+    case SYS_RECVFROM:
+        p->base[0] = r.si;
+        p->len[0] = total;
+        return;
+    case SYS_READV:
+    case SYS_WRITEV:
+        payload_from_iovecs(p, r.si, r.dx, total);
+        return;
+    case SYS_SENDMSG:
+    case SYS_RECVMSG: {
+        struct user_msghdr_head msg = {};
+        if (bpf_probe_read_user(&msg, sizeof(msg), (void *)r.si) == 0)
+            payload_from_iovecs(p, msg.iov, msg.iovlen, total);
+        return;
+    }
+    }
+}
+
+/* Copy up to `size` (<= L7_WINDOW) bytes from offset `off` of the payload; a read stops at the end of
+ * the segment that holds off. Returns the bytes copied, 0 when the bytes are not reachable. */
+static __always_inline u32 payload_read(struct payload *p, u64 off, u8 *dst, u32 size)
+{
+#pragma unroll
+    for (int i = 0; i < PAYLOAD_SEGMENTS; i++) {
+        if (off < p->len[i]) {
+            u64 n = p->len[i] - off;
+            if (n > size)
+                n = size;
+            if (n > L7_WINDOW)
+                n = L7_WINDOW;
+            if (n == 0 || bpf_probe_read_user(dst, n, (void *)(p->base[i] + off)))
+                return 0;
+            return n;
+        }
+        off -= p->len[i];
+    }
+    return 0;
+}

@@ -1,0 +1,137 @@
+/* PostgreSQL protocol v3: a request per simple Query ('Q') or per extended-protocol batch ending in Sync,
+ * its status the SQLSTATE of the first ErrorResponse or "ok" at ReadyForQuery. The walk follows the
+ * framing (type byte, 4-byte big-endian length). Startup, SSL and GSS negotiation are not requests. */
+
+#define PG_STEPS 16                   /* messages parsed in one read or write */
+#define PG_SQLSTATE_WITHIN 48         /* field C follows S and V, all short: it starts in these bytes */
+#define PG_SSL_REQUEST 80877103
+#define PG_GSSENC_REQUEST 80877104
+#define PG_PROTOCOL_3 0x30000
+
+static __always_inline u32 load_be32(const u8 *s, u32 i)
+{
+    return ((u32)s[WIN(i)] << 24) | (s[WIN(i + 1)] << 16) | (s[WIN(i + 2)] << 8) | s[WIN(i + 3)];
+}
+
+/* Is this the first message of a client: StartupMessage or an encryption request? */
+static __always_inline int pg_is_startup(const u8 *s, u32 n)
+{
+    if (n < 8)
+        return 0;
+    u32 length = load_be32(s, 0), code = load_be32(s, 4);
+    if (code == PG_SSL_REQUEST || code == PG_GSSENC_REQUEST)
+        return length == 8;
+    return code == PG_PROTOCOL_3 && length >= 8 && length < 10000;
+}
+
+/* The SQLSTATE of an ErrorResponse whose fields start at s[5]: the field 'C' of five characters. */
+static __always_inline int pg_sqlstate(const u8 *s, u32 n, char *status)
+{
+    for (u32 i = 5; i < PG_SQLSTATE_WITHIN; i++) {
+        OPAQUE(i);
+        if (i + 7 > n)
+            return 0;
+        if (s[WIN(i)] == 'C' && s[WIN(i - 1)] == 0 && s[WIN(i + 6)] == 0) {
+#pragma unroll
+            for (int k = 0; k < 5; k++)
+                status[k] = s[WIN(i + 1 + k)];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static __always_inline void pg_request_message(struct l7_state *st, struct l7_direction *d, u8 type)
+{
+    if (type == 'Q' || type == 'F') {
+        request_started(st);
+    } else if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C' || type == 'H') {
+        if (!d->batch_open)
+            request_started(st);
+        d->batch_open = 1;
+    } else if (type == 'S') {
+        if (!d->batch_open)
+            request_started(st);   /* a lone Sync is answered with ReadyForQuery too */
+        d->batch_open = 0;
+    }
+}
+
+static __always_inline void pg_response_message(struct l7_state *st, struct sock_info *si, struct l7_direction *d,
+                                                const u8 *s, u32 n)
+{
+    if (st->pending == 0)
+        return;   /* startup, authentication, notices: no request waits */
+    char *status = status_buffer();
+    if (!status)
+        return;
+    if (s[0] == 'E' && !d->error_seen) {
+        if (!pg_sqlstate(s, n, status)) {
+            count_parse_error(PROTO_POSTGRES);
+            return;
+        }
+        d->error_seen = 1;
+        record_request(si, PROTO_POSTGRES, request_completed(st));
+        st->pending++;   /* still waits for its ReadyForQuery */
+        st->head = (st->head - 1) & (PENDING_MAX - 1);
+    } else if (s[0] == 'Z') {
+        if (!d->error_seen) {
+            __builtin_memcpy(status, "ok", 3);
+            record_request(si, PROTO_POSTGRES, request_completed(st));
+        } else {
+            request_completed(st);
+        }
+        d->error_seen = 0;
+    }
+}
+
+/* Returns 1 to be run again from where this pass stopped. */
+static __always_inline int pg_on_io(struct l7_state *st, struct sock_info *si, struct l7_scratch *w)
+{
+    int side = w->side & 1;
+    struct l7_direction *d = &st->side[side];
+    u32 total = w->total;
+    u64 off = 0;
+    if (!parse_from(d, w, &off))
+        return 0;
+    u8 *s = w->data;
+    struct payload *p = &w->payload;
+    int stuck = 0;
+    for (int step = 0; step < PG_STEPS; step++) {
+        if (off >= total)
+            break;
+        /* the ErrorResponse's fields are needed whole; other messages only need their header */
+        u32 n = payload_read(p, off, s, L7_WINDOW);
+        if (n < 5) {
+            stuck = 1;
+            break;
+        }
+        if (side == SIDE_REQUEST && pg_is_startup(s, n)) {
+            u32 length = load_be32(s, 0);
+            if (load_be32(s, 4) == PG_SSL_REQUEST || load_be32(s, 4) == PG_GSSENC_REQUEST)
+                st->side[SIDE_RESPONSE].skip = 1;   /* the answer is one unframed byte, 'S' or 'N' */
+            off += length;
+            continue;
+        }
+        u32 length = load_be32(s, 1);
+        if (length < 4) {
+            stuck = 1;
+            break;
+        }
+        if (side == SIDE_REQUEST)
+            pg_request_message(st, d, s[0]);
+        else
+            pg_response_message(st, si, d, s, n);
+        off += 1 + (u64)length;
+    }
+    if (off > total) {
+        d->skip = off - total;
+        return 0;
+    }
+    if (off == total)
+        return 0;
+    if (!stuck)
+        return parse_again(w, off);
+    count_parse_error(PROTO_POSTGRES);
+    st->protocol = PROTO_NONE;   /* the framing is lost for good */
+    return 0;
+}
