@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import agent
     from .config import ConfigError, load_config, parse_listen
+    from .loader import ProbeError
 
     try:
         config = load_config(args.config)
@@ -65,4 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"intuition: {e}", file=sys.stderr)
         return 2
-    return agent.main(args.command, config, prometheus=getattr(args, "prometheus", None))
+    try:
+        return agent.main(args.command, config, prometheus=getattr(args, "prometheus", None))
+    except ProbeError as e:
+        print(f"intuition: the probes cannot run: {e}\n(run `intuition doctor` for a full check)", file=sys.stderr)
+        return 1
