@@ -2,7 +2,11 @@
  * the per flow, protocol and status aggregate that user space drains with the flows.
  *
  * A socket's requests travel one way and its responses the other: a client sends requests, a server
- * receives them. Each end counts at its own socket, under its own flow key. */
+ * receives them. Each end counts at its own socket, under its own flow key.
+ *
+ * Verifier budget: a parser keeps what it finds, and its position in the I/O, in the per-CPU scratch map
+ * rather than on the stack. The verifier tracks stack and register values exactly and explores every
+ * combination of them; a map value it treats as unknown, so the paths through a loop step merge again. */
 
 #define PROTO_UNKNOWN 0
 #define PROTO_HTTP 1
@@ -18,7 +22,15 @@
 #define DETECT_ATTEMPTS 4     /* request-side I/Os looked at before giving a socket up as bytes only */
 #define STATUS_LEN 16
 #define LATENCY_BUCKETS 27    /* tracer/records.py LATENCY_BUCKETS */
+#define L7_MAX_PASSES 33       /* parser runs per I/O: the kernel allows 33 tail calls in a chain */
 #define SCRATCH_SIZE (2 * L7_WINDOW)  /* reads of a few bytes past the window stay inside the array */
+#define WIN(i) ((i) & (SCRATCH_SIZE - 1))
+
+/* Hides a loop counter's value from the compiler, which would otherwise end a scan on `counter == n`:
+ * the verifier cannot bound a loop by equality with a variable and walks it past the buffer. */
+#define OPAQUE(counter) asm volatile("" : "+r"(counter))
+/* Makes the compiler reload memory, so that a loop step starts from the scratch map, not registers. */
+#define RELOAD() asm volatile("" ::: "memory")
 
 struct l7_direction {
     u64 skip;                 /* bytes of the current message still to come, not to be parsed */
@@ -36,6 +48,7 @@ struct l7_state {
     u8 head;                  /* oldest pending request in started_ns */
     u8 pending;
     u64 started_ns[PENDING_MAX];
+    u64 completed_ns;         /* start of the request answered last: its sample's request bytes */
     struct l7_direction side[2];
 };
 
@@ -52,16 +65,27 @@ struct request_stats {
     u64 latency_log2_us[LATENCY_BUCKETS];
 };
 
+/* What a scan of the bytes at the parser's position found. */
+struct l7_found {
+    u64 number;               /* redis: the number after the type byte */
+    u32 line_end;             /* http: bytes of the head up to its blank line; redis: the line's '\n' */
+    u32 mark;                 /* http: where Content-Length's value starts; redis: the line's first space */
+    u8 flag;                  /* http: the body is chunked; redis: the number is still being read */
+    u8 pad[7];
+};
+
 /* Per-CPU working memory; also carries the I/O from the tracepoint to its parser's tail call. */
 struct l7_scratch {
     u8 data[SCRATCH_SIZE];
     struct payload payload;
+    struct l7_found found;
     u64 sk;
-    u64 offset;               /* where the previous pass of the parser stopped in this I/O */
+    u64 offset;               /* the parser's position in this I/O */
     u32 total;
     u8 side;
     u8 resumed;               /* offset is valid: this is a continuation tail call */
-    u8 pad[2];
+    u8 passes;                /* parser runs so far on this I/O */
+    u8 pad;
 };
 
 BPF_TABLE("lru_hash", u64, struct l7_state, l7_sockets, MAX_SOCKETS);
@@ -91,36 +115,169 @@ static __always_inline u8 *scratch_window(void)
     return s ? s->data : 0;
 }
 
-/* Where a parser pass starts in the I/O: after what is left of a message begun in earlier I/O, or where
- * its previous pass stopped. 0 when nothing of this I/O is left to parse. */
-static __always_inline int parse_from(struct l7_direction *d, struct l7_scratch *w, u64 *off)
+/* Sets w->offset to where a walk over the I/O starts: after what is left of a message begun in earlier
+ * I/O, or where its previous pass stopped. 0 when nothing of this I/O is left to parse. */
+static __always_inline int walk_begin(struct l7_direction *d, struct l7_scratch *w)
 {
-    if (w->resumed) {
-        *off = w->offset;
+    if (w->resumed)
         return 1;
-    }
     if (d->skip >= w->total) {
         d->skip -= w->total;
         return 0;
     }
-    *off = d->skip;
+    w->offset = d->skip;
     d->skip = 0;
     return 1;
 }
 
-/* A parser used up its steps at off: its program runs again from there (a tail call to itself). */
-static __always_inline int parse_again(struct l7_scratch *w, u64 off)
+/* The walk lost its place in a direction's messages (malformed, or more of them in one I/O than the
+ * parser's passes reach): forget that direction's state, unsynced until walk_ready() resyncs it. */
+static __always_inline void walk_lost(struct l7_direction *d)
 {
-    w->offset = off;
+    __builtin_memset(d, 0, sizeof(*d));
+}
+
+/* After a pass of a walk's steps: 1 to run the parser again from w->offset (a tail call to itself),
+ * 0 when the I/O is done, the part of a message beyond it left in d->skip. */
+static __always_inline int walk_again(struct l7_direction *d, struct l7_scratch *w)
+{
+    u64 off = w->offset;
+    if (off >= w->total) {
+        d->skip = off - w->total;
+        return 0;
+    }
+    if (++w->passes >= L7_MAX_PASSES) {
+        walk_lost(d);
+        return 0;
+    }
     w->resumed = 1;
     return 1;
+}
+
+/* Whether a Redis or PostgreSQL walk parses this I/O. Requests always are: a client writes a request
+ * whole, so one that lost its place starts over at its next I/O. Responses that lost theirs wait for
+ * the next request that starts an I/O; the responses still owed are then forgotten. */
+static __always_inline int walk_ready(struct l7_state *st, int side, struct l7_scratch *w)
+{
+    struct l7_direction *responses = &st->side[SIDE_RESPONSE];
+    if (side == SIDE_RESPONSE)
+        return responses->synced;
+    struct l7_direction *requests = &st->side[SIDE_REQUEST];
+    if (!responses->synced && !w->resumed && !requests->skip && !requests->elems && !requests->in_line) {
+        __builtin_memset(responses, 0, sizeof(*responses));
+        responses->synced = 1;
+        st->pending = 0;
+    }
+    return 1;
+}
+
+/* Samples: a request's first bytes are kept per socket while the second's sample budget lasts, and go
+ * out through the ring buffer with the first bytes of its response. Errors may use the whole budget,
+ * successes half of it. */
+#define EVENT_REQUEST_SAMPLE 4    /* after common.h's EVENT_* */
+#define SAMPLED_SOCKETS 4096      /* sockets whose latest request bytes are kept */
+
+struct request_bytes {
+    u64 started_ns;           /* which request these bytes began; 0 once sampled */
+    u32 len;
+    u32 pad;
+    u8 data[L7_WINDOW];
+};
+
+/* struct event's first fields, then the request and its response */
+struct sample_event {
+    u32 type;
+    u32 protocol;
+    u64 timestamp_ns;
+    struct flow_key key;
+    u64 latency_us;
+    char status[STATUS_LEN];
+    u32 request_len;
+    u32 response_len;
+    u8 request[L7_WINDOW];
+    u8 response[L7_WINDOW];
+};
+
+struct sample_budget {
+    u64 second;
+    u64 used;
+};
+
+BPF_TABLE("lru_hash", u64, struct request_bytes, l7_request_bytes, SAMPLED_SOCKETS);
+BPF_ARRAY(l7_sample_budget, struct sample_budget, 1);
+BPF_PERCPU_ARRAY(l7_zero_request_bytes, struct request_bytes, 1);   /* never written: the initial value */
+
+/* This second's budget if it has room for a sample (an error's, or a success's), else NULL. */
+static __always_inline struct sample_budget *sample_budget(int error)
+{
+    u32 zero = 0;
+    struct sample_budget *b = l7_sample_budget.lookup(&zero);
+    if (!b)
+        return 0;
+    u64 second = bpf_ktime_get_ns() / 1000000000;
+    if (b->second != second) {
+        b->second = second;
+        b->used = 0;
+    }
+    u64 limit = error ? SAMPLES_PER_SECOND : (SAMPLES_PER_SECOND + 1) / 2;
+    return b->used < limit ? b : 0;
+}
+
+/* Keep the first bytes of the request at the parser's position, which started at started_ns. */
+static __always_inline void remember_request(u64 started_ns)
+{
+    u32 zero = 0;
+    struct l7_scratch *w = scratch();
+    struct request_bytes *initial = l7_zero_request_bytes.lookup(&zero);
+    if (!w || !initial || !sample_budget(1))
+        return;
+    u64 sk = w->sk;
+    struct request_bytes *r = l7_request_bytes.lookup_or_try_init(&sk, initial);
+    if (!r)
+        return;
+    r->started_ns = started_ns;
+    r->len = payload_read(&w->payload, w->offset, r->data, L7_WINDOW);
+}
+
+/* Send the request just answered, with the response at the parser's position, if its bytes were kept. */
+static __always_inline void sample_request(struct l7_state *st, struct request_key *key, u64 latency_us)
+{
+    int error = key->protocol == PROTO_HTTP ? key->status[0] >= '4' : key->status[0] != 'o';
+    struct sample_budget *budget = sample_budget(error);
+    struct l7_scratch *w = scratch();
+    if (!budget || !w)
+        return;
+    u64 sk = w->sk;
+    struct request_bytes *r = l7_request_bytes.lookup(&sk);
+    if (!r || !st->completed_ns || r->started_ns != st->completed_ns)
+        return;
+    r->started_ns = 0;
+    struct sample_event *e = events.ringbuf_reserve(sizeof(struct sample_event));
+    if (!e) {
+        count_lost(LOST_RINGBUF);
+        return;
+    }
+    __sync_fetch_and_add(&budget->used, 1);
+    e->type = EVENT_REQUEST_SAMPLE;
+    e->protocol = key->protocol;
+    e->timestamp_ns = bpf_ktime_get_ns();
+    __builtin_memcpy(&e->key, &key->flow, sizeof(e->key));
+    e->latency_us = latency_us;
+    __builtin_memcpy(e->status, key->status, STATUS_LEN);
+    e->request_len = r->len;
+    __builtin_memcpy(e->request, r->data, L7_WINDOW);
+    e->response_len = payload_read(&w->payload, w->offset, e->response, L7_WINDOW);
+    events.ringbuf_submit(e, 0);
 }
 
 static __always_inline void request_started(struct l7_state *st)
 {
     if (st->pending >= PENDING_MAX)
         return;   /* deeper pipelines: the response still counts, its latency from an older request */
-    st->started_ns[(st->head + st->pending) & (PENDING_MAX - 1)] = bpf_ktime_get_ns();
+    u64 now = bpf_ktime_get_ns();
+    if (st->pending == 0)
+        remember_request(now);
+    st->started_ns[(st->head + st->pending) & (PENDING_MAX - 1)] = now;
     st->pending++;
 }
 
@@ -130,6 +287,7 @@ static __always_inline u64 request_completed(struct l7_state *st)
     if (st->pending == 0)
         return 0;
     u64 started = st->started_ns[st->head & (PENDING_MAX - 1)];
+    st->completed_ns = started;
     st->head = (st->head + 1) & (PENDING_MAX - 1);
     st->pending--;
     return (bpf_ktime_get_ns() - started) / 1000;
@@ -159,9 +317,11 @@ static __always_inline char *status_buffer(void)
     return key->status;
 }
 
-/* Count one response of `protocol` on the socket's flow, with the status left in status_buffer(). */
-static __always_inline void record_request(struct sock_info *si, u32 protocol, u64 latency_us)
+/* Count one response of `protocol` on the socket's flow, with the status left in status_buffer(), as
+ * the answer to the oldest pending request; sample it if the budget allows. */
+static __always_inline void record_request(struct l7_state *st, struct sock_info *si, u32 protocol)
 {
+    u64 latency_us = request_completed(st);
     u32 zero = 0;
     struct request_key *key = l7_request_key.lookup(&zero);
     struct request_stats *initial = l7_zero_stats.lookup(&zero);
@@ -183,11 +343,8 @@ static __always_inline void record_request(struct sock_info *si, u32 protocol, u
     __sync_fetch_and_add(&stats->latency_sum_us, latency_us);
     u32 bucket = log2_bucket(latency_us);
     __sync_fetch_and_add(&stats->latency_log2_us[bucket], 1);
+    sample_request(st, key, latency_us);
 }
-
-/* Hides a loop counter's value from the compiler, which would otherwise end a scan on `counter == n`:
- * the verifier cannot bound a loop by equality with a variable and walks it past the buffer. */
-#define OPAQUE(counter) asm volatile("" : "+r"(counter))
 
 static __always_inline int is_digit(u8 c)
 {

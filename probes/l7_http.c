@@ -1,10 +1,10 @@
-/* HTTP/1.0 and 1.1: a request per request line, a status per final status line. Bodies are skipped by
- * Content-Length when the head is within the captured window; after a chunked body, or one whose length
- * is unknown, only an I/O that starts with a valid start line begins a new message. */
+/* HTTP/1.0 and 1.1: a request per request line, a status per final status line. Each message is judged
+ * by its first bytes. Its body is skipped by Content-Length when the head lies within the window, which
+ * finds pipelined messages; otherwise (chunked, long head, length unknown) the parser waits for an I/O
+ * that starts with a start line. An I/O that starts with one always begins a message. */
 
 #define HTTP_BODY_UNKNOWN (~0ULL)
-#define HTTP_HEAD_SCAN 160        /* head bytes searched for the blank line and the length headers */
-#define WIN(i) ((i) & (SCRATCH_SIZE - 1))
+#define HTTP_HEAD_SCAN (L7_WINDOW - 8)   /* head bytes searched for the blank line and the length headers */
 
 static __always_inline u32 load_u32(const u8 *s, u32 i)
 {
@@ -35,6 +35,11 @@ static __always_inline u32 http_status_code(const u8 *s, u32 n)
     return (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
 }
 
+static __always_inline int http_starts_message(int side, const u8 *s, u32 n)
+{
+    return side == SIDE_REQUEST ? http_is_request_line(s, n) : http_status_code(s, n) != 0;
+}
+
 /* Eight bytes from i, lower-cased for letters (header names compare case-insensitively). */
 static __always_inline u64 load_lower_u64(const u8 *s, u32 i)
 {
@@ -45,8 +50,34 @@ static __always_inline u64 load_lower_u64(const u8 *s, u32 i)
     return v;
 }
 
-#define LOWER8(a, b, c, d, e, f, g, h) \
-    ((u64)WORD(a, b, c, d) | ((u64)WORD(e, f, g, h) << 32))
+#define LOWER8(a, b, c, d, e, f, g, h) ((u64)WORD(a, b, c, d) | ((u64)WORD(e, f, g, h) << 32))
+#define LOW7 0xffffffffffffffULL
+
+/* One pass over the head, its findings in f: line_end the head's length up to and including the blank
+ * line (0 if not within n), mark where a Content-Length value starts (0 if none), flag a Transfer-Encoding. */
+static __always_inline void http_scan_head(const u8 *s, u32 n, struct l7_found *f)
+{
+    f->line_end = 0;
+    f->mark = 0;
+    f->flag = 0;
+    for (u32 i = 0; i < HTTP_HEAD_SCAN; i++) {
+        OPAQUE(i);
+        if (i + 4 > n)
+            break;
+        if (s[WIN(i)] != '\n')
+            continue;
+        if (s[WIN(i + 1)] == '\r') {
+            f->line_end = i + 3;
+            break;
+        }
+        u64 name = load_lower_u64(s, i + 1);
+        if (name == LOWER8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r'))
+            f->flag = 1;
+        else if (name == LOWER8('c', 'o', 'n', 't', 'e', 'n', 't', '-') &&
+                 (load_lower_u64(s, i + 9) & LOW7) == (LOWER8('l', 'e', 'n', 'g', 't', 'h', ':', 0) & LOW7))
+            f->mark = i + 16;
+    }
+}
 
 static __always_inline u64 http_content_length(const u8 *s, u32 value, u32 n)
 {
@@ -65,52 +96,15 @@ static __always_inline u64 http_content_length(const u8 *s, u32 value, u32 n)
     return length;
 }
 
-struct http_head {
-    u32 length;      /* bytes up to and including the blank line, 0 if it is not within the window */
-    u32 length_at;   /* where the Content-Length value starts, 0 if there is none */
-    u8 chunked;      /* a Transfer-Encoding header: the body's length is not known */
-};
-
-/* One pass over the head; the scan keeps positions and parses the value after it, so that the verifier
- * walks the loop once per position rather than once per position and outcome. */
-static __always_inline void http_scan_head(const u8 *s, u32 n, struct http_head *h)
-{
-    for (u32 i = 0; i < HTTP_HEAD_SCAN; i++) {
-        OPAQUE(i);
-        if (i + 4 > n)
-            break;
-        if (s[WIN(i)] != '\n')
-            continue;
-        if (s[WIN(i + 1)] == '\r') {
-            h->length = i + 3;
-            break;
-        }
-        u64 name = load_lower_u64(s, i + 1);
-        if (name == LOWER8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r'))
-            h->chunked = 1;
-        else if (name == LOWER8('c', 'o', 'n', 't', 'e', 'n', 't', '-') &&
-                 (load_lower_u64(s, i + 9) & 0xffffffffffffff) == (LOWER8('l', 'e', 'n', 'g', 't', 'h', ':', 0) & 0xffffffffffffff))
-            h->length_at = i + 16;
-    }
-}
-
-/* Handle the message that starts at s. Returns its body length (HTTP_BODY_UNKNOWN if not known), and
- * sets *valid to 0 if s does not start a message. */
-static __always_inline u64 http_message(struct l7_state *st, struct sock_info *si, int side, const u8 *s, u32 n, int *valid)
+/* Count the message at the start of s. Returns its body length as far as the start line tells:
+ * 0 for none, HTTP_BODY_UNKNOWN when the headers decide. */
+static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info *si, int side, const u8 *s, u32 n)
 {
     if (side == SIDE_REQUEST) {
-        if (!http_is_request_line(s, n)) {
-            *valid = 0;
-            return 0;
-        }
         request_started(st);
-        return HTTP_BODY_UNKNOWN;   /* refined by the head */
+        return HTTP_BODY_UNKNOWN;
     }
     u32 code = http_status_code(s, n);
-    if (!code) {
-        *valid = 0;
-        return 0;
-    }
     if (code < 200 && code != 101)
         return 0;   /* interim: the final status follows */
     char *status = status_buffer();
@@ -118,9 +112,32 @@ static __always_inline u64 http_message(struct l7_state *st, struct sock_info *s
         status[0] = s[9];
         status[1] = s[10];
         status[2] = s[11];
-        record_request(si, PROTO_HTTP, request_completed(st));
+        record_request(st, si, PROTO_HTTP);
     }
+    if (code == 101)
+        st->protocol = PROTO_NONE;   /* switched to another protocol */
     return code == 204 || code == 304 ? 0 : HTTP_BODY_UNKNOWN;
+}
+
+/* Where in this I/O the next message starts: 0 if the I/O starts with one, else after the rest of the
+ * previous message's body. Returns 0 when the I/O holds no message to parse. */
+static __always_inline int http_locate(struct l7_direction *d, struct l7_scratch *w, int side)
+{
+    u8 *s = w->data;
+    if (w->resumed)
+        return 1;
+    if (http_starts_message(side, s, payload_read(&w->payload, 0, s, 16))) {
+        d->skip = 0;
+        w->offset = 0;
+        return 1;
+    }
+    if (d->skip == 0) {
+        if (d->synced)
+            count_parse_error(PROTO_HTTP);
+        d->synced = 0;
+        return 0;
+    }
+    return walk_begin(d, w);
 }
 
 /* One message per pass: returns 1 to be run again for the next (pipelined) message of this I/O. */
@@ -128,39 +145,32 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
 {
     int side = w->side & 1;
     struct l7_direction *d = &st->side[side];
-    u64 off = 0;
-    if (!parse_from(d, w, &off) || off >= w->total || (!d->synced && off > 0))
+    if (!http_locate(d, w, side))
         return 0;
     u8 *s = w->data;
-    u32 n = payload_read(&w->payload, off, s, L7_WINDOW);
-    int valid = 1;
-    u64 body = http_message(st, si, side, s, n, &valid);
-    if (!valid) {
-        if (d->synced && n)
+    u32 n = payload_read(&w->payload, w->offset, s, L7_WINDOW);
+    if (!http_starts_message(side, s, n)) {
+        if (d->synced)
             count_parse_error(PROTO_HTTP);
         d->synced = 0;
         return 0;
     }
-    struct http_head h = {};
-    http_scan_head(s, n, &h);
+    u64 body = http_start_line(st, si, side, s, n);
+    struct l7_found *f = &w->found;
+    http_scan_head(s, n, f);
+    RELOAD();
     if (body != 0) {
-        if (h.chunked)
+        if (f->flag)
             body = HTTP_BODY_UNKNOWN;
-        else if (h.length_at)
-            body = http_content_length(s, h.length_at, n);
+        else if (f->mark)
+            body = http_content_length(s, f->mark, n);
         else
             body = side == SIDE_RESPONSE ? HTTP_BODY_UNKNOWN : 0;   /* a response without length runs to the close */
     }
-    u32 head = h.length;
-    if (!head || body == HTTP_BODY_UNKNOWN) {
-        d->synced = 0;
+    u32 head = f->line_end;
+    d->synced = head && body != HTTP_BODY_UNKNOWN;
+    if (!d->synced)
         return 0;
-    }
-    d->synced = 1;
-    off += head + body;
-    if (off >= w->total) {
-        d->skip = off - w->total;
-        return 0;
-    }
-    return parse_again(w, off);
+    w->offset += head + body;
+    return walk_again(d, w);
 }

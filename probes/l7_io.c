@@ -66,6 +66,7 @@ static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info
     work->total = total;
     work->side = side;
     work->resumed = 0;
+    work->passes = 0;
     l7_parsers.call(ctx, st->protocol);
 }
 

@@ -70,13 +70,13 @@ static __always_inline void pg_response_message(struct l7_state *st, struct sock
             return;
         }
         d->error_seen = 1;
-        record_request(si, PROTO_POSTGRES, request_completed(st));
+        record_request(st, si, PROTO_POSTGRES);
         st->pending++;   /* still waits for its ReadyForQuery */
         st->head = (st->head - 1) & (PENDING_MAX - 1);
     } else if (s[0] == 'Z') {
         if (!d->error_seen) {
             __builtin_memcpy(status, "ok", 3);
-            record_request(si, PROTO_POSTGRES, request_completed(st));
+            record_request(st, si, PROTO_POSTGRES);
         } else {
             request_completed(st);
         }
@@ -84,54 +84,49 @@ static __always_inline void pg_response_message(struct l7_state *st, struct sock
     }
 }
 
+/* One message at w->offset: its header, and for an ErrorResponse its fields. Returns 0 when the framing
+ * is lost. */
+static __always_inline int pg_step(struct l7_state *st, struct sock_info *si, struct l7_direction *d,
+                                   struct l7_scratch *w, int side)
+{
+    u8 *s = w->data;
+    u32 n = payload_read(&w->payload, w->offset, s, L7_WINDOW);
+    if (n < 5)
+        return 0;
+    if (side == SIDE_REQUEST && pg_is_startup(s, n)) {
+        u32 code = load_be32(s, 4);
+        if (code == PG_SSL_REQUEST || code == PG_GSSENC_REQUEST)
+            st->side[SIDE_RESPONSE].skip = 1;   /* the answer is one unframed byte, 'S' or 'N' */
+        w->offset += load_be32(s, 0);
+        return 1;
+    }
+    u32 length = load_be32(s, 1);
+    if (length < 4)
+        return 0;
+    if (side == SIDE_REQUEST)
+        pg_request_message(st, d, s[0]);
+    else
+        pg_response_message(st, si, d, s, n);
+    w->offset += 1 + (u64)length;
+    return 1;
+}
+
 /* Returns 1 to be run again from where this pass stopped. */
 static __always_inline int pg_on_io(struct l7_state *st, struct sock_info *si, struct l7_scratch *w)
 {
     int side = w->side & 1;
     struct l7_direction *d = &st->side[side];
-    u32 total = w->total;
-    u64 off = 0;
-    if (!parse_from(d, w, &off))
+    if (!walk_ready(st, side, w) || !walk_begin(d, w))
         return 0;
-    u8 *s = w->data;
-    struct payload *p = &w->payload;
-    int stuck = 0;
     for (int step = 0; step < PG_STEPS; step++) {
-        if (off >= total)
+        RELOAD();
+        if (w->offset >= w->total)
             break;
-        /* the ErrorResponse's fields are needed whole; other messages only need their header */
-        u32 n = payload_read(p, off, s, L7_WINDOW);
-        if (n < 5) {
-            stuck = 1;
-            break;
+        if (!pg_step(st, si, d, w, side)) {
+            count_parse_error(PROTO_POSTGRES);
+            walk_lost(d);
+            return 0;
         }
-        if (side == SIDE_REQUEST && pg_is_startup(s, n)) {
-            u32 length = load_be32(s, 0);
-            if (load_be32(s, 4) == PG_SSL_REQUEST || load_be32(s, 4) == PG_GSSENC_REQUEST)
-                st->side[SIDE_RESPONSE].skip = 1;   /* the answer is one unframed byte, 'S' or 'N' */
-            off += length;
-            continue;
-        }
-        u32 length = load_be32(s, 1);
-        if (length < 4) {
-            stuck = 1;
-            break;
-        }
-        if (side == SIDE_REQUEST)
-            pg_request_message(st, d, s[0]);
-        else
-            pg_response_message(st, si, d, s, n);
-        off += 1 + (u64)length;
     }
-    if (off > total) {
-        d->skip = off - total;
-        return 0;
-    }
-    if (off == total)
-        return 0;
-    if (!stuck)
-        return parse_again(w, off);
-    count_parse_error(PROTO_POSTGRES);
-    st->protocol = PROTO_NONE;   /* the framing is lost for good */
-    return 0;
+    return walk_again(d, w);
 }

@@ -1,48 +1,41 @@
-/* Redis RESP2/RESP3: a request per top-level command array, a status per top-level reply. The walk
- * jumps from element header to element header (bulk payloads skipped by length); nested aggregates
- * are flattened into a count of elements still to come. Inline commands are not recognised. */
+/* Redis RESP2/RESP3: a request per top-level command (array or inline), a status per top-level reply.
+ * The walk steps from element header to element header (bulk payloads skipped by length); nested
+ * aggregates are flattened into a count of elements still to come. A blob error ('!') counts as "ERR". */
 
-#define REDIS_STEPS 12           /* element headers or line pieces parsed in one read or write */
-#define REDIS_HEADER 32          /* bytes read per step: a header line, or a piece of a long line */
+#define REDIS_STEPS 16           /* element headers or line pieces parsed per pass */
+#define REDIS_HEADER 16          /* bytes read per step: a header line, or a piece of a long line */
 
-/* What one pass over a header or line piece finds: where its line ends (the '\n', or n if not within
- * the bytes read), the first space (0 if none) and the number after the type byte. */
-struct redis_line {
-    u32 end;
-    u32 space;
-    s64 number;
-};
-
-static __always_inline void redis_scan_line(const u8 *s, u32 n, struct redis_line *line)
+/* One pass over a header or line piece, its findings in f: line_end where its '\n' is (n if not within
+ * the bytes read), mark the first space (0 if none), number the digits after the type byte. */
+static __always_inline void redis_scan_line(const u8 *s, u32 n, struct l7_found *f)
 {
-    u64 value = 0;
-    int digits = 1;   /* still inside the number after the type byte */
-    line->end = n;
-    line->space = 0;
+    f->number = 0;
+    f->line_end = n;
+    f->mark = 0;
+    f->flag = 1;
     for (u32 k = 1; k < REDIS_HEADER; k++) {
         OPAQUE(k);
         if (k >= n)
             break;
         u8 c = s[WIN(k)];
         if (c == '\n') {
-            line->end = k;
+            f->line_end = k;
             break;
         }
-        if (c == ' ' && !line->space)
-            line->space = k;
-        if (digits && is_digit(c))
-            value = value * 10 + (c - '0');
-        else if (!(k == 1 && c == '-'))
-            digits = 0;
+        if (c == ' ' && !f->mark)
+            f->mark = k;
+        if (f->flag && is_digit(c))
+            f->number = f->number * 10 + (c - '0');
+        else
+            f->flag = 0;   /* "-1" (null) stops at once and reads as 0 */
     }
-    line->number = s[1] == '-' ? -(s64)value : (s64)value;
 }
 
 /* The prefix word of an error reply ("-WRONGTYPE ..." -> "WRONGTYPE"), as Redis's errorstats counts it. */
-static __always_inline void redis_error_status(const u8 *s, struct redis_line *line, char *status)
+static __always_inline void redis_error_status(const u8 *s, struct l7_found *f, char *status)
 {
-    u32 space = line->space;
-    if (space <= 1 || space > STATUS_LEN || (line->end < space)) {
+    u32 space = f->mark;
+    if (s[0] != '-' || space <= 1 || space > STATUS_LEN) {
         __builtin_memcpy(status, "ERR", 4);
         return;
     }
@@ -52,25 +45,86 @@ static __always_inline void redis_error_status(const u8 *s, struct redis_line *l
             status[k - 1] = s[WIN(k)];
 }
 
-static __always_inline void redis_message_start(struct l7_state *st, struct sock_info *si, int side, const u8 *s,
-                                                struct redis_line *line)
+static __always_inline void redis_reply(struct l7_state *st, struct sock_info *si, const u8 *s, struct l7_found *f)
 {
-    if (side == SIDE_REQUEST) {
-        request_started(st);
-        return;
-    }
     if (s[0] == '>')
         return;   /* RESP3 push: out of band, not a reply */
     char *status = status_buffer();
     if (!status)
         return;
-    if (s[0] == '-' || s[0] == '!') {
-        /* a blob error's text starts on the next line: read it as a simple error */
-        redis_error_status(s, line, status);
-    } else {
+    if (s[0] == '-' || s[0] == '!')
+        redis_error_status(s, f, status);
+    else
         __builtin_memcpy(status, "ok", 3);
+    record_request(st, si, PROTO_REDIS);
+}
+
+static __always_inline int redis_has_length(u8 type)
+{
+    return type == '$' || type == '!' || type == '=';
+}
+
+static __always_inline int redis_is_aggregate(u8 type)
+{
+    return type == '*' || type == '~' || type == '>' || type == '%' || type == '|';
+}
+
+static __always_inline int redis_is_line(u8 type)
+{
+    return type == '+' || type == '-' || type == ':' || type == ',' || type == '_' || type == '#' || type == '(';
+}
+
+/* Moves w->offset past the rest of a line, or past this piece of it when its end is not in sight. */
+static __always_inline void redis_line_rest(struct l7_direction *d, struct l7_scratch *w, u32 end, u32 n)
+{
+    w->offset += end < n ? end + 1 : n;
+    d->in_line = end >= n;
+}
+
+/* One element header or line piece at w->offset. Returns 0 when the framing is lost. */
+static __always_inline int redis_step(struct l7_state *st, struct sock_info *si, struct l7_direction *d,
+                                      struct l7_scratch *w, int side)
+{
+    u8 *s = w->data;
+    struct l7_found *f = &w->found;
+    u32 n = payload_read(&w->payload, w->offset, s, REDIS_HEADER);
+    if (n == 0)
+        return 0;
+    redis_scan_line(s, n, f);
+    RELOAD();
+    if (d->in_line) {
+        /* the piece may end the line at its first byte, which the scan does not look at */
+        redis_line_rest(d, w, s[0] == '\n' ? 0 : f->line_end, n);
+        return 1;
     }
-    record_request(si, PROTO_REDIS, request_completed(st));
+    u8 type = s[0];
+    int top = d->elems == 0;
+    if (!top)
+        d->elems--;
+    if (side == SIDE_REQUEST && top) {
+        request_started(st);
+        if (type != '*') {
+            redis_line_rest(d, w, f->line_end, n);   /* an inline command */
+            return 1;
+        }
+    } else if (side == SIDE_RESPONSE && top) {
+        redis_reply(st, si, s, f);
+    }
+    if (redis_is_line(type)) {
+        redis_line_rest(d, w, f->line_end, n);
+        return 1;
+    }
+    if (f->line_end >= n || !(redis_is_aggregate(type) || redis_has_length(type)))
+        return 0;
+    u64 count = f->number;
+    w->offset += f->line_end + 1;
+    if (redis_has_length(type))
+        w->offset += s[1] == '-' ? 0 : count + 2;   /* "$-1": null, no payload */
+    else if (type == '%' || type == '|')
+        d->elems += 2 * count;
+    else
+        d->elems += count;
+    return 1;
 }
 
 /* Returns 1 to be run again from where this pass stopped. */
@@ -78,70 +132,17 @@ static __always_inline int redis_on_io(struct l7_state *st, struct sock_info *si
 {
     int side = w->side & 1;
     struct l7_direction *d = &st->side[side];
-    u32 total = w->total;
-    u64 off = 0;
-    if (!parse_from(d, w, &off))
+    if (!walk_ready(st, side, w) || !walk_begin(d, w))
         return 0;
-    u8 *s = w->data;
-    struct payload *p = &w->payload;
-    int stuck = 0;
     for (int step = 0; step < REDIS_STEPS; step++) {
-        if (off >= total)
+        RELOAD();
+        if (w->offset >= w->total)
             break;
-        u32 n = payload_read(p, off, s, REDIS_HEADER);
-        if (n == 0) {
-            stuck = 1;
-            break;
-        }
-        struct redis_line line = {};
-        redis_scan_line(s, n, &line);
-        if (d->in_line) {
-            /* the piece may end the line at its first byte, which the scan does not look at */
-            u32 end = s[0] == '\n' ? 0 : line.end;
-            off += end < n ? end + 1 : n;
-            d->in_line = end >= n;
-            continue;
-        }
-        u8 type = s[0];
-        if (d->elems == 0)
-            redis_message_start(st, si, side, s, &line);
-        else
-            d->elems--;
-        if (type == '*' || type == '~' || type == '>' || type == '%' || type == '|' ||
-            type == '$' || type == '!' || type == '=') {
-            if (line.end >= n) {
-                stuck = 1;
-                break;
-            }
-            off += line.end + 1;
-            s64 count = line.number;
-            if (count <= 0)
-                continue;
-            if (type == '$' || type == '!' || type == '=')
-                off += count + 2;
-            else if (type == '%' || type == '|')
-                d->elems += 2 * count;
-            else
-                d->elems += count;
-        } else if (type == '+' || type == '-' || type == ':' || type == ',' || type == '_' || type == '#' || type == '(') {
-            off += line.end < n ? line.end + 1 : n;
-            d->in_line = line.end >= n;
-        } else {
-            stuck = 1;
-            break;
+        if (!redis_step(st, si, d, w, side)) {
+            count_parse_error(PROTO_REDIS);
+            walk_lost(d);
+            return 0;
         }
     }
-    if (off > total) {
-        d->skip = off - total;
-        return 0;
-    }
-    if (off == total)
-        return 0;
-    if (!stuck)
-        return parse_again(w, off);
-    /* lost the framing: start over at the next command */
-    count_parse_error(PROTO_REDIS);
-    d->elems = 0;
-    d->in_line = 0;
-    return 0;
+    return walk_again(d, w);
 }

@@ -8,10 +8,12 @@ from __future__ import annotations
 import ctypes as ct
 import ipaddress
 
-from .records import CLIENT, LATENCY_BUCKETS, SERVER, ConnectFailure, FlowCounters, FlowDelta, FlowKey, RequestCounts, Reset
+from .records import (CLIENT, LATENCY_BUCKETS, SERVER, ConnectFailure, FlowCounters, FlowDelta, FlowKey, RequestCounts,
+                      RequestSample, Reset)
 
 ROLES = {1: CLIENT, 2: SERVER}
 EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED = 1, 2, 3
+EVENT_REQUEST_SAMPLE = 4  # probes/l7.c
 ECONNREFUSED, ETIMEDOUT = 111, 110
 
 
@@ -66,6 +68,20 @@ class EventStruct(ct.Structure):
     ]
 
 
+class SampleHeadStruct(ct.Structure):
+    """struct sample_event of probes/l7.c up to its two byte arrays of L7_WINDOW bytes each."""
+    _fields_ = [
+        ("type", ct.c_uint32),
+        ("protocol", ct.c_uint32),
+        ("timestamp_ns", ct.c_uint64),
+        ("key", FlowKeyStruct),
+        ("latency_us", ct.c_uint64),
+        ("status", ct.c_char * STATUS_LEN),
+        ("request_len", ct.c_uint32),
+        ("response_len", ct.c_uint32),
+    ]
+
+
 def address_text(raw) -> str:
     """Text of a 16-byte address; IPv4-mapped addresses as plain IPv4."""
     addr = ipaddress.IPv6Address(bytes(raw))
@@ -101,8 +117,27 @@ def connect_failure_reason(errno: int) -> str:
     return {ECONNREFUSED: "refused", ETIMEDOUT: "timeout"}.get(errno, "other")
 
 
+def decode_sample(raw: bytes, wall_offset: float) -> RequestSample:
+    """A request sample event; its window size follows from its length (two windows after the head)."""
+    head_size = ct.sizeof(SampleHeadStruct)
+    window = (len(raw) - head_size) // 2
+    if window <= 0:
+        raise ValueError(f"short request sample: {len(raw)} bytes")
+    head = SampleHeadStruct.from_buffer_copy(raw[:head_size])
+    if head.protocol not in PROTOCOLS:
+        raise ValueError(f"request sample has unknown protocol {head.protocol}")
+    request = raw[head_size:head_size + min(head.request_len, window)]
+    response_at = head_size + window
+    response = raw[response_at:response_at + min(head.response_len, window)]
+    return RequestSample(key=decode_key(head.key), protocol=PROTOCOLS[head.protocol],
+                         status=head.status.decode("ascii", "replace"), latency_us=head.latency_us,
+                         request=request, response=response, timestamp=head.timestamp_ns / 1e9 + wall_offset)
+
+
 def decode_event(raw: bytes, wall_offset: float):
     """A ring-buffer event as a record; wall_offset turns the kernel's monotonic clock into unix time."""
+    if len(raw) >= 4 and int.from_bytes(raw[:4], "little") == EVENT_REQUEST_SAMPLE:
+        return decode_sample(raw, wall_offset)
     if len(raw) < ct.sizeof(EventStruct):
         raise ValueError(f"short event: {len(raw)} bytes, expected {ct.sizeof(EventStruct)}")
     e = EventStruct.from_buffer_copy(raw[:ct.sizeof(EventStruct)])

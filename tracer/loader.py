@@ -97,6 +97,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
     }
     if capture.l7:
         defines["L7_WINDOW"] = _power_of_two(capture.sample_bytes)
+        defines["SAMPLES_PER_SECOND"] = capture.samples_per_second
     try:
         with btf.KernelBTF() as kbtf:
             defines.update(btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS))

@@ -5,7 +5,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -16,6 +19,132 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Until a connect to 127.0.0.1:port succeeds; fails if the server exits or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{process.args[0]} not listening on {port} after {timeout}s")
+            time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+
+
+@dataclass
+class Nginx:
+    port: int
+    access_log: str
+
+    def logged_statuses(self) -> dict[str, int]:
+        """Requests per status in the access log (one status per line)."""
+        counts: dict[str, int] = {}
+        with open(self.access_log) as f:
+            for line in f:
+                counts[line.strip()] = counts.get(line.strip(), 0) + 1
+        return counts
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {base}/nginx.pid;
+error_log {base}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    log_format status_only '$status';
+    access_log {base}/access.log status_only;
+    client_body_temp_path {base};
+    proxy_temp_path {base};
+    fastcgi_temp_path {base};
+    uwsgi_temp_path {base};
+    scgi_temp_path {base};
+    server {{
+        listen 127.0.0.1:{port};
+        root {base}/empty;
+        location /ok {{ return 200 "ok"; }}
+        location /fail {{ return 500 "failed"; }}   # with a body: the default error page would close the connection
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def nginx():
+    """nginx (one worker) on 127.0.0.1: /ok* answers 200, /fail* 500, anything else 404."""
+    if not os.path.exists("/usr/sbin/nginx"):
+        pytest.skip("nginx is not installed")
+    base = tempfile.mkdtemp(prefix="intuition-nginx-")
+    os.mkdir(f"{base}/empty")
+    port = free_port()
+    with open(f"{base}/nginx.conf", "w") as f:
+        f.write(NGINX_CONF.format(base=base, port=port))
+    process = subprocess.Popen(["/usr/sbin/nginx", "-p", base, "-c", f"{base}/nginx.conf", "-e", f"{base}/error.log"])
+    try:
+        wait_listening(port, process)
+        yield Nginx(port=port, access_log=f"{base}/access.log")
+    finally:
+        stop(process)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_port():
+    """redis-server on 127.0.0.1 with a temporary directory and no persistence; yields its port."""
+    if not os.path.exists("/usr/bin/redis-server"):
+        pytest.skip("redis-server is not installed")
+    base = tempfile.mkdtemp(prefix="intuition-redis-")
+    port = free_port()
+    process = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", base,
+                                "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        wait_listening(port, process)
+        yield port
+    finally:
+        stop(process)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+SLOW_HTTP_SERVER = """
+import http.server, sys, time
+class Slow(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        time.sleep(0.2)
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\\n")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Slow).serve_forever()
+"""
+
+
+@pytest.fixture
+def slow_http_port():
+    """An HTTP/1.1 server on 127.0.0.1 that sleeps 200 ms before each answer; yields its port."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", SLOW_HTTP_SERVER, str(port)])
+    try:
+        wait_listening(port, process)
+        yield port
+    finally:
+        stop(process)
 
 
 @pytest.fixture
