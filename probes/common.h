@@ -104,10 +104,13 @@ static __always_inline void count_lost(u32 index)
 }
 
 /* The cgroup that names the current task's container: the v2 cgroup id on a pure v2 host, else the
- * kernfs id (= directory inode) of its cgroup in one v1 hierarchy (CGROUP_V1_SUBSYS). */
+ * kernfs id (= directory inode) of its cgroup in one v1 hierarchy (CGROUP_V1_SUBSYS). 0 on a v1 host
+ * without BTF (CGROUP_FROM_TGID): user space then goes from the tgid through /proc. */
 static __always_inline u64 current_cgroup_id(void)
 {
-#ifdef CGROUP_V1_SUBSYS
+#if defined(CGROUP_FROM_TGID)
+    return 0;
+#elif defined(CGROUP_V1_SUBSYS)
     char *task = (char *)bpf_get_current_task();
     char *css_set = 0, *css = 0, *cgrp = 0, *kn = 0;
     u64 id = 0;

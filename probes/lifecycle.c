@@ -58,8 +58,10 @@ static __always_inline void on_connected(struct state_change *c, struct sock_inf
 
 static __always_inline void on_connect_failed(const void *sk, struct sock_info *si)
 {
-    int err = 0;
+    int err = 0;   /* without BTF the reason is unknown: "other" */
+#ifdef OFF_SOCK_ERR
     bpf_probe_read_kernel(&err, sizeof(err), (char *)sk + OFF_SOCK_ERR);
+#endif
     si->closed = 1;
     struct flow_stats *stats = flow_stats_of(&si->key);
     if (stats) {

@@ -36,6 +36,12 @@ SOCK_COMMON_OFFSETS = {
     "OFF_SKC_V6_RCV_SADDR": ("sock", "__sk_common.skc_v6_rcv_saddr"),
 }
 
+# Without BTF: sock_common's leading fields, which sit at these offsets on every kernel.
+SOCK_COMMON_FIXED = {
+    "OFF_SKC_DADDR": 0, "OFF_SKC_RCV_SADDR": 4, "OFF_SKC_DPORT": 12, "OFF_SKC_NUM": 14, "OFF_SKC_FAMILY": 16,
+    "OFF_SKC_NET": 48, "OFF_SKC_V6_DADDR": 56, "OFF_SKC_V6_RCV_SADDR": 72,
+}
+
 KPROBE_BYTES = (
     ("tcp_sendmsg", "on_tcp_sendmsg", "on_tcp_sendmsg_return"),
     ("tcp_recvmsg", "on_tcp_recvmsg", "on_tcp_recvmsg_return"),
@@ -87,8 +93,9 @@ def _power_of_two(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupLayout | None) -> list[str]:
-    """Compiler flags: limits, struct offsets from BTF and the cgroup hierarchy."""
+def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupLayout | None,
+                 btf_path: str = btf.VMLINUX_BTF) -> list[str]:
+    """Compiler flags: limits, struct offsets from BTF and the cgroup hierarchy. Sets info.btf."""
     defines: dict[str, int] = {
         "MAX_SOCKETS": capture.max_sockets,
         "MAX_FLOWS": capture.max_flows,
@@ -99,7 +106,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         defines["L7_WINDOW"] = _power_of_two(capture.sample_bytes)
         defines["SAMPLES_PER_SECOND"] = capture.samples_per_second
     try:
-        with btf.KernelBTF() as kbtf:
+        with btf.KernelBTF(btf_path) as kbtf:
             defines.update(btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS))
             defines.update(btf.offset_defines(kbtf, btf.SOCK_OFFSETS))
             if layout and layout.mode == "v1":
@@ -107,7 +114,11 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")
         info.btf = True
     except btf.BTFError as e:
-        raise ProbeError(f"{e}; Intuition needs the kernel's BTF (CONFIG_DEBUG_INFO_BTF=y) for struct offsets") from e
+        log.warning("%s. Running on tracepoint fields only: connect failures count as reason 'other', requests are "
+                    "not parsed%s.", e, ", containers are found from /proc/<pid>/cgroup" if layout and layout.mode == "v1" else "")
+        defines.update(SOCK_COMMON_FIXED)
+        if layout and layout.mode == "v1":
+            defines["CGROUP_FROM_TGID"] = 1
     if layout:
         info.cgroup_mode, info.cgroup_root = layout.mode, layout.root
     return [f"-I{PROBES_DIR}"] + [f"-D{k}={v}" for k, v in sorted(defines.items())]
@@ -167,7 +178,9 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     info = ProbeInfo()
     use_kprobes = choose_bytes_hook()
     layout = cgroup_layout or kernel.cgroup_layout()
-    b = compile_program(program_text(use_kprobes, capture.l7), build_cflags(capture, info, layout))
+    cflags = build_cflags(capture, info, layout)
+    l7 = capture.l7 and info.btf  # the parsers reach the user buffer through the BTF-typed task
+    b = compile_program(program_text(use_kprobes, l7), cflags)
     info.hooks.update({
         "sock:inet_sock_set_state": "tracepoint",
         "tcp:tcp_retransmit_skb": "tracepoint",
@@ -182,7 +195,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     else:
         info.hooks["sock:sock_send_length"] = "tracepoint"
         info.hooks["sock:sock_recv_length"] = "tracepoint"
-        if capture.l7:
+        if l7:
             _install_l7_parsers(b, info)
     # LLVM leaves ~100 MB of freed heap behind after compiling; hand it back.
     ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -32,3 +32,36 @@ def test_ctypes_mirrors_match_the_compiled_layout(collector, table, side, mirror
     assert ct.sizeof(compiled) == ct.sizeof(mirror)
     for name, _ in mirror._fields_:
         assert getattr(compiled, name).offset == getattr(mirror, name).offset, name
+
+
+@pytest.mark.kernel
+def test_without_btf_the_probes_run_on_tracepoint_fields(collector, tmp_path):
+    """No BTF: bytes and opens still exact, connect failure reasons unknown ('other'), no request parsing."""
+    import os
+    import socket
+
+    from tests.helpers.tcp_server import Server, exchange
+
+    info = loader.ProbeInfo()
+    cflags = loader.build_cflags(loader.CaptureConfig(), info, cgroup_layout(), btf_path=str(tmp_path / "vmlinux"))
+    assert info.btf is False
+    b = loader.compile_program(loader.program_text(use_kprobes=False, l7=False), cflags)
+    try:
+        with Server(exchange(1000, 10)) as server:
+            with socket.create_connection(("127.0.0.1", server.port)) as c:
+                c.sendall(b"x" * 1000)
+                c.recv(10)
+            closed = socket.socket()
+            closed.bind(("127.0.0.1", 0))
+            refused_port = closed.getsockname()[1]
+            closed.close()
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", refused_port))
+        mine = {}
+        for k, v in b[b"flows"].items():
+            if k.tgid == os.getpid() and k.role == 1:
+                mine[k.server_port] = v
+        assert (mine[server.port].bytes_sent, mine[server.port].opens) == (1000, 1)
+        assert (mine[refused_port].connect_other, mine[refused_port].connect_refused) == (1, 0)
+    finally:
+        b.cleanup()

@@ -14,13 +14,10 @@ def kbtf():
         yield b
 
 
-def test_sock_common_fields_have_their_fixed_offsets(kbtf):
-    # the layout every kernel shares: what the probes may read without BTF
-    assert kbtf.offset("sock", "__sk_common.skc_daddr") == 0
-    assert kbtf.offset("sock", "__sk_common.skc_rcv_saddr") == 4
-    assert kbtf.offset("sock", "__sk_common.skc_dport") == 12
-    assert kbtf.offset("sock", "__sk_common.skc_num") == 14
-    assert kbtf.offset("sock", "__sk_common.skc_family") == 16
+def test_fixed_sock_common_offsets_used_without_btf_match_this_kernel(kbtf):
+    from tracer.loader import SOCK_COMMON_FIXED, SOCK_COMMON_OFFSETS
+
+    assert btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS) == SOCK_COMMON_FIXED
 
 
 def test_members_inside_anonymous_unions_are_found(kbtf):
