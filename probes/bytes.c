@@ -38,7 +38,7 @@ static __always_inline struct sock_info *socket_for_io(const void *sk)
     struct sock_info *si = sockets.lookup(&key);
     if (!si)
         return adopt_socket(sk, key);
-    if (si->key.role == ROLE_SERVER && !si->closed)
+    if (si->key.role == ROLE_SERVER)
         claim_server_socket(si);
     return si;
 }

@@ -4,7 +4,8 @@
  * struct sock_common: the headers BCC compiles against may belong to another kernel. Other fields
  * are read at offsets from the running kernel's BTF, passed in as -D constants (OFF_*).
  *
- * Limits come from the loader as -D constants: MAX_SOCKETS, MAX_FLOWS, MAX_LISTENERS, RINGBUF_PAGES.
+ * Limits come from the loader as -D constants: MAX_SOCKETS, MAX_CLOSED_SOCKETS, MAX_FLOWS, MAX_LISTENERS,
+ * RINGBUF_PAGES.
  */
 #ifndef INTUITION_COMMON_H
 #define INTUITION_COMMON_H
@@ -66,8 +67,7 @@ struct sock_info {
     struct flow_key key;     /* key.tgid == 0 until the owner is known */
     u64 connect_start_ns;
     u8 opened;               /* the open was counted on key */
-    u8 closed;
-    u8 pad[6];
+    u8 pad[7];
 };
 
 struct listener_key {
@@ -91,6 +91,9 @@ struct event {
 };
 
 BPF_TABLE("lru_hash", u64, struct sock_info, sockets, MAX_SOCKETS);
+/* Sockets move here at CLOSE, so that `sockets` holds live ones only and its LRU never has to evict a
+ * live entry; resets and retransmits that follow a close still find their flow here. */
+BPF_TABLE("lru_hash", u64, struct sock_info, closed_sockets, MAX_CLOSED_SOCKETS);
 BPF_TABLE("lru_hash", struct listener_key, struct owner, listeners, MAX_LISTENERS);
 BPF_HASH(flows, struct flow_key, struct flow_stats, MAX_FLOWS);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);

@@ -4,7 +4,10 @@
 static __always_inline struct sock_info *known_socket(const void *sk)
 {
     u64 key = (u64)sk;
-    return sk ? sockets.lookup(&key) : 0;
+    if (!sk)
+        return 0;
+    struct sock_info *si = sockets.lookup(&key);
+    return si ? si : closed_sockets.lookup(&key);
 }
 
 TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)

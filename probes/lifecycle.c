@@ -62,7 +62,6 @@ static __always_inline void on_connect_failed(const void *sk, struct sock_info *
 #ifdef OFF_SOCK_ERR
     bpf_probe_read_kernel(&err, sizeof(err), (char *)sk + OFF_SOCK_ERR);
 #endif
-    si->closed = 1;
     struct flow_stats *stats = flow_stats_of(&si->key);
     if (stats) {
         if (err == ECONNREFUSED)
@@ -97,9 +96,6 @@ static __always_inline void on_accepted(struct state_change *c)
 
 static __always_inline void on_closed(struct sock_info *si)
 {
-    if (si->closed)
-        return;
-    si->closed = 1;
     if (si->key.role == ROLE_SERVER && !si->opened) {
         /* accepted and closed without any I/O: count it under the listener's owner */
         si->opened = 1;
@@ -140,13 +136,18 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     struct sock_info *si = sockets.lookup(&sk);
     if (!si)
         return 0;
-    if (from == TCP_SYN_SENT && to == TCP_ESTABLISHED)
+    if (from == TCP_SYN_SENT && to == TCP_ESTABLISHED) {
         on_connected(&c, si);
-    else if (from == TCP_SYN_SENT && to == TCP_CLOSE)
+        return 0;
+    }
+    if (to != TCP_CLOSE)
+        return 0;
+    if (from == TCP_SYN_SENT)
         on_connect_failed(args->skaddr, si);
-    else if (to == TCP_CLOSE)
+    else
         on_closed(si);
-    /* the entry stays until the LRU evicts it or the address is reused: resets and retransmits
-     * can still arrive after CLOSE (a linger-0 close resets after setting CLOSE) */
+    /* resets and retransmits can still follow (a linger-0 close resets after setting CLOSE) */
+    closed_sockets.update(&sk, si);
+    sockets.delete(&sk);
     return 0;
 }

@@ -9,6 +9,7 @@ import ctypes as ct
 import time
 
 from . import flows
+from .counter_maps import CounterMap
 from .kernel import CgroupLayout
 from .loader import CaptureConfig, ProbeInfo, load
 from .records import Drain, FlowDelta
@@ -30,10 +31,15 @@ class Collector:
         self.last_drain: float = 0.0  # monotonic time of the last completed drain
         self.map_entries: dict[str, int] = {}  # map -> entries, for intuition_bpf_map_entries
         self._map_counted = 0.0
+        self._flow_counters: CounterMap | None = None
+        self._request_counters: CounterMap | None = None
 
     def start(self) -> None:
         self._bpf, self.probe_info = load(self.capture, self._cgroup_layout)
         self._bpf[b"events"].open_ring_buffer(self._on_event)
+        self._flow_counters = CounterMap(self._bpf[b"flows"])
+        if self.probe_info.l7:
+            self._request_counters = CounterMap(self._bpf[b"requests"])
 
     def _on_event(self, _ctx, data, size) -> int:
         try:
@@ -54,10 +60,10 @@ class Collector:
             raise error
         raw_events, self._raw_events = self._raw_events, []
         deltas = {}
-        for key, stats in self._bpf[b"flows"].items_lookup_and_delete_batch():
+        for key, stats in self._flow_counters.deltas():
             delta = flows.decode_flow(key, stats)
             deltas[delta.key] = delta
-        if self.capture.l7:
+        if self._request_counters is not None:
             self._drain_requests(deltas)
         out.flows = list(deltas.values())
         wall_offset = now - time.monotonic()
@@ -71,7 +77,7 @@ class Collector:
 
     def _drain_requests(self, deltas: dict) -> None:
         """Fold the requests map into the flows' deltas; a flow with requests but no counters gets one."""
-        for raw_key, raw_stats in self._bpf[b"requests"].items_lookup_and_delete_batch():
+        for raw_key, raw_stats in self._request_counters.deltas():
             key, status_key, counts = flows.decode_request(
                 flows.RequestKeyStruct.from_buffer_copy(raw_key), flows.RequestStatsStruct.from_buffer_copy(raw_stats))
             delta = deltas.setdefault(key, FlowDelta(key=key))
@@ -84,7 +90,7 @@ class Collector:
     @property
     def parse_errors(self) -> dict[str, int]:
         """Malformed messages per protocol since start, for intuition_parse_errors_total."""
-        if self._bpf is None or not self.capture.l7:
+        if self._bpf is None or not self.probe_info.l7:
             return {}
         table = self._bpf[b"parse_errors"]
         return {name: sum(table.getvalue(table.Key(index))) for index, name in flows.PROTOCOLS.items()}

@@ -23,6 +23,7 @@ L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c"
 # parser program -> its index in the l7_parsers tail-call array (PROTO_* in probes/l7.c)
 L7_PARSERS = {"l7_parse_http": 1, "l7_parse_redis": 2, "l7_parse_postgres": 3}
 MAX_LISTENERS = 4096
+MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
 
 # sock_common fields used to adopt sockets that predate the agent
 SOCK_COMMON_OFFSETS = {
@@ -68,6 +69,7 @@ class ProbeInfo:
     cgroup_mode: str = ""
     cgroup_root: str = ""
     btf: bool = False
+    l7: bool = False  # requests are parsed (needs BTF and the sock length tracepoints)
 
 
 def _bcc():
@@ -100,6 +102,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         "MAX_SOCKETS": capture.max_sockets,
         "MAX_FLOWS": capture.max_flows,
         "MAX_LISTENERS": MAX_LISTENERS,
+        "MAX_CLOSED_SOCKETS": MAX_CLOSED_SOCKETS,
         "RINGBUF_PAGES": _power_of_two(capture.ring_buffer_pages),
     }
     if capture.l7:
@@ -136,8 +139,8 @@ def choose_bytes_hook() -> bool:
 
 
 def program_text(use_kprobes: bool, l7: bool = False) -> str:
-    """The probe sources in order; L7 parsing only with the tracepoints, which reach the user buffer."""
-    l7_sources = L7_SOURCES if l7 and not use_kprobes else ()
+    """The probe sources in order."""
+    l7_sources = L7_SOURCES if l7 else ()
     parts = []
     for name in COMMON_SOURCES + l7_sources + (BYTES_SOURCES[use_kprobes],):
         with open(os.path.join(PROBES_DIR, name)) as f:
@@ -179,8 +182,9 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     use_kprobes = choose_bytes_hook()
     layout = cgroup_layout or kernel.cgroup_layout()
     cflags = build_cflags(capture, info, layout)
-    l7 = capture.l7 and info.btf  # the parsers reach the user buffer through the BTF-typed task
-    b = compile_program(program_text(use_kprobes, l7), cflags)
+    # the parsers reach the user buffer through the BTF-typed task, from the sock length tracepoints
+    info.l7 = capture.l7 and info.btf and not use_kprobes
+    b = compile_program(program_text(use_kprobes, info.l7), cflags)
     info.hooks.update({
         "sock:inet_sock_set_state": "tracepoint",
         "tcp:tcp_retransmit_skb": "tracepoint",
@@ -195,7 +199,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     else:
         info.hooks["sock:sock_send_length"] = "tracepoint"
         info.hooks["sock:sock_recv_length"] = "tracepoint"
-        if l7:
+        if info.l7:
             _install_l7_parsers(b, info)
     # LLVM leaves ~100 MB of freed heap behind after compiling; hand it back.
     ctypes.CDLL("libc.so.6").malloc_trim(0)
