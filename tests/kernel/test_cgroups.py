@@ -1,15 +1,13 @@
 """The cgroup id in flow records, on both cgroup versions: the inode of the process's cgroup directory."""
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 
 import pytest
 
+from tests.helpers.cgroups import cgroup2_hierarchy
 from tests.helpers.tcp_server import Server, exchange
-from tracer import kernel
 from tracer.collector import Collector
 from tracer.kernel import CgroupLayout
 
@@ -33,16 +31,6 @@ def client_flow_in(capture, cgroup_dir: str):
     return key, proc.pid
 
 
-def cgroup2_mount() -> tuple[str, bool]:
-    """A mounted cgroup2 hierarchy, mounting a private one if there is none; (path, mounted by us)."""
-    for point, fstype, _ in kernel.mount_points():
-        if fstype == "cgroup2":
-            return point, False
-    path = tempfile.mkdtemp(prefix="intu-cgroup2-")
-    subprocess.run(["mount", "-t", "cgroup2", "none", path], check=True)
-    return path, True
-
-
 @pytest.fixture
 def child_cgroup():
     made = []
@@ -62,19 +50,16 @@ def child_cgroup():
 def test_cgroup_v2_id_is_the_directory_inode(collector, child_cgroup):
     from tests.helpers.capture import Capture
 
-    hierarchy, mounted = cgroup2_mount()
-    v2 = Collector(cgroup_layout=CgroupLayout("v2", hierarchy))
-    try:
-        v2.start()
-        capture = Capture(v2)
-        cgroup_dir = child_cgroup(hierarchy)
-        key, _ = client_flow_in(capture, cgroup_dir)
-        assert key.cgroup_id == os.stat(cgroup_dir).st_ino
-    finally:
-        v2.close()
-        if mounted:
-            subprocess.run(["umount", hierarchy], check=False)
-            shutil.rmtree(hierarchy, ignore_errors=True)
+    with cgroup2_hierarchy() as hierarchy:
+        v2 = Collector(cgroup_layout=CgroupLayout("v2", hierarchy))
+        try:
+            v2.start()
+            capture = Capture(v2)
+            cgroup_dir = child_cgroup(hierarchy)
+            key, _ = client_flow_in(capture, cgroup_dir)
+            assert key.cgroup_id == os.stat(cgroup_dir).st_ino
+        finally:
+            v2.close()
 
 
 @pytest.mark.kernel

@@ -1,0 +1,114 @@
+"""Identity: the one interface through which the agent turns kernel facts into container and service names."""
+from __future__ import annotations
+
+import socket
+from typing import Iterable, Optional
+
+from tracer.records import FlowKey
+
+from .addresses import HostAddresses
+from .background import Background
+from .cgroup_watch import CgroupWatch
+from .cgroups import CgroupFs
+from .docker_source import DockerSource
+from .local import LocalResolver
+from .model import INTERNET, ContainerRecord, Endpoint, ServiceInfo
+from .naming import host_endpoint, provisional_endpoint
+from .peers import PROXY_COMM, LocalEnd, PeerResolver
+from .registry import ContainerRegistry
+
+# Host addresses change only with interfaces and Docker networks (those also trigger a refresh).
+PERIODIC_SECONDS = 5.0
+
+
+class Identity:
+    """Names both ends of flows. Lookups never wait for Docker: they answer from what is known and queue
+    the rest for a background thread. Use `name_flows` for a drain (it pairs flows to tell published-port
+    traffic from direct calls); `local`/`peer` name single ends from addresses alone."""
+
+    def __init__(self, cgroup_root: str, cgroup_mode: str, node: str = socket.gethostname(),
+                 docker_url: Optional[str] = None, proc_root: str = "/proc"):
+        self.node = node
+        self._registry = ContainerRegistry()
+        self._cgroups = CgroupFs(cgroup_root, cgroup_mode, proc_root)
+        self._host_addresses = HostAddresses(proc_root, self._registry.gateways)
+        self._background = Background("identity-background", self._periodic, PERIODIC_SECONDS)
+        self._local = LocalResolver(self._cgroups, self._search_later)
+        self._cgroup_watch = CgroupWatch(self._cgroups, self._local.remember)
+        self._peers = PeerResolver(self._registry, self._host_addresses)
+        self._docker = DockerSource(self._registry, node, docker_url, self._learn, self._refresh_addresses_later,
+                                    self._background.submit)
+
+    def start(self) -> None:
+        self._host_addresses.refresh()
+        self._background.start()
+        self._cgroup_watch.start()
+        self._docker.start()
+
+    def stop(self) -> None:
+        self._docker.stop()
+        self._cgroup_watch.stop()
+        self._background.stop()
+
+    @property
+    def docker_connected(self) -> bool:
+        return self._docker.connected
+
+    @property
+    def resyncs(self) -> int:
+        return self._docker.resyncs
+
+    def local(self, cgroup_id: int, tgid: int, comm: str) -> Endpoint:
+        return self._local_end(cgroup_id, tgid, comm).endpoint
+
+    def peer(self, addr: str, local: Endpoint) -> Endpoint:
+        """The other end from its address alone: without pairing, an address of this host is `host`."""
+        record = self._registry.record(local.container_id) if local.container_id else None
+        end = LocalEnd(local, record, _in_host_netns(local, record), is_proxy=False)
+        return self._peers.by_address(addr, end)
+
+    def name_flows(self, keys: Iterable[FlowKey]) -> list[Optional[tuple[Endpoint, Endpoint]]]:
+        """(local end, peer) for each flow key of one drain, in order; None for a flow that carries no edge
+        of its own (docker-proxy accepting a published port's traffic: the container's flows count it)."""
+        keys = list(keys)
+        ends = [self._local_end(k.cgroup_id, k.tgid, k.comm) for k in keys]
+        peers = self._peers.name_flows(keys, ends)
+        return [None if peer is None else (end.endpoint, peer) for end, peer in zip(ends, peers)]
+
+    def services(self) -> list[ServiceInfo]:
+        return self._registry.services()
+
+    def endpoints(self) -> list[tuple[str, Endpoint]]:
+        return self._registry.endpoints()
+
+    def _local_end(self, cgroup_id: int, tgid: int, comm: str) -> LocalEnd:
+        container_id = self._local.resolve(cgroup_id, tgid, comm)
+        if container_id is None:  # a host process (or one gone before we could tell: the best guess)
+            if comm == PROXY_COMM:
+                return LocalEnd(INTERNET, None, host_netns=True, is_proxy=True)
+            return LocalEnd(host_endpoint(comm), None, host_netns=True, is_proxy=False)
+        record = self._registry.record(container_id)
+        if record is None:
+            self._docker.inspect_later(container_id)
+            return LocalEnd(provisional_endpoint(container_id), None, host_netns=False, is_proxy=False)
+        return LocalEnd(record.endpoint, record, record.host_network, is_proxy=False)
+
+    def _learn(self, container_id: str, pid: int) -> None:
+        if container_id:
+            self._local.learn_container(container_id, pid)
+
+    def _search_later(self, cgroup_id: int) -> None:
+        self._background.submit(("search", cgroup_id), lambda: self._local.search(cgroup_id))
+
+    def _refresh_addresses_later(self) -> None:
+        self._background.submit("addresses", self._host_addresses.refresh)
+
+    def _periodic(self) -> None:
+        self._host_addresses.refresh()
+        self._registry.prune()
+
+
+def _in_host_netns(endpoint: Endpoint, record: Optional[ContainerRecord]) -> bool:
+    if record is not None:
+        return record.host_network
+    return endpoint.container_id is None
