@@ -10,6 +10,7 @@
 #ifndef INTUITION_COMMON_H
 #define INTUITION_COMMON_H
 
+#define COMM_LEN 16
 #define ROLE_CLIENT 1
 #define ROLE_SERVER 2
 
@@ -45,7 +46,7 @@ struct flow_key {
     u8 pad;
     u8 local_addr[16];
     u8 peer_addr[16];
-    char comm[16];
+    char comm[COMM_LEN];
 };
 
 struct flow_stats {
@@ -80,7 +81,7 @@ struct owner {
     u64 cgroup_id;
     u32 tgid;
     u32 pad;
-    char comm[16];
+    char comm[COMM_LEN];
 };
 
 struct event {
@@ -136,11 +137,26 @@ static __always_inline u64 current_cgroup_id(void)
 #endif
 }
 
+/* The process's name, not the calling thread's: threads rename themselves (worker pools, JVMs), and a
+ * service is named after its process. The thread's name only without BTF. */
+static __always_inline void process_comm(char *comm)
+{
+    __builtin_memset(comm, 0, COMM_LEN);   /* part of map keys: no bytes left from an earlier owner */
+#ifdef OFF_TASK_GROUP_LEADER
+    char *task = (char *)bpf_get_current_task();
+    char *leader = 0;
+    bpf_probe_read_kernel(&leader, sizeof(leader), task + OFF_TASK_GROUP_LEADER);
+    if (leader && bpf_probe_read_kernel_str(comm, COMM_LEN, leader + OFF_TASK_COMM) > 0)
+        return;
+#endif
+    bpf_get_current_comm(comm, COMM_LEN);
+}
+
 static __always_inline void fill_owner(struct flow_key *key)
 {
     key->tgid = bpf_get_current_pid_tgid() >> 32;
     key->cgroup_id = current_cgroup_id();
-    bpf_get_current_comm(&key->comm, sizeof(key->comm));
+    process_comm(key->comm);
 }
 
 /* Store an IPv4 address (network order, as in memory) IPv4-mapped in 16 bytes. */

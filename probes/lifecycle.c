@@ -26,7 +26,7 @@ static __always_inline void on_listen(struct state_change *c)
     struct owner o = {};
     o.tgid = bpf_get_current_pid_tgid() >> 32;
     o.cgroup_id = current_cgroup_id();
-    bpf_get_current_comm(&o.comm, sizeof(o.comm));
+    process_comm(o.comm);
     listeners.update(&lk, &o);
 }
 

@@ -151,6 +151,10 @@ class KernelBTF:
 SOCK_OFFSETS = {
     "OFF_SOCK_ERR": ("sock", "sk_err"),
 }
+TASK_OFFSETS = {
+    "OFF_TASK_GROUP_LEADER": ("task_struct", "group_leader"),
+    "OFF_TASK_COMM": ("task_struct", "comm"),
+}
 CGROUP_V1_OFFSETS = {
     "OFF_TASK_CGROUPS": ("task_struct", "cgroups"),
     "OFF_CSS_SET_SUBSYS": ("css_set", "subsys"),

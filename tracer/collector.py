@@ -62,7 +62,7 @@ class Collector:
         deltas = {}
         for key, stats in self._flow_counters.deltas():
             delta = flows.decode_flow(key, stats)
-            deltas[delta.key] = delta
+            deltas.setdefault(delta.key, FlowDelta(key=delta.key)).counters.add(delta.counters)
         if self._request_counters is not None:
             self._drain_requests(deltas)
         out.flows = list(deltas.values())

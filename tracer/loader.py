@@ -112,6 +112,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         with btf.KernelBTF(btf_path) as kbtf:
             defines.update(btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS))
             defines.update(btf.offset_defines(kbtf, btf.SOCK_OFFSETS))
+            defines.update(btf.offset_defines(kbtf, btf.TASK_OFFSETS))
             if layout and layout.mode == "v1":
                 defines.update(btf.offset_defines(kbtf, btf.CGROUP_V1_OFFSETS))
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")

@@ -86,3 +86,25 @@ def test_reset_counted_at_each_end(capture):
     assert capture.total(**served).resets_sent == 0
     directions = sorted(e.direction for e in capture.events if hasattr(e, "direction") and e.key.server_port == server.port)
     assert directions == ["received", "sent"]
+
+
+@pytest.mark.kernel
+def test_flows_carry_the_process_name_not_the_threads(capture):
+    """Worker threads rename themselves; the service is named after the process."""
+    import ctypes
+    import socket
+    import threading
+
+    def connect_from_renamed_thread(port):
+        ctypes.CDLL(None).prctl(15, b"intu-worker", 0, 0, 0)  # PR_SET_NAME: this thread only
+        socket.create_connection(("127.0.0.1", port)).close()
+
+    with Server(accept_and_close) as server:
+        worker = threading.Thread(target=connect_from_renamed_thread, args=(server.port,))
+        worker.start()
+        worker.join()
+        flow = dict(tgid=os.getpid(), role="client", server_port=server.port)
+        capture.wait_for(lambda c: c.total(**flow).closes == 1, what="the worker's connection closed")
+    with open("/proc/self/comm") as f:
+        process_name = f.read().strip()
+    assert [k.comm for k in capture.matching(**flow)] == [process_name]
