@@ -8,5 +8,8 @@ bash "$here/scripts/setup.sh" --test
 cd "$here"
 echo "[test] unit tests"
 .venv/bin/pytest -q tests/unit "$@"
-echo "[test] system tests (kernel, Docker, servers, browser)"
-.venv/bin/pytest -q --ignore=tests/unit "$@"
+# the kernel tests first and alone: no agent of a later test keeps its own probes attached meanwhile
+echo "[test] kernel tests"
+.venv/bin/pytest -q tests/kernel "$@"
+echo "[test] system tests (Docker, servers, Prometheus, browser)"
+.venv/bin/pytest -q --ignore=tests/unit --ignore=tests/kernel "$@"

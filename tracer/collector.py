@@ -14,7 +14,8 @@ from .kernel import CgroupLayout
 from .loader import CaptureConfig, ProbeInfo, load
 from .records import Drain, FlowDelta
 
-LOST_SOURCES = ("ringbuf", "flows_map_full")
+# the probes' own counters (probes/common.h LOST_*), then the kernel's count of skipped program runs
+LOST_SOURCES = ("ringbuf", "flows_map_full", "bpf_recursion")
 MAP_NAMES = ("sockets", "flows", "listeners")
 MAP_COUNT_INTERVAL = 10.0  # seconds; counting walks every key, too costly for each drain
 
@@ -33,11 +34,13 @@ class Collector:
         self._map_counted = 0.0
         self._flow_counters: CounterMap | None = None
         self._request_counters: CounterMap | None = None
+        self._prog_fds: list[int] = []
 
     def start(self) -> None:
         self._bpf, self.probe_info = load(self.capture, self._cgroup_layout)
         self._bpf[b"events"].open_ring_buffer(self._on_event)
         self._flow_counters = CounterMap(self._bpf[b"flows"])
+        self._prog_fds = [fn.fd for fn in self._bpf.funcs.values()]
         if self.probe_info.l7:
             self._request_counters = CounterMap(self._bpf[b"requests"])
 
@@ -54,11 +57,6 @@ class Collector:
             raise RuntimeError("Collector.drain() before start()")
         now = time.time()
         out = Drain(timestamp=now)
-        self._bpf.ring_buffer_consume()
-        if self._callback_error is not None:
-            error, self._callback_error = self._callback_error, None
-            raise error
-        raw_events, self._raw_events = self._raw_events, []
         deltas = {}
         for key, stats in self._flow_counters.deltas():
             delta = flows.decode_flow(key, stats)
@@ -66,6 +64,13 @@ class Collector:
         if self._request_counters is not None:
             self._drain_requests(deltas)
         out.flows = list(deltas.values())
+        # events after counters: a probe counts first and emits second, so the event of a counted failure
+        # is in the ring buffer by now
+        self._bpf.ring_buffer_consume()
+        if self._callback_error is not None:
+            error, self._callback_error = self._callback_error, None
+            raise error
+        raw_events, self._raw_events = self._raw_events, []
         wall_offset = now - time.monotonic()
         out.events = [flows.decode_event(raw, wall_offset) for raw in raw_events]
         out.lost = self._lost_delta()
@@ -97,12 +102,26 @@ class Collector:
 
     def _lost_delta(self) -> dict[str, int]:
         table = self._bpf[b"lost"]
+        totals = [sum(table.getvalue(table.Key(index))) for index in range(len(LOST_SOURCES) - 1)]
+        totals.append(self._recursion_misses())
         delta = {}
         for index, source in enumerate(LOST_SOURCES):
-            total = sum(table.getvalue(table.Key(index)))
-            delta[source] = total - self._lost_seen[index]
-            self._lost_seen[index] = total
+            delta[source] = totals[index] - self._lost_seen[index]
+            self._lost_seen[index] = totals[index]
         return delta
+
+    def _recursion_misses(self) -> int:
+        """Runs of our programs the kernel skipped because another BPF program was running on that CPU."""
+        misses = 0
+        for fd in self._prog_fds:
+            try:
+                with open(f"/proc/self/fdinfo/{fd}") as f:
+                    for line in f:
+                        if line.startswith("recursion_misses:"):
+                            misses += int(line.split()[1])
+            except OSError:
+                continue
+        return misses
 
     def close(self) -> None:
         if self._bpf is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from tracer.records import FlowCounters, FlowKey
+from tracer.records import ConnectFailure, FlowCounters, FlowKey, Reset
 
 
 class Capture:
@@ -14,6 +14,7 @@ class Capture:
         self.flows: dict[FlowKey, FlowCounters] = defaultdict(FlowCounters)
         self.events: list = []
         self.requests: dict = defaultdict(dict)
+        self.lost: dict[str, int] = defaultdict(int)
 
     def poll(self) -> None:
         drain = self.collector.drain()
@@ -26,6 +27,8 @@ class Capture:
                 else:
                     have.add(counts)
         self.events.extend(drain.events)
+        for source, n in drain.lost.items():
+            self.lost[source] += n
 
     def matching(self, **fields) -> dict[FlowKey, FlowCounters]:
         return {k: v for k, v in self.flows.items() if all(getattr(k, f) == want for f, want in fields.items())}
@@ -35,6 +38,14 @@ class Capture:
         for counters in self.matching(**fields).values():
             out.add(counters)
         return out
+
+    def failure_reasons(self, tgid: int) -> list[str]:
+        """Reasons of the connect failure events of one process, in order."""
+        return [e.reason for e in self.events if isinstance(e, ConnectFailure) and e.key.tgid == tgid]
+
+    def reset_directions(self, server_port: int) -> list[str]:
+        """Directions of the reset events on one server port, sorted."""
+        return sorted(e.direction for e in self.events if isinstance(e, Reset) and e.key.server_port == server_port)
 
     def wait_for(self, condition, timeout: float = 30.0, what: str = "condition"):
         """Poll until condition(self) is truthy; fail with what was seen after a generous deadline."""
@@ -46,5 +57,6 @@ class Capture:
                 return result
             if time.monotonic() > deadline:
                 seen = "\n".join(f"  {k}: {v}" for k, v in self.flows.items())
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}; flows seen:\n{seen}")
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}; lost: {dict(self.lost)}; "
+                                     f"flows seen:\n{seen}")
             time.sleep(0.2)

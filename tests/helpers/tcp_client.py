@@ -5,6 +5,7 @@
 NAME becomes the process's comm. Modes:
     exchange SEND RECV   send SEND bytes, then read exactly RECV bytes
     burst COUNT          COUNT connect/close pairs
+    paced RATE SECONDS   RATE connect/close pairs at the start of each second, for SECONDS seconds
     connect SYNCNT       one connect with at most SYNCNT SYN retries; prints the errno name
     linger               connect, wait for one byte, close with SO_LINGER 0 (sends a reset)
     chatter COUNT SIZE   COUNT writes of SIZE bytes with TCP_NODELAY, then read 1 byte of acknowledgement
@@ -14,6 +15,7 @@ import errno
 import socket
 import struct
 import sys
+import time
 
 PR_SET_NAME = 15
 
@@ -43,6 +45,13 @@ def main(argv: list[str]) -> None:
     elif mode == "burst":
         for _ in range(int(args[0])):
             socket.create_connection(address).close()
+    elif mode == "paced":
+        rate, seconds = int(args[0]), int(args[1])
+        started = time.monotonic()
+        for second in range(seconds):
+            time.sleep(max(0.0, started + second - time.monotonic()))
+            for _ in range(rate):
+                socket.create_connection(address).close()
     elif mode == "connect":
         s = socket.socket(family, socket.SOCK_STREAM)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, int(args[0]))

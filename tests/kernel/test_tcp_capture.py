@@ -68,11 +68,13 @@ def test_connect_refused(capture):
         port = server.port
     result, pid = run_client("intu-refused", "connect", "127.0.0.1", port, 1)
     assert result.stdout.strip() == "ECONNREFUSED"
-    capture.wait_for(lambda c: c.total(tgid=pid).connect_refused == 1, what="one refused connect")
+    # the event follows the counter through the ring buffer: wait for both
+    capture.wait_for(lambda c: c.total(tgid=pid).connect_refused == 1 and c.failure_reasons(pid),
+                     what="one refused connect and its event")
     totals = capture.total(tgid=pid)
     assert (totals.connect_refused, totals.connect_timeout, totals.opens) == (1, 0, 0)
-    failures = [e for e in capture.events if getattr(e, "reason", None) and e.key.tgid == pid]
-    assert [f.reason for f in failures] == ["refused"]
+    assert capture.failure_reasons(pid) == ["refused"]
+
 
 
 @pytest.mark.kernel
@@ -80,12 +82,13 @@ def test_reset_counted_at_each_end(capture):
     with Server(send_one_byte_then_wait) as server:
         _, pid = run_client("intu-linger", "linger", "127.0.0.1", server.port)
         served = dict(tgid=os.getpid(), role="server", server_port=server.port)
-        capture.wait_for(lambda c: c.total(tgid=pid).resets_sent == 1 and c.total(**served).resets_received == 1,
-                         what="a reset sent by the client and received by the server")
+        capture.wait_for(lambda c: c.total(tgid=pid).resets_sent == 1 and c.total(**served).resets_received == 1
+                         and len(c.reset_directions(server.port)) == 2,
+                         what="a reset sent by the client and received by the server, with their events")
     assert capture.total(tgid=pid).resets_received == 0
     assert capture.total(**served).resets_sent == 0
-    directions = sorted(e.direction for e in capture.events if hasattr(e, "direction") and e.key.server_port == server.port)
-    assert directions == ["received", "sent"]
+    assert capture.reset_directions(server.port) == ["received", "sent"]
+
 
 
 @pytest.mark.kernel

@@ -43,10 +43,11 @@ def test_connect_timeout_to_blackholed_port(capture, namespaces):
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate(timeout=60)
     assert out.strip() == "ETIMEDOUT", err
-    capture.wait_for(lambda c: c.total(tgid=proc.pid).connect_timeout == 1, what="one connect timeout")
+    capture.wait_for(lambda c: c.total(tgid=proc.pid).connect_timeout == 1 and c.failure_reasons(proc.pid),
+                     what="one connect timeout and its event")
     totals = capture.total(tgid=proc.pid)
     assert (totals.connect_timeout, totals.connect_refused, totals.connect_other, totals.opens) == (1, 0, 0, 0)
-    assert [e.reason for e in capture.events if getattr(e, "reason", None) and e.key.tgid == proc.pid] == ["timeout"]
+    assert capture.failure_reasons(proc.pid) == ["timeout"]
 
 
 @pytest.mark.kernel
