@@ -47,9 +47,12 @@ struct l7_state {
     u8 attempts;
     u8 head;                  /* oldest pending request in started_ns */
     u8 pending;
+    u8 no_inline;             /* detection: this socket is not Redis spoken inline */
     u64 started_ns[PENDING_MAX];
     u64 completed_ns;         /* start of the request answered last: its sample's request bytes */
     struct l7_direction side[2];
+    u8 carry_len;             /* http: bytes of a status line that the next response I/O continues */
+    u8 carry[16];
 };
 
 struct request_key {
@@ -69,7 +72,7 @@ struct request_stats {
 struct l7_found {
     u64 number;               /* redis: the number after the type byte */
     u32 line_end;             /* http: bytes of the head up to its blank line; redis: the line's '\n' */
-    u32 mark;                 /* http: where Content-Length's value starts; redis: the line's first space */
+    u32 mark;                 /* http: where Content-Length's value starts */
     u8 flag;                  /* http: the body is chunked; redis: the number is still being read */
     u8 pad[7];
 };

@@ -1,7 +1,8 @@
 /* HTTP/1.0 and 1.1: a request per request line, a status per final status line. Each message is judged
  * by its first bytes. Its body is skipped by Content-Length when the head lies within the window, which
  * finds pipelined messages; otherwise (chunked, long head, length unknown) the parser waits for an I/O
- * that starts with a start line. An I/O that starts with one always begins a message. */
+ * that starts with a start line. An I/O that starts with one always begins a message. A status line cut
+ * short by the end of an I/O is kept, and judged with the next I/O's first bytes. */
 
 #define HTTP_BODY_UNKNOWN (~0ULL)
 #define HTTP_HEAD_SCAN (L7_WINDOW - 8)   /* head bytes searched for the blank line and the length headers */
@@ -23,10 +24,12 @@ static __always_inline int http_is_request_line(const u8 *s, u32 n)
            w == WORD('O', 'P', 'T', 'I') || w == WORD('C', 'O', 'N', 'N') || w == WORD('T', 'R', 'A', 'C');
 }
 
+#define HTTP_STATUS_LINE_MIN 13   /* "HTTP/1.x NNN " */
+
 /* The status code of "HTTP/1.x NNN " or "HTTP/1.x NNN\r", 0 if s does not start with one. */
 static __always_inline u32 http_status_code(const u8 *s, u32 n)
 {
-    if (n < 13 || load_u32(s, 0) != WORD('H', 'T', 'T', 'P') || s[4] != '/' || s[5] != '1' || s[6] != '.')
+    if (n < HTTP_STATUS_LINE_MIN || load_u32(s, 0) != WORD('H', 'T', 'T', 'P') || s[4] != '/' || s[5] != '1' || s[6] != '.')
         return 0;
     if ((s[7] != '0' && s[7] != '1') || s[8] != ' ' || (s[12] != ' ' && s[12] != '\r'))
         return 0;
@@ -119,19 +122,37 @@ static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info
     return code == 204 || code == 304 ? 0 : HTTP_BODY_UNKNOWN;
 }
 
-/* Where in this I/O the next message starts: 0 if the I/O starts with one, else after the rest of the
- * previous message's body. Returns 0 when the I/O holds no message to parse. */
-static __always_inline int http_locate(struct l7_direction *d, struct l7_scratch *w, int side)
+/* Keeps the n bytes at s when they are the last of a response I/O and could begin a status line
+ * ("HT", then "TP/1.1 200 OK" in the next I/O). Returns 1 if kept. */
+static __always_inline int http_keep_partial(struct l7_state *st, int side, const u8 *s, u32 n, int ends_io)
+{
+    if (side != SIDE_RESPONSE || !ends_io || n == 0 || n >= HTTP_STATUS_LINE_MIN)
+        return 0;
+#pragma unroll
+    for (u32 k = 0; k < 7; k++)
+        if (k < n && s[k] != "HTTP/1."[k])
+            return 0;
+    __builtin_memcpy(st->carry, s, sizeof(st->carry));
+    st->carry_len = n;
+    return 1;
+}
+
+/* Where in this I/O the next message starts: 0 if the I/O starts with one (or continues a kept status
+ * line), else after the rest of the previous message's body. Returns 0 when the I/O holds no message to parse. */
+static __always_inline int http_locate(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w, int side)
 {
     u8 *s = w->data;
     if (w->resumed)
         return 1;
-    if (http_starts_message(side, s, payload_read(&w->payload, 0, s, 16))) {
+    u32 n = payload_read(&w->payload, 0, s, 16);
+    if ((side == SIDE_RESPONSE && st->carry_len) || http_starts_message(side, s, n)) {
         d->skip = 0;
         w->offset = 0;
         return 1;
     }
     if (d->skip == 0) {
+        if (http_keep_partial(st, side, s, n, n == w->total))
+            return 0;
         if (d->synced)
             count_parse_error(PROTO_HTTP);
         d->synced = 0;
@@ -145,11 +166,19 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
 {
     int side = w->side & 1;
     struct l7_direction *d = &st->side[side];
-    if (!http_locate(d, w, side))
+    if (!http_locate(st, d, w, side))
         return 0;
     u8 *s = w->data;
-    u32 n = payload_read(&w->payload, w->offset, s, L7_WINDOW);
+    u32 carried = 0;   /* bytes of a kept status line, which go first */
+    if (side == SIDE_RESPONSE) {
+        carried = st->carry_len & 15;
+        st->carry_len = 0;
+        __builtin_memcpy(s, st->carry, sizeof(st->carry));
+    }
+    u32 n = carried + payload_read(&w->payload, w->offset, s + carried, L7_WINDOW - carried);
     if (!http_starts_message(side, s, n)) {
+        if (http_keep_partial(st, side, s, n, w->offset + n - carried == w->total))
+            return 0;
         if (d->synced)
             count_parse_error(PROTO_HTTP);
         d->synced = 0;
@@ -171,6 +200,6 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
     d->synced = head && body != HTTP_BODY_UNKNOWN;
     if (!d->synced)
         return 0;
-    w->offset += head + body;
+    w->offset += head + body - carried;
     return walk_again(d, w);
 }

@@ -22,12 +22,8 @@ static __always_inline struct l7_state *l7_state_of(const void *sk)
     return l7_sockets.lookup(&key);
 }
 
-static __always_inline u8 detect_protocol(struct payload *p)
+static __always_inline u8 detect_protocol(const u8 *s, u32 n)
 {
-    u8 *s = scratch_window();
-    if (!s)
-        return PROTO_UNKNOWN;
-    u32 n = payload_read(p, 0, s, L7_WINDOW);
     if (http_is_request_line(s, n))
         return PROTO_HTTP;
     if (n >= 4 && s[0] == '*' && is_digit(s[1]))
@@ -37,6 +33,35 @@ static __always_inline u8 detect_protocol(struct payload *p)
     return PROTO_UNKNOWN;
 }
 
+/* Recognises the protocol of a socket from its first requests; 1 once it is known. A Redis inline command
+ * is a candidate only: its request starts, and the server's answer (this function's response side) decides.
+ * A server that speaks first (SMTP, POP3, ...) or answers otherwise rules inline Redis out. */
+static __always_inline int l7_detect(struct l7_state *st, int side, struct l7_scratch *w)
+{
+    u8 *s = w->data;
+    u32 n = payload_read(&w->payload, 0, s, L7_WINDOW);
+    if (side == SIDE_RESPONSE) {
+        if (!redis_is_reply(s, n)) {
+            st->pending = 0;
+            st->no_inline = 1;
+            return 0;
+        }
+        st->protocol = PROTO_REDIS;
+    } else {
+        st->protocol = detect_protocol(s, n);
+    }
+    if (st->protocol != PROTO_UNKNOWN) {
+        st->side[SIDE_REQUEST].synced = 1;
+        st->side[SIDE_RESPONSE].synced = 1;
+        return 1;
+    }
+    if (!st->no_inline && !st->pending && redis_is_inline_command(s, n, w->total))
+        request_started(st);
+    if (++st->attempts >= DETECT_ATTEMPTS)
+        st->protocol = PROTO_NONE;
+    return 0;
+}
+
 /* Called in the tracepoint for every TCP read or write: hands it to its protocol's parser program. */
 static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info *si, int dir, u32 total)
 {
@@ -44,29 +69,23 @@ static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info
     if (!st || st->protocol == PROTO_NONE)
         return;
     int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;
+    if (st->protocol == PROTO_UNKNOWN && side == SIDE_RESPONSE && !st->pending) {
+        st->no_inline = 1;   /* the server spoke first, or answered a request that was no inline command */
+        return;
+    }
     struct l7_scratch *work = scratch();
     if (!work)
         return;
-    struct payload *p = &work->payload;
-    __builtin_memset(p, 0, sizeof(*p));
-    payload_of_syscall(p, total);
-    if (st->protocol == PROTO_UNKNOWN) {
-        if (side != SIDE_REQUEST)
-            return;
-        st->protocol = detect_protocol(p);
-        if (st->protocol == PROTO_UNKNOWN) {
-            if (++st->attempts >= DETECT_ATTEMPTS)
-                st->protocol = PROTO_NONE;
-            return;
-        }
-        st->side[SIDE_REQUEST].synced = 1;
-        st->side[SIDE_RESPONSE].synced = 1;
-    }
+    __builtin_memset(&work->payload, 0, sizeof(work->payload));
+    payload_of_syscall(&work->payload, total);
     work->sk = (u64)sk;
+    work->offset = 0;
     work->total = total;
     work->side = side;
     work->resumed = 0;
     work->passes = 0;
+    if (st->protocol == PROTO_UNKNOWN && !l7_detect(st, side, work))
+        return;
     l7_parsers.call(ctx, st->protocol);
 }
 

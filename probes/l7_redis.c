@@ -1,17 +1,16 @@
 /* Redis RESP2/RESP3: a request per top-level command (array or inline), a status per top-level reply.
  * The walk steps from element header to element header (bulk payloads skipped by length); nested
- * aggregates are flattened into a count of elements still to come. A blob error ('!') counts as "ERR". */
+ * aggregates are flattened into a count of elements still to come. */
 
 #define REDIS_STEPS 16           /* element headers or line pieces parsed per pass */
 #define REDIS_HEADER 16          /* bytes read per step: a header line, or a piece of a long line */
 
 /* One pass over a header or line piece, its findings in f: line_end where its '\n' is (n if not within
- * the bytes read), mark the first space (0 if none), number the digits after the type byte. */
+ * the bytes read), number the digits after the type byte. */
 static __always_inline void redis_scan_line(const u8 *s, u32 n, struct l7_found *f)
 {
     f->number = 0;
     f->line_end = n;
-    f->mark = 0;
     f->flag = 1;
     for (u32 k = 1; k < REDIS_HEADER; k++) {
         OPAQUE(k);
@@ -22,8 +21,6 @@ static __always_inline void redis_scan_line(const u8 *s, u32 n, struct l7_found 
             f->line_end = k;
             break;
         }
-        if (c == ' ' && !f->mark)
-            f->mark = k;
         if (f->flag && is_digit(c))
             f->number = f->number * 10 + (c - '0');
         else
@@ -31,32 +28,65 @@ static __always_inline void redis_scan_line(const u8 *s, u32 n, struct l7_found 
     }
 }
 
-/* The prefix word of an error reply ("-WRONGTYPE ..." -> "WRONGTYPE"), as Redis's errorstats counts it. */
-static __always_inline void redis_error_status(const u8 *s, struct l7_found *f, char *status)
+/* The first word of an error reply ("-WRONGTYPE ..." -> "WRONGTYPE"), as Redis's errorstats counts it: in
+ * the line of a simple error ('-'), in the payload of a blob error ('!'). "ERR" when it is not within reach.
+ * s holds the n bytes of the reply's header line. */
+static __always_inline void redis_error_status(struct l7_scratch *w, const u8 *s, u32 n, char *status)
 {
-    u32 space = f->mark;
-    if (s[0] != '-' || space <= 1 || space > STATUS_LEN) {
+    u32 at = 1;
+    if (s[0] == '!') {
+        at = REDIS_HEADER;   /* the payload goes after the header in the scratch window */
+        n = at + payload_read(&w->payload, w->offset + w->found.line_end + 1, w->data + at, STATUS_LEN);
+    }
+    u32 end = 0;
+#pragma unroll
+    for (u32 k = 0; k < STATUS_LEN - 1; k++) {
+        u8 c = s[WIN(at + k)];
+        if (at + k >= n)
+            break;
+        if (c == ' ' || c == '\r') {
+            end = k;
+            break;
+        }
+    }
+    if (end == 0) {
         __builtin_memcpy(status, "ERR", 4);
         return;
     }
 #pragma unroll
-    for (u32 k = 1; k <= STATUS_LEN; k++)
-        if (k < space)
-            status[k - 1] = s[WIN(k)];
+    for (u32 k = 0; k < STATUS_LEN - 1; k++)
+        if (k < end)
+            status[k] = s[WIN(at + k)];
 }
 
-static __always_inline void redis_reply(struct l7_state *st, struct sock_info *si, const u8 *s, struct l7_found *f)
+static __always_inline void redis_reply(struct l7_state *st, struct sock_info *si, struct l7_scratch *w, u32 n)
 {
+    const u8 *s = w->data;
     if (s[0] == '>')
         return;   /* RESP3 push: out of band, not a reply */
     char *status = status_buffer();
     if (!status)
         return;
     if (s[0] == '-' || s[0] == '!')
-        redis_error_status(s, f, status);
+        redis_error_status(w, s, n, status);
     else
         __builtin_memcpy(status, "ok", 3);
     record_request(st, si, PROTO_REDIS);
+}
+
+/* A plain-text (inline) command, "PING\r\n": one line led by a letter, all of the I/O. Could be another
+ * text protocol: only a RESP reply to it makes the socket Redis (l7_detect). */
+static __always_inline int redis_is_inline_command(const u8 *s, u32 n, u32 total)
+{
+    u8 letter = s[0] | 0x20;
+    return n >= 3 && n == total && letter >= 'a' && letter <= 'z' && s[WIN(n - 2)] == '\r' && s[WIN(n - 1)] == '\n';
+}
+
+static __always_inline int redis_is_reply(const u8 *s, u32 n)
+{
+    u8 type = s[0];
+    return n >= 3 && (type == '+' || type == '-' || type == ':' || type == '$' || type == '*' || type == '%' ||
+                      type == '_');
 }
 
 static __always_inline int redis_has_length(u8 type)
@@ -108,7 +138,7 @@ static __always_inline int redis_step(struct l7_state *st, struct sock_info *si,
             return 1;
         }
     } else if (side == SIDE_RESPONSE && top) {
-        redis_reply(st, si, s, f);
+        redis_reply(st, si, w, n);
     }
     if (redis_is_line(type)) {
         redis_line_rest(d, w, f->line_end, n);

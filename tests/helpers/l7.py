@@ -1,7 +1,9 @@
-"""Request counts out of a Capture, per end of one server port."""
+"""Request counts and samples out of a Capture, per end of one server port."""
 from __future__ import annotations
 
-from tracer.records import RequestCounts
+import time
+
+from tracer.records import RequestCounts, RequestSample
 
 
 def requests_of(capture, port: int, role: str, protocol: str) -> dict[str, RequestCounts]:
@@ -18,3 +20,19 @@ def requests_of(capture, port: int, role: str, protocol: str) -> dict[str, Reque
 
 def request_counts(capture, port: int, role: str, protocol: str) -> dict[str, int]:
     return {status: counts.count for status, counts in requests_of(capture, port, role, protocol).items()}
+
+
+def samples_of(capture, port: int, role: str) -> list[RequestSample]:
+    return [e for e in capture.events if isinstance(e, RequestSample)
+            and e.key.server_port == port and e.key.role == role]
+
+
+def wait_for_samples(capture, port: int, roles: tuple[str, ...], make_request, timeout: float = 30.0) -> None:
+    """Repeat make_request() once a second until each role has a sample on port. Other traffic on the
+    host may use up a second's sample budget, hence the retries."""
+    deadline = time.monotonic() + timeout
+    while not all(samples_of(capture, port, role) for role in roles):
+        assert time.monotonic() < deadline, f"no request sample at {roles} of port {port} within {timeout} s"
+        make_request()
+        time.sleep(1)
+        capture.poll()

@@ -1,4 +1,5 @@
-"""Real servers from Debian, run as host processes on loopback with temporary data, for request tests."""
+"""Real servers from Debian, run as host processes on loopback with temporary data, for request tests
+and benchmarks/."""
 from __future__ import annotations
 
 import os
@@ -8,11 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
+NGINX = "/usr/sbin/nginx"
 
 
 def free_port() -> int:
@@ -83,23 +87,30 @@ http {{
 """
 
 
-@pytest.fixture
-def nginx():
-    """nginx (one worker) on 127.0.0.1: /ok* answers 200, /fail* 500, anything else 404."""
-    if not os.path.exists("/usr/sbin/nginx"):
-        pytest.skip("nginx is not installed")
+@contextmanager
+def running_nginx() -> Iterator[Nginx]:
+    """nginx (one worker) on 127.0.0.1: /ok* answers 200, /fail* 500, anything else 404. Stopped and its
+    files removed on exit."""
     base = tempfile.mkdtemp(prefix="intuition-nginx-")
     os.mkdir(f"{base}/empty")
     port = free_port()
     with open(f"{base}/nginx.conf", "w") as f:
         f.write(NGINX_CONF.format(base=base, port=port))
-    process = subprocess.Popen(["/usr/sbin/nginx", "-p", base, "-c", f"{base}/nginx.conf", "-e", f"{base}/error.log"])
+    process = subprocess.Popen([NGINX, "-p", base, "-c", f"{base}/nginx.conf", "-e", f"{base}/error.log"])
     try:
         wait_listening(port, process)
         yield Nginx(port=port, access_log=f"{base}/access.log")
     finally:
         stop(process)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def nginx():
+    if not os.path.exists(NGINX):
+        pytest.skip("nginx is not installed")
+    with running_nginx() as server:
+        yield server
 
 
 @pytest.fixture

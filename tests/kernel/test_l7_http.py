@@ -1,13 +1,15 @@
 """HTTP requests classified in the kernel: exact counts per status at both ends, and latency."""
+import socket
 import subprocess
 import time
 
 import pytest
 
-from tests.helpers.l7 import request_counts, requests_of
+from tests.helpers.l7 import request_counts, requests_of, samples_of, wait_for_samples
+from tests.helpers.tcp_server import Server
 from tracer.graph.latency import percentile_us
 from tracer.protocols import describe
-from tracer.records import RequestCounts, RequestSample
+from tracer.records import RequestCounts
 
 
 def curl(port: int, paths: list[str]) -> list[str]:
@@ -49,19 +51,66 @@ def test_latency_p50_of_a_200ms_server(capture, slow_http_port):
 
 @pytest.mark.kernel
 def test_curl_request_yields_a_sample(capture, nginx):
-    """Other traffic on the host may use up a second's sample budget: retry, one request a second."""
-    def samples(c, role):
-        return [e for e in c.events if isinstance(e, RequestSample)
-                and e.key.server_port == nginx.port and e.key.role == role]
-
-    deadline = time.monotonic() + 30
-    while not (samples(capture, "client") and samples(capture, "server")):
-        assert time.monotonic() < deadline, "no request sample at both ends within 30 s"
-        curl(nginx.port, ["/missing/sampled"])
-        time.sleep(1)
-        capture.poll()
+    wait_for_samples(capture, nginx.port, ("client", "server"), lambda: curl(nginx.port, ["/missing/sampled"]))
     for role in ("client", "server"):
-        shown = describe(samples(capture, role)[0])
+        shown = describe(samples_of(capture, nginx.port, role)[0])
         assert (shown["protocol"], shown["operation"], shown["target"], shown["status"]) == \
             ("http", "GET", "/missing/sampled", "404"), shown
         assert shown["parse_error"] is None and 0 < shown["latency_ms"] < 5000
+
+
+@pytest.mark.kernel
+def test_wrk_at_saturation_matches_access_log(capture, nginx):
+    """8 keep-alive connections as fast as nginx answers for 10 s: every response counted at the server."""
+    subprocess.run(["wrk", "-t1", "-c8", "-d10s", f"http://127.0.0.1:{nginx.port}/ok"],
+                   check=True, capture_output=True, timeout=60)
+    logged = sum(nginx.logged_statuses().values())
+    assert logged > 10000, f"wrk made only {logged} requests"
+
+    def counted(c):
+        return sum(request_counts(c, nginx.port, "server", "http").values())
+
+    capture.wait_for(lambda c: abs(counted(c) - logged) <= logged / 1000,
+                     what=f"{logged} requests (the access log) within 0.1% at the server")
+
+
+def read_until(conn: socket.socket, marker: bytes, have: bytes = b"") -> tuple[bytes, bytes]:
+    """Bytes up to and including marker, and what was read beyond it."""
+    while marker not in have:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"peer closed before {marker!r}")
+        have += chunk
+    end = have.index(marker) + len(marker)
+    return have[:end], have[end:]
+
+
+def split_status_line(conn: socket.socket) -> None:
+    """Handler: answers each request in two writes, "HT" and, 100 ms later, the rest; the path is the status."""
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    pending = b""
+    while True:
+        try:
+            head, pending = read_until(conn, b"\r\n\r\n", pending)
+        except ConnectionError:
+            return
+        status = head.split(b" ")[1].lstrip(b"/")
+        conn.sendall(b"HT")
+        time.sleep(0.1)
+        conn.sendall(b"TP/1.1 " + status + b" X\r\nContent-Length: 2\r\n\r\nok")
+
+
+@pytest.mark.kernel
+def test_status_line_split_across_writes_counts_once(capture):
+    statuses = ["200", "404", "200", "503"]
+    with Server(split_status_line) as server, socket.create_connection(("127.0.0.1", server.port)) as client:
+        for status in statuses:
+            client.sendall(f"GET /{status} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            first = client.recv(65536)   # "HT" alone: the rest is sent 100 ms later
+            head, body = read_until(client, b"\r\n\r\n", first)
+            assert head.startswith(b"HTTP/1.1 " + status.encode()) and first == b"HT", (first, head)
+            read_until(client, b"ok", body)
+        want = {"200": 2, "404": 1, "503": 1}
+        capture.wait_for(lambda c: request_counts(c, server.port, "client", "http") == want
+                         and request_counts(c, server.port, "server", "http") == want,
+                         what=f"{want} at both ends")

@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from tests.helpers.l7 import request_counts
+from tests.helpers.tcp_server import Server, read_exactly
 
 
 def command(*words: str) -> bytes:
@@ -13,6 +14,15 @@ def command(*words: str) -> bytes:
     for word in words:
         out += f"${len(word)}\r\n{word}\r\n".encode()
     return out
+
+
+def receive(s: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        assert chunk, f"peer closed after {len(data)} of {n} bytes"
+        data += chunk
+    return data
 
 
 def redis_info(port: int) -> dict[str, str]:
@@ -74,3 +84,70 @@ def test_redis_pipeline_of_100_counts_100(capture, redis_port):
     capture.wait_for(lambda c: request_counts(c, redis_port, "client", "redis") == want
                      and request_counts(c, redis_port, "server", "redis") == want,
                      what=f"{want} at both ends")
+
+
+def scripted_replies(replies: list[bytes]):
+    """Handler: answers the n-th command (a one-element array, "*1\\r\\n$4\\r\\nPING\\r\\n") with replies[n]."""
+    def handle(conn: socket.socket) -> None:
+        for reply in replies:
+            read_exactly(conn, len(command("PING")))
+            conn.sendall(reply)
+    return handle
+
+
+@pytest.mark.kernel
+def test_blob_error_counts_its_first_word(capture):
+    """RESP3 blob errors ('!'), which redis-server itself hardly sends, from a scripted server."""
+    replies = [b"!21\r\nSYNTAX invalid syntax\r\n", b"-WRONGTYPE Operation against a key\r\n",
+               b"!3\r\nERR\r\n", b"+PONG\r\n"]
+    with Server(scripted_replies(replies)) as server, socket.create_connection(("127.0.0.1", server.port)) as s:
+        for reply in replies:
+            s.sendall(command("PING"))
+            receive(s, len(reply))
+        want = {"SYNTAX": 1, "WRONGTYPE": 1, "ERR": 1, "ok": 1}
+        capture.wait_for(lambda c: request_counts(c, server.port, "client", "redis") == want
+                         and request_counts(c, server.port, "server", "redis") == want,
+                         what=f"{want} at both ends")
+
+
+@pytest.mark.kernel
+def test_inline_commands_counted(capture, redis_port):
+    """Commands typed as plain lines, from the first one on, as `telnet` or a health check sends them."""
+    lines = [(b"PING\r\n", b"+PONG\r\n"), (b"SET a 1\r\n", b"+OK\r\n"), (b"GET a\r\n", b"$1\r\n1\r\n"),
+             (b"INCR a b\r\n", b"-ERR wrong number of arguments for 'incr' command\r\n")]
+    with socket.create_connection(("127.0.0.1", redis_port), timeout=10) as s:
+        for line, reply in lines:
+            s.sendall(line)
+            assert receive(s, len(reply)) == reply
+    want = {"ok": 3, "ERR": 1}
+    capture.wait_for(lambda c: request_counts(c, redis_port, "client", "redis") == want
+                     and request_counts(c, redis_port, "server", "redis") == want,
+                     what=f"{want} at both ends")
+    assert outcomes_in_info(redis_info(redis_port)) == want
+
+
+def answer_lines(greeting: bytes):
+    """Handler of a line protocol that is not Redis: an optional greeting, then "+OK\\r\\n" to each line."""
+    def handle(conn: socket.socket) -> None:
+        conn.sendall(greeting)
+        while conn.recv(65536):
+            conn.sendall(b"+OK\r\n" if greeting else b"OK fine\r\n")
+    return handle
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("greeting", [b"+OK POP3 ready\r\n", b""])
+def test_line_protocols_are_not_inline_redis(capture, greeting):
+    """A server that speaks first (POP3), or answers a line with no RESP reply, is not Redis."""
+    with Server(answer_lines(greeting)) as server, socket.create_connection(("127.0.0.1", server.port)) as s:
+        if greeting:
+            receive(s, len(greeting))
+        lines = (b"USER bob\r\n", b"PASS secret\r\n", b"QUIT\r\n")
+        for line in lines:
+            s.sendall(line)
+            receive(s, 5 if greeting else 9)
+        sent = sum(map(len, lines))
+        capture.wait_for(lambda c: c.total(server_port=server.port, role="server").bytes_received == sent,
+                         what="the three lines at the server")
+        capture.poll()
+        assert not [k for k in capture.requests if k.server_port == server.port]
