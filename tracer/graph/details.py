@@ -1,0 +1,83 @@
+"""The edge details ("access log on a link"): JSON for /api/edges from each reporter's copy of an edge."""
+from __future__ import annotations
+
+from ..records import CLIENT
+from .classes import request_class
+from .edge import EdgeReport, Traffic, bytes_by_direction
+from .latency import percentile_us
+
+PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def latency_ms(traffic: Traffic) -> dict[str, dict]:
+    """Per protocol: request count and latency percentiles in milliseconds."""
+    out = {}
+    for protocol, counts in sorted(traffic.latency_by_protocol().items()):
+        entry: dict = {"count": counts.count}
+        for name, q in PERCENTILES.items():
+            value = percentile_us(counts.latency_log2_us, counts.latency_sum_us, q)
+            entry[name] = None if value is None else round(value / 1000, 3)
+        out[protocol] = entry
+    return out
+
+
+def edge_details(reports: list[EdgeReport]) -> dict:
+    """One edge as the server saw it when the agent saw that end, else as the client did. Connect failures
+    only ever happen at the client, so they come from the client's copy."""
+    main = reports[0]
+    client_report = next((r for r in reports if r.key.reporter == CLIENT), None)
+    totals, recent, span = main.totals, main.recent, main.span
+    to_server, to_client = bytes_by_direction(main.key.reporter, totals.tcp)
+    recent_to_server, recent_to_client = bytes_by_direction(main.key.reporter, recent.tcp)
+    failures = client_report.totals.tcp if client_report else totals.tcp
+    statuses = sorted(set(totals.requests) | set(recent.requests))
+    return {
+        "client": main.key.client,
+        "client_namespace": main.key.client_namespace,
+        "server": main.key.server,
+        "server_namespace": main.key.server_namespace,
+        "reporter": main.key.reporter,
+        "reporters": [r.key.reporter for r in reports],
+        "window_seconds": span,
+        "requests": [
+            {
+                "protocol": protocol,
+                "status": status,
+                "class": request_class(protocol, status),
+                "per_second": _count(recent, protocol, status) / span,
+                "total": _count(totals, protocol, status),
+            }
+            for protocol, status in statuses
+        ],
+        "latency_ms": latency_ms(recent),
+        "latency_ms_total": latency_ms(totals),
+        "bytes": {
+            "to_server_per_second": recent_to_server / span,
+            "to_client_per_second": recent_to_client / span,
+            "to_server_total": to_server,
+            "to_client_total": to_client,
+        },
+        "connections": {
+            "active": main.active,
+            "opened_per_second": recent.tcp.opens / span,
+            "opened_total": totals.tcp.opens,
+            "closed_total": totals.tcp.closes,
+        },
+        "tcp_errors": {
+            "connect_failures": {
+                "refused": failures.connect_refused,
+                "timeout": failures.connect_timeout,
+                "other": failures.connect_other,
+            },
+            "resets_sent": totals.tcp.resets_sent,
+            "resets_received": totals.tcp.resets_received,
+            "retransmits": totals.tcp.retransmits,
+        },
+        "samples": sorted((s for r in reports for s in r.samples), key=lambda s: -s["time"]),
+        "events": sorted((e for r in reports for e in r.events), key=lambda e: -e["time"]),
+    }
+
+
+def _count(traffic: Traffic, protocol: str, status: str) -> int:
+    counts = traffic.requests.get((protocol, status))
+    return counts.count if counts else 0

@@ -1,0 +1,152 @@
+"""The service graph: every flow the collector drains, named by identity and folded into edges between
+services. Thread-safe: one drain thread writes, HTTP threads read."""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ..config import Config
+from ..protocols import ParseErrors
+from ..records import CLIENT, SERVER, Drain, FlowDelta, FlowKey, RequestSample
+from .edge import OTHER, Edge, EdgeKey, EdgeReport, Traffic
+from .history import HistoryRing
+from .samples import event_record, sample_record
+from .view import GraphView, assemble_view, edge_view
+
+
+class Identity(Protocol):
+    """What the graph needs of tracer.identity.Identity."""
+
+    def name_flows(self, keys: list[FlowKey]) -> list: ...  # (local, peer) Endpoints, or None for no edge
+    def services(self) -> list: ...
+
+
+class Graph:
+    def __init__(self, identity: Identity, config: Config, clock: Callable[[], float] = time.time):
+        self._identity = identity
+        self._caps = config.caps
+        self._window = config.window_seconds
+        self._retention = config.history.retention_seconds
+        self._redact = config.redaction
+        self._clock = clock
+        self._started = clock()
+        self._history = HistoryRing(config.history.interval_seconds, config.history.retention_seconds)
+        self._edges: dict[EdgeKey, Edge] = {}
+        self._lock = threading.Lock()
+        self.edges_dropped = 0  # flow updates folded into the `other` edge because the edge cap was reached
+        self.events_lost: dict[str, int] = {}  # source -> events the kernel could not hand over
+        self.parse_errors = ParseErrors()  # request samples whose bytes were not their protocol
+
+    def _name(self, records: list) -> list[tuple[EdgeKey, object]]:
+        """(edge, record) for flow deltas or events; records whose flow carries no edge are left out."""
+        named = self._identity.name_flows([r.key for r in records])
+        out = []
+        for record, ends in zip(records, named):
+            if ends is not None:
+                local, peer = ends
+                client, server = (local, peer) if record.key.role == CLIENT else (peer, local)
+                out.append((EdgeKey(client.service, client.namespace, server.service, server.namespace,
+                                    record.key.role), record))
+        return out
+
+    def ingest(self, drain: Drain) -> None:
+        """Add one collector pass; every history interval also records a view of the graph."""
+        # name both ends of everything before taking the lock: identity pairs the flows of one drain
+        named = self._name(drain.flows + drain.events)
+        # parse the samples before taking the lock too: the HTTP threads wait on it
+        described = [sample_record(r, key.reporter, self._redact, self.parse_errors)
+                     if isinstance(r, RequestSample) else None for key, r in named]
+        services = self._identity.services()
+        with self._lock:
+            for (key, record), sample in zip(named, described):
+                edge = self._edge(key, drain.timestamp)
+                if isinstance(record, FlowDelta):
+                    edge.add(drain.timestamp, record.counters, record.requests)
+                elif sample is not None:
+                    edge.samples.append(sample)
+                else:
+                    edge.events.append(event_record(record, key.reporter))
+            for source, lost in drain.lost.items():
+                self.events_lost[source] = self.events_lost.get(source, 0) + lost
+            now = self._clock()
+            if self._history.due(now):
+                self._history.add(self._view(now, services))
+
+    def _edge(self, key: EdgeKey, now: float) -> Edge:
+        edge = self._edges.get(key)
+        if edge is not None:
+            return edge
+        if len(self._edges) >= self._caps.max_edges:
+            self._evict_idle(now)
+        if len(self._edges) >= self._caps.max_edges:
+            self.edges_dropped += 1
+            key = EdgeKey(OTHER, OTHER, OTHER, OTHER, key.reporter)
+            edge = self._edges.get(key)
+            if edge is not None:
+                return edge
+        edge = self._edges[key] = Edge(self._caps.max_statuses_per_edge, self._caps.samples_per_edge)
+        return edge
+
+    def _evict_idle(self, now: float) -> None:
+        """Forget edges without open connections that have been idle for longer than history reaches back."""
+        cutoff = now - self._retention
+        for key in [k for k, e in self._edges.items() if e.last_active < cutoff and not e.active_connections]:
+            del self._edges[key]
+
+    def view(self) -> GraphView:
+        """The graph now: rates over the sliding window."""
+        services = self._identity.services()
+        with self._lock:
+            return self._view(self._clock(), services)
+
+    def _view(self, now: float, services: list) -> GraphView:
+        span = self._span(now)
+        views = []
+        for key, edge in self._edges.items():
+            recent = edge.recent(now - self._window)
+            if edge.window or edge.active_connections:
+                views.append(edge_view(key, recent, edge.active_connections, span))
+        return assemble_view(now, span, views, services)
+
+    def view_at(self, timestamp: float) -> GraphView | None:
+        with self._lock:
+            return self._history.at(timestamp)
+
+    def history_span(self) -> tuple[float, float] | None:
+        with self._lock:
+            return self._history.span()
+
+    @property
+    def history_interval(self) -> float:
+        return self._history.interval
+
+    def pairs(self) -> set[tuple[str, str, str, str]]:
+        """Every (client, client_namespace, server, server_namespace) the graph holds."""
+        with self._lock:
+            return {key.pair for key in self._edges}
+
+    def edges(self) -> list[tuple[EdgeKey, Traffic, int]]:
+        """Every edge's totals and open connections, copied: what /metrics exports."""
+        with self._lock:
+            return [(k, copy.deepcopy(e.totals), e.active_connections) for k, e in self._edges.items()]
+
+    def edge_reports(self, pair: tuple[str, str, str, str]) -> list[EdgeReport]:
+        """Each reporter's copy of one (client, client_namespace, server, server_namespace), the server's first."""
+        now = self._clock()
+        reports = []
+        with self._lock:
+            for reporter in (SERVER, CLIENT):
+                key = EdgeKey(*pair, reporter)
+                edge = self._edges.get(key)
+                if edge is not None:
+                    reports.append(EdgeReport(key, copy.deepcopy(edge.totals), edge.recent(now - self._window),
+                                              self._span(now), edge.active_connections, list(edge.samples),
+                                              list(edge.events)))
+        return reports
+
+    def _span(self, now: float) -> float:
+        """Seconds the window rates average over: the window, or less while the agent is younger."""
+        return float(min(self._window, max(1.0, now - self._started)))

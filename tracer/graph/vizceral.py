@@ -1,0 +1,116 @@
+"""A graph view as Vizceral's JSON: a global view with INTERNET and one region per namespace.
+
+Vizceral inserts notice text into the page as raw HTML, so every notice is escaped here. A region needs
+maxVolume or its particles come out sparse.
+"""
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+
+from .classes import CLASSES, DANGER, NORMAL, WARNING
+from .view import INTERNET, EdgeView, GraphView, Notice, NodeView
+
+HEADROOM = 1.5  # maxVolume over the busiest connection, so that it is not drawn saturated
+ROOT_NAME = "edge"
+
+
+def render(view: GraphView, metadata: dict) -> dict:
+    namespaces = sorted({n.namespace for n in view.nodes if n.service != INTERNET})
+    regions = [_region(ns, view) for ns in namespaces]
+    return {
+        "renderer": "global",
+        "name": ROOT_NAME,
+        "entryNode": INTERNET,
+        "updated": int(view.timestamp * 1000),
+        "nodes": [{"renderer": "region", "name": INTERNET, "class": NORMAL}] + regions,
+        "connections": _between_regions(view.edges),
+        "metadata": metadata,
+    }
+
+
+def _region_of(service: str, namespace: str) -> str:
+    return INTERNET if service == INTERNET else namespace
+
+
+def _between_regions(edges: tuple[EdgeView, ...]) -> list[dict]:
+    volume: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: dict.fromkeys(CLASSES, 0.0))
+    for edge in edges:
+        source, target = _region_of(edge.client, edge.client_namespace), _region_of(edge.server, edge.server_namespace)
+        if source != target:
+            for name, value in _metrics(edge).items():
+                volume[source, target][name] += value
+    return [
+        {"source": s, "target": t, "metrics": {k: round(v, 3) for k, v in metrics.items()}}
+        for (s, t), metrics in sorted(volume.items())
+    ]
+
+
+def _metrics(edge: EdgeView) -> dict[str, float]:
+    # a failed connect or a reset is a red dot on its edge, like a failed request
+    return {
+        NORMAL: edge.normal,
+        WARNING: edge.warning,
+        DANGER: edge.danger + edge.connect_failures + edge.resets,
+    }
+
+
+def _notices(notices: tuple[Notice, ...]) -> list[dict]:
+    return [{"title": html.escape(n.title), "severity": n.severity} for n in notices]
+
+
+def _region(namespace: str, view: GraphView) -> dict:
+    def name(service: str, ns: str) -> str:
+        if service == INTERNET or ns == namespace:
+            return service
+        return f"{ns}/{service}"  # a service of another namespace talking to this one
+
+    nodes: dict[str, dict] = {}
+
+    def add_node(node: NodeView) -> None:
+        nodes[name(node.service, node.namespace)] = {
+            "name": name(node.service, node.namespace),
+            "renderer": "focusedChild",
+            "class": node.klass,
+            "notices": _notices(node.notices),
+            "metadata": {"service": node.service, "namespace": node.namespace},
+        }
+
+    by_key = {(n.service, n.namespace): n for n in view.nodes}
+    for node in view.nodes:
+        if node.namespace == namespace and node.service != INTERNET:
+            add_node(node)
+    connections = []
+    for edge in view.edges:
+        if namespace not in (edge.client_namespace, edge.server_namespace):
+            continue
+        for end in ((edge.client, edge.client_namespace), (edge.server, edge.server_namespace)):
+            if name(*end) not in nodes:
+                add_node(by_key.get(end, NodeView(*end)))
+        metrics = _metrics(edge)
+        connections.append(
+            {
+                "source": name(edge.client, edge.client_namespace),
+                "target": name(edge.server, edge.server_namespace),
+                "metrics": {k: round(v, 3) for k, v in metrics.items()},
+                "class": edge.klass,
+                "notices": _notices(edge.notices),
+                "metadata": {
+                    "reporter": edge.reporter,
+                    "bytes_per_second": round(edge.bytes_to_server + edge.bytes_to_client, 3),
+                    "active_connections": edge.active,
+                },
+            }
+        )
+    busiest = max((sum(c["metrics"].values()) for c in connections), default=0.0)
+    own = [n["class"] for n in nodes.values() if n["metadata"]["namespace"] == namespace]
+    worst = max(own, key=CLASSES.index, default=NORMAL)
+    return {
+        "renderer": "region",
+        "name": namespace,
+        "class": worst,
+        "maxVolume": max(1.0, round(busiest * HEADROOM, 3)),
+        "updated": int(view.timestamp * 1000),
+        "nodes": list(nodes.values()),
+        "connections": connections,
+    }
