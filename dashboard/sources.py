@@ -1,0 +1,140 @@
+"""Where the dashboard's data comes from. Today: the agent's in-process service graph (one host).
+
+A source answers the JSON API in the shapes DESIGN.md "HTTP" promises; the Flask app never looks behind it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from tracer.graph import EdgeView, Graph, GraphView, NodeView, Notice
+from tracer.graph.details import edge_details, latency_ms
+from tracer.graph.vizceral import render
+
+
+class NotFound(LookupError):
+    """What the request names does not exist (or no longer does)."""
+
+
+class Ambiguous(ValueError):
+    """A name matches in several namespaces; the message says which parameter tells them apart."""
+
+
+class Unavailable(RuntimeError):
+    """The data behind the source cannot be read right now (e.g. its Prometheus server does not answer)."""
+
+
+class Source(Protocol):
+    def graph(self, at: float | None = None) -> dict: ...
+    def services(self) -> list[dict]: ...
+    def service(self, name: str, namespace: str | None = None) -> dict: ...
+    def edge(self, client: str, server: str, client_namespace: str | None = None,
+             server_namespace: str | None = None) -> dict: ...
+    def health(self) -> tuple[bool, str]: ...
+    def collectors(self) -> list: ...  # prometheus_client collectors behind /metrics
+
+
+def _notices(notices: tuple[Notice, ...]) -> list[dict]:
+    return [{"title": n.title, "severity": n.severity} for n in notices]
+
+
+def _edge_summary(edge: EdgeView) -> dict:
+    return {
+        "client": edge.client,
+        "client_namespace": edge.client_namespace,
+        "server": edge.server,
+        "server_namespace": edge.server_namespace,
+        "reporter": edge.reporter,
+        "class": edge.klass,
+        "requests_per_second": edge.requests,
+        "errors_per_second": edge.danger,
+        "refused_per_second": edge.warning,  # HTTP 4xx
+        "error_ratio": edge.danger / edge.requests if edge.requests else 0.0,
+        "bytes_to_server_per_second": edge.bytes_to_server,
+        "bytes_to_client_per_second": edge.bytes_to_client,
+        "connections_opened_per_second": edge.opened,
+        "active_connections": edge.active,
+        "connect_failures_per_second": edge.connect_failures,
+        "resets_per_second": edge.resets,
+        "notices": _notices(edge.notices),
+    }
+
+
+def _pick(candidates: set[tuple], what: str, hint: str) -> tuple:
+    if not candidates:
+        raise NotFound(f"no {what}")
+    if len(candidates) > 1:
+        raise Ambiguous(f"{what} matches several: {', '.join(sorted('/'.join(c) for c in candidates))}; {hint}")
+    return next(iter(candidates))
+
+
+class GraphSource:
+    """The in-process graph of `intuition run` and `intuition agent`."""
+
+    def __init__(self, graph: Graph, identity, health: Callable[[], tuple[bool, str]], collectors: list):
+        self._graph = graph
+        self._identity = identity
+        self._health = health
+        self._collectors = collectors
+
+    def graph(self, at: float | None = None) -> dict:
+        history = self._graph.history_span()
+        if at is None:
+            view = self._graph.view()
+        else:
+            view = self._graph.view_at(at)
+            if view is None:
+                covered = f"history covers {history[0]:.0f} to {history[1]:.0f}" if history else "no history yet"
+                raise NotFound(f"no graph at {at:.0f}: {covered}")
+        oldest, newest = history or (None, None)
+        return render(view, {
+            "live": at is None,
+            "window_seconds": view.window_seconds,
+            "history": {"oldest": oldest, "newest": newest, "interval_seconds": self._graph.history_interval},
+        })
+
+    def services(self) -> list[dict]:
+        view = self._graph.view()
+        containers = {(s.service, s.namespace): s.containers for s in self._identity.services()}
+        return [self._service(node, view, containers.get((node.service, node.namespace), [])) for node in view.nodes]
+
+    @staticmethod
+    def _service(node: NodeView, view: GraphView, containers: list) -> dict:
+        me = (node.service, node.namespace)
+        return {
+            "name": node.service,
+            "namespace": node.namespace,
+            "class": node.klass,
+            "notices": _notices(node.notices),
+            "containers": [c._asdict() for c in containers],
+            "incoming": [_edge_summary(e) for e in view.edges if (e.server, e.server_namespace) == me],
+            "outgoing": [_edge_summary(e) for e in view.edges if (e.client, e.client_namespace) == me],
+        }
+
+    def service(self, name: str, namespace: str | None = None) -> dict:
+        services = {(s["name"], s["namespace"]): s for s in self.services()}
+        picked = _pick({k for k in services if k[0] == name and namespace in (None, k[1])},
+                       f"service {name!r}" + (f" in namespace {namespace!r}" if namespace is not None else ""),
+                       "add ?namespace=")
+        found = services[picked]
+        for summary in found["incoming"] + found["outgoing"]:
+            pair = (summary["client"], summary["client_namespace"], summary["server"], summary["server_namespace"])
+            reports = self._graph.edge_reports(pair)
+            summary["latency_ms"] = latency_ms(reports[0].recent) if reports else {}
+        return found
+
+    def edge(self, client: str, server: str, client_namespace: str | None = None,
+             server_namespace: str | None = None) -> dict:
+        wanted = (client, client_namespace, server, server_namespace)
+        pair = _pick(
+            {p for p in self._graph.pairs() if all(w is None or w == v for w, v in zip(wanted, p))},
+            f"edge from {client!r} to {server!r}",
+            "add ?client_namespace= and ?server_namespace=",
+        )
+        return edge_details(self._graph.edge_reports(pair))
+
+    def health(self) -> tuple[bool, str]:
+        return self._health()
+
+    def collectors(self) -> list:
+        return self._collectors

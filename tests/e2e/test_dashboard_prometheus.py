@@ -1,0 +1,107 @@
+"""`intuition dashboard --prometheus URL`, the real CLI as an unprivileged process, reading a real Prometheus
+that scrapes a real agent: the edge the test drives shows on the map, in the services and in the edge
+details, with the exact counts Prometheus holds."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.test_agent_prometheus import free_port, prometheus, scalar  # noqa: F401 (prometheus: a fixture)
+from tests.helpers.docker_env import wait_until
+from tests.helpers.tcp_server import Server, accept_and_close
+
+CLIENT_COMM = "intu-e2e-dash"
+CLIENT = f"host:{CLIENT_COMM}"
+CONNECTIONS = 40
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dashboard(prometheus, tmp_path_factory):  # noqa: F811 (the imported fixture)
+    """The dashboard as `intuition dashboard` runs it, as user nobody: it needs no root. Yields its URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tracer", "dashboard", "--prometheus", prometheus.url, "--listen", f"127.0.0.1:{port}"],
+        cwd=REPO, user="nobody", stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy():
+        try:
+            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
+        except requests.ConnectionError:
+            assert process.poll() is None, log.read_text()
+            return False
+
+    try:
+        wait_until(healthy, 60, "a healthy dashboard", 0.5)
+        yield url
+    finally:
+        process.terminate()
+        assert process.wait(30) == 0, log.read_text()
+
+
+def get(url: str, **params) -> requests.Response:
+    return requests.get(url, params=params, timeout=30)
+
+
+def test_dashboard_shows_the_edge_from_prometheus(prometheus, dashboard):  # noqa: F811
+    query = prometheus
+    wait_until(lambda: scalar(query('up{job="intuition"}')) == 1.0, 60, "a successful scrape of the agent", 0.5)
+    with Server(accept_and_close) as server:
+        subprocess.run([sys.executable, "-m", "tests.helpers.tcp_client", CLIENT_COMM, "burst", "127.0.0.1",
+                        str(server.port), str(CONNECTIONS)], check=True, capture_output=True, timeout=60)
+    traffic_ended = time.time()
+
+    opened = f'intuition_tcp_connections_opened_total{{client="{CLIENT}",reporter="client"}}'
+    wait_until(lambda: scalar(query(f"sum({opened})")) == CONNECTIONS, 60, f"{CONNECTIONS} connections in Prometheus",
+               0.5)
+    [series] = query(opened)
+    server = series["metric"]["server"]
+
+    # the edge details: the preferred reporter's counters, exactly as Prometheus holds them now
+    def details():
+        response = get(f"{dashboard}/api/edges", client=CLIENT, server=server)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return body if body["connections"]["closed_total"] == CONNECTIONS else None
+
+    edge = wait_until(details, 60, "the edge details to count every connection closed", 0.5)
+    assert edge["client"] == CLIENT and edge["server"] == server
+    assert edge["connections"]["opened_total"] == CONNECTIONS
+    assert edge["reporter"] in edge["reporters"] and "client" in edge["reporters"]
+    assert edge["tcp_errors"]["connect_failures"] == {"refused": 0, "timeout": 0, "other": 0}
+    assert edge["tcp_errors"]["resets"] == scalar(query(
+        f'sum(intuition_tcp_resets_total{{client="{CLIENT}",server="{server}",reporter="{edge["reporter"]}"}})'))
+    assert edge["connections"]["opened_per_second"] > 0
+    assert edge["requests"] == [] and edge["samples"] == []
+
+    # the map: the edge inside the default namespace's region, while it is within the rate window
+    graph = get(f"{dashboard}/api/graph").json()
+    assert graph["metadata"]["live"] is True and graph["metadata"]["window_seconds"] == 60
+    region = next(n for n in graph["nodes"] if n["name"] == "default")
+    assert {CLIENT, server} <= {n["name"] for n in region["nodes"]}
+    assert [(c["source"], c["target"]) for c in region["connections"]].count((CLIENT, server)) == 1
+
+    # the same moment read back from Prometheus's history
+    past = get(f"{dashboard}/api/graph", at=traffic_ended + 1).json()
+    assert past["metadata"]["live"] is False
+    past_region = next(n for n in past["nodes"] if n["name"] == "default")
+    assert (CLIENT, server) in [(c["source"], c["target"]) for c in past_region["connections"]]
+    assert get(f"{dashboard}/api/graph", at=1).status_code == 404  # 1970: no agent reported then
+
+    services = {(s["name"], s["namespace"]): s for s in get(f"{dashboard}/api/services").json()["services"]}
+    outgoing = services[CLIENT, "default"]["outgoing"]
+    assert [(e["server"], e["active_connections"]) for e in outgoing] == [(server, 0)]
+    # every service an agent reports is listed
+    reported = {(s["metric"]["service"], s["metric"].get("namespace", "")) for s in query("intuition_service_info")}
+    assert reported <= set(services)
+
+    one = get(f"{dashboard}/api/services/{CLIENT}").json()
+    assert one["outgoing"][0]["server"] == server
