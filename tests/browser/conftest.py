@@ -1,0 +1,97 @@
+"""Headless Debian Chromium driven by selenium, and a way to serve a Flask app on loopback for it."""
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from werkzeug.serving import make_server
+
+from tests.browser.synthetic_agent import SyntheticAgent
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--window-size=1400,900",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+# Runs in the page before its own scripts: keeps the Vizceral instance reachable for the tests (to find
+# where a node is drawn) and records CSP violations and alert() calls.
+PAGE_PROBE = """
+window.__cspViolations = [];
+window.__alerts = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
+window.alert = (message) => window.__alerts.push(String(message));
+let vizceralModule;
+Object.defineProperty(window, 'Vizceral', {
+  configurable: true,
+  get() { return vizceralModule; },
+  set(module) {
+    const Base = module.default;
+    class Recorded extends Base {
+      constructor(...args) { super(...args); window.__viz = this; }
+    }
+    vizceralModule = Object.assign({}, module, { default: Recorded });
+  },
+});
+"""
+
+
+@pytest.fixture
+def chromium() -> Iterator[webdriver.Chrome]:
+    with tempfile.TemporaryDirectory(prefix="intuition-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+            options.add_argument(flag)
+        options.unhandled_prompt_behavior = "ignore"  # an alert stays open for the test to see
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PAGE_PROBE})
+            yield driver
+        finally:
+            driver.quit()
+
+
+class LoopbackServer:
+    """A WSGI app served on 127.0.0.1 on a free port, in a thread."""
+
+    def __init__(self, app) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="loopback-server", daemon=True)
+
+    def __enter__(self) -> "LoopbackServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def agent() -> Iterator[SyntheticAgent]:
+    with SyntheticAgent() as running:
+        yield running
+
+
+@pytest.fixture
+def site(agent: SyntheticAgent) -> Iterator[str]:
+    with LoopbackServer(agent.app) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,151 @@
+"""The map page as a test drives it: open a view, find where Vizceral drew a node, click it, read panels,
+and look at the canvas pixels."""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from PIL import Image, ImageChops
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.helpers.docker_env import wait_until
+
+T = TypeVar("T")
+
+BACKGROUND = (45, 45, 45)  # Vizceral's clear colour
+
+# Screen position of a node's centre, from its three.js object and the orthographic camera.
+NODE_POINT = """
+const [name] = arguments;
+const viz = window.__viz;
+const graph = viz && viz.currentGraph;
+const node = graph && graph.nodes[name];
+if (!node || !node.isVisible() || !node.getView()) return null;
+const object = node.getView().container;
+object.updateMatrixWorld(true);
+const world = object.matrixWorld.elements;
+const camera = viz.camera;
+const box = viz.renderer.domElement.getBoundingClientRect();
+return {
+  x: box.left + (world[12] - camera.left) / (camera.right - camera.left) * box.width,
+  y: box.top + (camera.top - world[13]) / (camera.top - camera.bottom) * box.height,
+};
+"""
+
+
+class MapPage:
+    def __init__(self, driver: WebDriver, base_url: str) -> None:
+        self.driver = driver
+        self.base_url = base_url
+
+    def js(self, script: str, *args):
+        return self.driver.execute_script(script, *args)
+
+    def wait(self, condition: Callable[[], T], what: str, timeout: float = 30.0) -> T:
+        return wait_until(condition, timeout, what, interval=0.2)
+
+    def open(self, route: str = "#/") -> None:
+        self.driver.get(f"{self.base_url}/{route}")
+        self.wait(lambda: self.js("return !!(window.__viz && window.__viz.currentGraph)"), "the map to load data")
+
+    def view(self) -> list[str]:
+        return self.js("return window.__viz.currentGraph.graphIndex.slice()")
+
+    def wait_for_view(self, view: list[str]) -> None:
+        self.wait(lambda: self.view() == view, f"view {view}")
+
+    def shown_names(self) -> list[str]:
+        return self.js("return [...document.querySelectorAll('#map-summary li')].map((li) => li.dataset.name)")
+
+    def wait_for_names(self, names: set[str]) -> None:
+        self.wait(lambda: names <= set(self.shown_names()), f"{sorted(names)} in the view")
+
+    def drawn_names(self) -> set[str]:
+        """The nodes Vizceral has in its current graph."""
+        return set(self.js("return Object.keys(window.__viz.currentGraph.nodes)"))
+
+    def node_point(self, name: str) -> tuple[float, float]:
+        """Where a node is drawn, once the zoom animation and layout have settled."""
+        last: list[tuple[float, float] | None] = [None]
+
+        def settled():
+            point = self.js(NODE_POINT, name)
+            here = (point["x"], point["y"]) if point else None
+            stable = here is not None and last[0] is not None and abs(here[0] - last[0][0]) < 0.5 and abs(here[1] - last[0][1]) < 0.5
+            last[0] = here
+            return here if stable else None
+
+        return self.wait(settled, f"node {name!r} to settle on the canvas")
+
+    def edge_point(self, client: str, server: str) -> tuple[float, float]:
+        (x1, y1), (x2, y2) = self.node_point(client), self.node_point(server)
+        return (x1 + x2) / 2, (y1 + y2) / 2
+
+    def pointer(self, point: tuple[float, float]):
+        actions = ActionChains(self.driver)
+        actions.w3c_actions.pointer_action.move_to_location(int(point[0]), int(point[1]))
+        return actions
+
+    def hover_at(self, point: tuple[float, float]) -> None:
+        self.pointer(point).perform()
+
+    def click_at(self, point: tuple[float, float], double: bool = False) -> None:
+        actions = self.pointer(point)
+        if double:
+            actions.w3c_actions.pointer_action.double_click()
+        else:
+            actions.w3c_actions.pointer_action.click()
+        actions.perform()
+
+    def panel(self):
+        return self.driver.find_element(By.ID, "details")
+
+    def panel_text(self) -> str:
+        panel = self.panel()
+        return panel.text if panel.is_displayed() else ""
+
+    def wait_for_panel(self, text: str) -> str:
+        return self.wait(lambda: text in self.panel_text() and self.panel_text(), f"{text!r} in the details panel")
+
+    def hash(self) -> str:
+        return self.js("return window.location.hash")
+
+    def freshness(self) -> tuple[str, str]:
+        element = self.driver.find_element(By.ID, "freshness")
+        return element.get_attribute("data-state"), element.text
+
+    def canvas(self) -> Image.Image:
+        png = self.driver.find_element(By.ID, "map-canvas").screenshot_as_png
+        return Image.open(io.BytesIO(png)).convert("RGB")
+
+    def save(self, path: Path) -> None:
+        self.driver.save_screenshot(str(path))
+
+    def alerts(self) -> list[str]:
+        """alert() calls the page made, including any dialog left open."""
+        calls = self.js("return window.__alerts")
+        try:
+            calls.append(self.driver.switch_to.alert.text)
+        except NoAlertPresentException:
+            pass
+        return calls
+
+    def csp_violations(self) -> list[str]:
+        return self.js("return window.__cspViolations")
+
+
+def drawn_fraction(image: Image.Image) -> float:
+    """Share of pixels that are not the empty background."""
+    background = Image.new("RGB", image.size, BACKGROUND)
+    diff = ImageChops.difference(image, background).convert("L").point(lambda v: 255 if v > 12 else 0)
+    return diff.histogram()[255] / (image.width * image.height)
+
+
+def changed_fraction(before: Image.Image, after: Image.Image) -> float:
+    diff = ImageChops.difference(before, after).convert("L").point(lambda v: 255 if v > 12 else 0)
+    return diff.histogram()[255] / (before.width * before.height)

@@ -1,0 +1,135 @@
+"""The real dashboard app and service graph, fed with synthetic traffic instead of the kernel's.
+
+The page's own logic is tested against the agent's real HTTP layer (dashboard.app, dashboard.api,
+dashboard.sources) and graph (tracer.graph), so the JSON it reads is the JSON the agent serves. Only the
+collector and Docker are replaced: a thread drains a known set of flows into the graph once a second.
+Tests switch on 500s, freeze the agent, stop a service, and read which paths the browser asked for.
+Until five minutes before the test started, `web` also called `legacy`: the replay tests look for it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import request
+
+from dashboard.app import create_app
+from dashboard.sources import GraphSource
+from tests.unit.graph_fakes import FakeIdentity, flow, key, requests
+from tracer.config import parse_config
+from tracer.graph import Graph
+from tracer.identity import ContainerInfo, Endpoint, ServiceInfo
+from tracer.records import SERVER, Drain, RequestSample
+
+XSS_SERVICE = "<img src=x onerror=alert(1)>"
+XSS_PATH = '/<script>alert("path")</script>'
+LONG_SERVICE = "inventory-reconciliation-worker"
+BACKFILL_SECONDS = 600  # of history made up at start
+LEGACY_UNTIL = 300  # seconds before the start
+
+# service, namespace, containers (name, image)
+SERVICES = [
+    ("web", "shop", [("web-1", "shop/web:1.4"), ("web-2", "shop/web:1.4")]),
+    ("api", "shop", [("api-1", "shop/api:2.0")]),
+    ("cache", "shop", [("cache-1", "redis:7")]),
+    ("db", "shop", [("db-1", "postgres:15")]),
+    (XSS_SERVICE, "shop", [("evil-1", "evil:latest")]),
+    (LONG_SERVICE, "shop", [("inventory-1", "shop/inventory:0.9")]),
+    ("legacy", "shop", [("legacy-1", "shop/legacy:0.1")]),
+    ("payments", "billing", [("payments-1", "billing/payments:3")]),
+    ("ledger", "billing", [("ledger-1", "billing/ledger:3")]),
+]
+OUTSIDE = "198.51.100.7"  # a client no container owns: INTERNET (never contacted, only named in records)
+
+# client, server: HTTP requests per second (200, 404, 500)
+EDGES = {
+    ("INTERNET", "web"): (40, 0, 0),
+    ("web", "api"): (28, 2, 0),
+    ("api", "cache"): (55, 0, 0),
+    ("api", "db"): (12, 0, 0),
+    ("api", XSS_SERVICE): (0, 0, 3),
+    (LONG_SERVICE, "db"): (2, 0, 0),
+    ("api", "payments"): (5, 0, 0),
+    ("payments", "ledger"): (6, 0, 0),
+}
+LEGACY_EDGE = ("web", "legacy")
+FAILING_EDGE = ("api", "db")
+SAMPLED_EDGE = ("web", "api")
+
+
+class SyntheticAgent:
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.failing = False  # api -> db answers half its requests with 500
+        self.frozen = False  # no drains, and the graph's clock stops: its data goes stale
+        self.stopped: set[str] = set()  # services whose containers are gone
+        self.paths: list[str] = []  # every path the browser asked for
+        self.now = self.started - BACKFILL_SECONDS
+        self.tgids = {name: 100 + i for i, (name, _, _) in enumerate(SERVICES)}
+        self.ips = {name: f"10.0.7.{10 + i}" for i, (name, _, _) in enumerate(SERVICES)}
+        endpoints = {name: Endpoint(name, ns, f"c-{i}") for i, (name, ns, _) in enumerate(SERVICES)}
+        self.identity = FakeIdentity(
+            processes={self.tgids[n]: e for n, e in endpoints.items()},
+            addresses={self.ips[n]: e for n, e in endpoints.items()},
+        )
+        self.graph = Graph(self.identity, parse_config({}), clock=lambda: self.now)
+        self.app = create_app(GraphSource(self.graph, self.identity, lambda: (True, "synthetic"), []), parse_config({}))
+        self.app.before_request(lambda: self.paths.append(request.path))
+        self.stop = threading.Event()
+        while self.now < self.started:
+            self.drain(self.now + 1)
+        self.thread = threading.Thread(target=self.run, name="synthetic-agent", daemon=True)
+
+    def __enter__(self) -> "SyntheticAgent":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0):
+            if not self.frozen:
+                self.drain(time.time())
+
+    def legacy_gone(self, now: float) -> bool:
+        return now >= self.started - LEGACY_UNTIL
+
+    def update_services(self, now: float) -> None:
+        gone = self.stopped | ({"legacy"} if self.legacy_gone(now) else set())
+        self.identity.service_list = [
+            ServiceInfo(name, ns, [ContainerInfo(f"{c}-0123456789ab", c, image, "running", "synthetic-host",
+                                                 self.started - 3725, None) for c, image in containers])
+            for name, ns, containers in SERVICES if name not in gone
+        ]
+
+    def edges(self, now: float) -> dict[tuple[str, str], tuple[int, int, int]]:
+        edges = dict(EDGES)
+        if not self.legacy_gone(now):
+            edges[LEGACY_EDGE] = (8, 0, 0)
+        if self.failing:
+            edges[FAILING_EDGE] = (6, 0, 6)
+        return {pair: rates for pair, rates in edges.items() if not self.stopped & set(pair)}
+
+    def drain(self, now: float) -> None:
+        """One collector pass: each edge's requests of the last second, as its server saw them."""
+        self.update_services(now)
+        wobble = int(now) % 3  # so that rates move a little on every refresh
+        flows, events = [], []
+        for (client, server), rates in self.edges(now).items():
+            counts = {}
+            for status, count in zip(("200", "404", "500"), rates):
+                if count:
+                    counts.update(requests("http", status, count + wobble, latency_us=1500 + 1000 * wobble))
+            peer = OUTSIDE if client == "INTERNET" else self.ips[client]
+            server_key = key(self.tgids[server], peer, SERVER)
+            flows.append(flow(server_key, counts, opens=1, closes=1, bytes_received=300 * sum(rates),
+                              bytes_sent=1500 * sum(rates)))
+            if (client, server) == SAMPLED_EDGE:
+                events.append(RequestSample(server_key, "http", "200", 3400, f"GET {XSS_PATH} HTTP/1.1\r\n\r\n".encode(),
+                                            b"HTTP/1.1 200 OK\r\n\r\n", now - 0.5))
+                events.append(RequestSample(server_key, "http", "201", 18700, b"POST /orders HTTP/1.1\r\n\r\n",
+                                            b"HTTP/1.1 201 Created\r\n\r\n", now - 0.2))
+        self.now = now
+        self.graph.ingest(Drain(now, flows, events, {}))
