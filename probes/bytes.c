@@ -9,14 +9,8 @@
 static __always_inline struct sock_info *adopt_socket(const void *sk, u64 key)
 {
     struct sock_info si = {};
-    u16 family = 0, local_port = 0, peer_port_be = 0;
-    bpf_probe_read_kernel(&family, sizeof(family), (char *)sk + OFF_SKC_FAMILY);
-    bpf_probe_read_kernel(&local_port, sizeof(local_port), (char *)sk + OFF_SKC_NUM);
-    bpf_probe_read_kernel(&peer_port_be, sizeof(peer_port_be), (char *)sk + OFF_SKC_DPORT);
-    u16 peer_port = (peer_port_be >> 8) | (peer_port_be << 8);
-    int v4 = family == AF_INET;
-    read_addr(si.key.local_addr, (char *)sk + (v4 ? OFF_SKC_RCV_SADDR : OFF_SKC_V6_RCV_SADDR), family);
-    read_addr(si.key.peer_addr, (char *)sk + (v4 ? OFF_SKC_DADDR : OFF_SKC_V6_DADDR), family);
+    u16 local_port = 0, peer_port = 0;
+    read_tuple(sk, si.key.local_addr, si.key.peer_addr, &local_port, &peer_port);
     /* servers listen on the lower port far more often than not */
     if (local_port < peer_port) {
         si.key.role = ROLE_SERVER;

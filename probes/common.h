@@ -168,8 +168,7 @@ static __always_inline void set_addr_v4(u8 *dst, u32 addr)
     __builtin_memcpy(dst + 12, &addr, 4);
 }
 
-/* Copy an address out of tracepoint arguments: the verifier forbids byte loads from a moved context
- * pointer, so go through the helper. */
+/* Copy an address out of kernel memory (a socket or tracepoint arguments) as 16 bytes. */
 static __always_inline void read_addr(u8 *dst, const void *src, u16 family)
 {
     if (family == AF_INET) {
@@ -179,6 +178,19 @@ static __always_inline void read_addr(u8 *dst, const void *src, u16 family)
     } else {
         bpf_probe_read_kernel(dst, 16, src);
     }
+}
+
+/* A socket's tuple from sock_common: local and peer address (16 bytes each), local and peer port. */
+static __always_inline void read_tuple(const char *sk, u8 *local, u8 *peer, u16 *local_port, u16 *peer_port)
+{
+    u16 family = 0, peer_port_be = 0;
+    bpf_probe_read_kernel(&family, sizeof(family), sk + OFF_SKC_FAMILY);
+    bpf_probe_read_kernel(local_port, sizeof(*local_port), sk + OFF_SKC_NUM);
+    bpf_probe_read_kernel(&peer_port_be, sizeof(peer_port_be), sk + OFF_SKC_DPORT);
+    *peer_port = (peer_port_be >> 8) | (peer_port_be << 8);
+    int v4 = family == AF_INET;
+    read_addr(local, sk + (v4 ? OFF_SKC_RCV_SADDR : OFF_SKC_V6_RCV_SADDR), family);
+    read_addr(peer, sk + (v4 ? OFF_SKC_DADDR : OFF_SKC_V6_DADDR), family);
 }
 
 /* The flow's counters, created on first use. NULL (and counted as lost) when the map is full. */

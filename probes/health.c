@@ -1,4 +1,4 @@
-/* TCP health per flow from tracepoints tcp:tcp_retransmit_skb, tcp:tcp_send_reset (raw) and
+/* TCP health per flow from tracepoints tcp:tcp_retransmit_skb, tcp:tcp_send_reset and
  * tcp:tcp_receive_reset. They can run in softirq context, so the flow comes from the socket's state. */
 
 static __always_inline struct sock_info *known_socket(const void *sk)
@@ -10,11 +10,17 @@ static __always_inline struct sock_info *known_socket(const void *sk)
     return si ? si : closed_sockets.lookup(&key);
 }
 
-TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
+/* Raw tracepoints throughout: they run in softirq context, where a perf-event tracepoint program would
+ * be skipped whenever it interrupts another BPF program. */
+
+/* TP_PROTO(const struct sock *sk, const struct sk_buff *skb[, int err]) */
+RAW_TRACEPOINT_PROBE(tcp_retransmit_skb)
 {
-    if (args->err)
+#ifdef RETRANSMIT_HAS_ERR
+    if ((int)ctx->args[2])
         return 0;   /* not sent (local congestion, no memory): the kernel does not count it either */
-    struct sock_info *si = known_socket(args->skaddr);
+#endif
+    struct sock_info *si = known_socket((const void *)ctx->args[0]);
     if (!si)
         return 0;
     struct flow_stats *stats = flow_stats_of(&si->key);
@@ -39,15 +45,15 @@ static __always_inline int count_reset(const void *sk, u32 type)
     return 0;
 }
 
-/* Raw tracepoint: the format of tcp_send_reset carries an enum that older header trees lack, which
- * BCC's generated argument struct cannot compile against. The first argument is the socket on every
- * kernel that has the tracepoint (NULL for resets sent without one). */
+/* The first argument is the socket on every kernel that has the tracepoint (NULL for resets sent
+ * without one). */
 RAW_TRACEPOINT_PROBE(tcp_send_reset)
 {
     return count_reset((const void *)ctx->args[0], EVENT_RESET_SENT);
 }
 
-TRACEPOINT_PROBE(tcp, tcp_receive_reset)
+/* TP_PROTO(struct sock *sk) */
+RAW_TRACEPOINT_PROBE(tcp_receive_reset)
 {
-    return count_reset(args->skaddr, EVENT_RESET_RECEIVED);
+    return count_reset((const void *)ctx->args[0], EVENT_RESET_RECEIVED);
 }

@@ -1,8 +1,7 @@
 /* Connection lifecycle from tracepoint sock:inet_sock_set_state: listeners, opens, closes,
  * connect failures with their reason, connect duration. */
 
-/* What the tracepoint says about a state change; BCC defines the tracepoint's own argument struct only
- * right before the probe, so the helpers take this instead. */
+/* A state change's socket and its tuple. */
 struct state_change {
     const void *sk;
     u16 sport;
@@ -31,14 +30,20 @@ static __always_inline void on_listen(struct state_change *c)
 }
 
 /* CLOSE -> SYN_SENT runs in the connecting task: the client's owner is current. */
+/* A new socket's state: role and tuple from the state change. */
+static __always_inline void socket_of(struct state_change *c, struct sock_info *si, u8 role, u16 server_port)
+{
+    si->key.role = role;
+    si->key.server_port = server_port;
+    __builtin_memcpy(si->key.local_addr, c->local, 16);
+    __builtin_memcpy(si->key.peer_addr, c->peer, 16);
+}
+
 static __always_inline void on_connect_start(struct state_change *c)
 {
     u64 sk = (u64)c->sk;
     struct sock_info si = {};
-    si.key.role = ROLE_CLIENT;
-    si.key.server_port = c->dport;
-    __builtin_memcpy(si.key.local_addr, c->local, 16);
-    __builtin_memcpy(si.key.peer_addr, c->peer, 16);
+    socket_of(c, &si, ROLE_CLIENT, c->dport);
     fill_owner(&si.key);
     si.connect_start_ns = bpf_ktime_get_ns();
     sockets.update(&sk, &si);
@@ -80,10 +85,7 @@ static __always_inline void on_accepted(struct state_change *c)
 {
     u64 sk = (u64)c->sk;
     struct sock_info si = {};
-    si.key.role = ROLE_SERVER;
-    si.key.server_port = c->sport;
-    __builtin_memcpy(si.key.local_addr, c->local, 16);
-    __builtin_memcpy(si.key.peer_addr, c->peer, 16);
+    socket_of(c, &si, ROLE_SERVER, c->sport);
     struct listener_key lk = {.netns = socket_netns(c->sk), .port = c->sport};
     struct owner *o = listeners.lookup(&lk);
     if (o) {
@@ -110,16 +112,22 @@ static __always_inline void on_closed(struct sock_info *si)
         __sync_fetch_and_add(&stats->closes, 1);
 }
 
-TRACEPOINT_PROBE(sock, inet_sock_set_state)
+/* A raw tracepoint: the kernel skips a perf-event tracepoint program while any other such BPF program
+ * runs on the CPU (a softirq interrupting a send, say), which loses closes; a raw tracepoint program is
+ * only skipped when it interrupts itself. TP_PROTO(const struct sock *sk, int oldstate, int newstate). */
+RAW_TRACEPOINT_PROBE(inet_sock_set_state)
 {
-    if (args->protocol != IPPROTO_TCP)
-        return 0;
-    u64 sk = (u64)args->skaddr;
-    int from = args->oldstate, to = args->newstate;
-    struct state_change c = {.sk = args->skaddr, .sport = args->sport, .dport = args->dport};
-    u16 family = args->family;
-    read_addr(c.local, family == AF_INET ? (void *)args->saddr : (void *)args->saddr_v6, family);
-    read_addr(c.peer, family == AF_INET ? (void *)args->daddr : (void *)args->daddr_v6, family);
+    const char *skp = (const char *)ctx->args[0];
+    int from = (int)ctx->args[1], to = (int)ctx->args[2];
+#ifdef OFF_SOCK_PROTOCOL
+    u16 protocol = 0;
+    bpf_probe_read_kernel(&protocol, sizeof(protocol), skp + OFF_SOCK_PROTOCOL);
+    if (protocol != IPPROTO_TCP)
+        return 0;   /* MPTCP and SCTP report their states here too */
+#endif
+    u64 sk = (u64)skp;
+    struct state_change c = {.sk = skp};
+    read_tuple(skp, c.local, c.peer, &c.sport, &c.dport);
 
     if (to == TCP_LISTEN) {
         on_listen(&c);
@@ -143,7 +151,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     if (to != TCP_CLOSE)
         return 0;
     if (from == TCP_SYN_SENT)
-        on_connect_failed(args->skaddr, si);
+        on_connect_failed(skp, si);
     else
         on_closed(si);
     /* resets and retransmits can still follow (a linger-0 close resets after setting CLOSE) */

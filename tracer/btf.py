@@ -150,6 +150,7 @@ class KernelBTF:
 # The struct fields the probes read beyond sock_common, as -D constant name -> (struct, member path).
 SOCK_OFFSETS = {
     "OFF_SOCK_ERR": ("sock", "sk_err"),
+    "OFF_SOCK_PROTOCOL": ("sock", "sk_protocol"),
 }
 TASK_OFFSETS = {
     "OFF_TASK_GROUP_LEADER": ("task_struct", "group_leader"),

@@ -25,6 +25,16 @@ def tracepoint_exists(category: str, event: str) -> bool:
     return bool(root) and os.path.isdir(os.path.join(root, "events", category, event))
 
 
+def tracepoint_has_field(category: str, event: str, name: str) -> bool:
+    """Whether the tracepoint's format names the field (its arguments changed across kernel versions)."""
+    root = tracefs()
+    try:
+        with open(os.path.join(root or "", "events", category, event, "format")) as f:
+            return any(f" {name};" in line for line in f if line.strip().startswith("field:"))
+    except OSError:
+        return False
+
+
 def kprobes_available() -> bool:
     """kprobes through the perf PMU (what BCC uses first) or the legacy tracefs interface."""
     if os.path.exists("/sys/bus/event_source/devices/kprobe/type"):

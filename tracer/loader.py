@@ -123,6 +123,8 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         defines.update(SOCK_COMMON_FIXED)
         if layout and layout.mode == "v1":
             defines["CGROUP_FROM_TGID"] = 1
+    if kernel.tracepoint_has_field("tcp", "tcp_retransmit_skb", "err"):
+        defines["RETRANSMIT_HAS_ERR"] = 1
     if layout:
         info.cgroup_mode, info.cgroup_root = layout.mode, layout.root
     return [f"-I{PROBES_DIR}"] + [f"-D{k}={v}" for k, v in sorted(defines.items())]
@@ -187,10 +189,10 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     info.l7 = capture.l7 and info.btf and not use_kprobes
     b = compile_program(program_text(use_kprobes, info.l7), cflags)
     info.hooks.update({
-        "sock:inet_sock_set_state": "tracepoint",
-        "tcp:tcp_retransmit_skb": "tracepoint",
+        "sock:inet_sock_set_state": "raw_tracepoint",
+        "tcp:tcp_retransmit_skb": "raw_tracepoint",
         "tcp:tcp_send_reset": "raw_tracepoint",
-        "tcp:tcp_receive_reset": "tracepoint",
+        "tcp:tcp_receive_reset": "raw_tracepoint",
     })
     if use_kprobes:
         for event, entry, ret in KPROBE_BYTES:

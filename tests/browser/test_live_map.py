@@ -7,9 +7,7 @@ in file order: the last two inject 500s and then stop the traffic.
 """
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -26,7 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker]
 NAMESPACE = "livemap"
 EVIL = "<img src=x onerror=alert(1)>"
 EVIL_PATH = "/<script>alert(1)</script>"
-README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 
 # web: about ten rounds a second for at most ten minutes; /tmp/fail turns its api calls into /fail,
 # /tmp/stop ends the traffic (the container stays, so that its name stays known)
@@ -119,8 +116,6 @@ def test_clicking_a_service_shows_its_containers(page, livemap, artifacts):
     history = page.driver.find_element(By.ID, "history")
     page.wait(history.is_enabled, "the agent's first history to reach the timeline", timeout=60)
     page.save(artifacts / "live-service.png")
-    README_SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(artifacts / "live-service.png", README_SCREENSHOT)
 
 
 def test_clicking_an_edge_opens_its_panel_and_back_returns(page, artifacts):
@@ -138,10 +133,8 @@ def test_clicking_an_edge_opens_its_panel_and_back_returns(page, artifacts):
     assert page.hash() == "#/"
 
 
-SAMPLES_MISSING = pytest.mark.xfail(strict=True, reason="the collector does not emit request samples yet (issue 4)")
 
 
-@SAMPLES_MISSING
 def test_edge_panel_shows_recent_request_samples(page):
     page.open(f"#/{NAMESPACE}?client=web&server=api")
     page.wait_for_panel("GET / 200")
@@ -158,7 +151,6 @@ def test_hostile_service_name_shows_as_text(page, livemap):
     assert page.csp_violations() == []
 
 
-@SAMPLES_MISSING
 def test_hostile_request_path_shows_as_text(page):
     page.open(f"#/{NAMESPACE}")
     page.click_at(page.edge_point("web", EVIL))

@@ -17,19 +17,13 @@ import struct
 import sys
 import time
 
+from tests.helpers.tcp_server import read_exactly
+
 PR_SET_NAME = 15
 
 
 def set_comm(name: str) -> None:
     ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-
-
-def recv_exactly(sock: socket.socket, n: int) -> None:
-    while n > 0:
-        chunk = sock.recv(min(n, 65536))
-        if not chunk:
-            raise SystemExit(f"peer closed with {n} bytes still expected")
-        n -= len(chunk)
 
 
 def main(argv: list[str]) -> None:
@@ -41,7 +35,7 @@ def main(argv: list[str]) -> None:
         send, recv = int(args[0]), int(args[1])
         with socket.create_connection(address) as s:
             s.sendall(b"c" * send)
-            recv_exactly(s, recv)
+            read_exactly(s, recv)
     elif mode == "burst":
         for _ in range(int(args[0])):
             socket.create_connection(address).close()
@@ -64,7 +58,7 @@ def main(argv: list[str]) -> None:
             s.close()
     elif mode == "linger":
         s = socket.create_connection(address)
-        recv_exactly(s, 1)
+        read_exactly(s, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
     elif mode == "chatter":
@@ -73,7 +67,7 @@ def main(argv: list[str]) -> None:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for _ in range(count):
                 s.sendall(b"m" * size)
-            recv_exactly(s, 1)
+            read_exactly(s, 1)
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -94,12 +94,13 @@ def test_reset_counted_at_each_end(capture):
 @pytest.mark.kernel
 def test_flows_carry_the_process_name_not_the_threads(capture):
     """Worker threads rename themselves; the service is named after the process."""
-    import ctypes
     import socket
     import threading
 
+    from tests.helpers.tcp_client import set_comm
+
     def connect_from_renamed_thread(port):
-        ctypes.CDLL(None).prctl(15, b"intu-worker", 0, 0, 0)  # PR_SET_NAME: this thread only
+        set_comm("intu-worker")  # names the calling thread only
         socket.create_connection(("127.0.0.1", port)).close()
 
     with Server(accept_and_close) as server:
