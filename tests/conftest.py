@@ -8,7 +8,8 @@ import requests
 
 REQUIRE_KERNEL = os.environ.get("INTUITION_REQUIRE_KERNEL") == "1"
 
-pytest_plugins = ["tests.helpers.servers"]  # fixtures for the real servers (nginx, redis, postgres)
+# fixtures for the real servers (nginx, redis, postgres) and for Prometheus scraping the agent
+pytest_plugins = ["tests.helpers.servers", "tests.helpers.prometheus"]
 
 
 def skip_or_fail(reason: str):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.test_agent_prometheus import free_port, prometheus, scalar  # noqa: F401 (prometheus: a fixture)
+from tests.helpers.prometheus import scalar
+from tests.helpers.servers import free_port
 from tests.helpers.docker_env import wait_until
 from tests.helpers.tcp_server import Server, accept_and_close
 
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def dashboard(prometheus, tmp_path_factory):  # noqa: F811 (the imported fixture)
+def dashboard(prometheus, tmp_path_factory):
     """The dashboard as `intuition dashboard` runs it, as user nobody: it needs no root. Yields its URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
@@ -57,11 +58,11 @@ def test_dashboard_shows_the_edge_from_prometheus(prometheus, dashboard):  # noq
     with Server(accept_and_close) as server:
         subprocess.run([sys.executable, "-m", "tests.helpers.tcp_client", CLIENT_COMM, "burst", "127.0.0.1",
                         str(server.port), str(CONNECTIONS)], check=True, capture_output=True, timeout=60)
-    traffic_ended = time.time()
 
     opened = f'intuition_tcp_connections_opened_total{{client="{CLIENT}",reporter="client"}}'
     wait_until(lambda: scalar(query(f"sum({opened})")) == CONNECTIONS, 60, f"{CONNECTIONS} connections in Prometheus",
                0.5)
+    counted = time.time()  # Prometheus holds the whole count from here on
     [series] = query(opened)
     server = series["metric"]["server"]
 
@@ -89,8 +90,8 @@ def test_dashboard_shows_the_edge_from_prometheus(prometheus, dashboard):  # noq
     assert {CLIENT, server} <= {n["name"] for n in region["nodes"]}
     assert [(c["source"], c["target"]) for c in region["connections"]].count((CLIENT, server)) == 1
 
-    # the same moment read back from Prometheus's history
-    past = get(f"{dashboard}/api/graph", at=traffic_ended + 1).json()
+    # a moment of the past read back from Prometheus's history
+    past = get(f"{dashboard}/api/graph", at=counted).json()
     assert past["metadata"]["live"] is False
     past_region = next(n for n in past["nodes"] if n["name"] == "default")
     assert (CLIENT, server) in [(c["source"], c["target"]) for c in past_region["connections"]]
