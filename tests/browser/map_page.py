@@ -10,6 +10,7 @@ from typing import TypeVar
 from PIL import Image, ImageChops
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -47,7 +48,16 @@ class MapPage:
         return self.driver.execute_script(script, *args)
 
     def wait(self, condition: Callable[[], T], what: str, timeout: float = 30.0) -> T:
-        return wait_until(condition, timeout, what, interval=0.2)
+        def settled():
+            try:
+                return condition()
+            except StaleElementReferenceException:  # the page re-rendered it meanwhile (every 2 s): look again
+                return None
+        return wait_until(settled, timeout, what, interval=0.2)
+
+    def texts(self, selector: str) -> list[str]:
+        """Text of every element matching selector, read at once (the page re-renders them every 2 s)."""
+        return self.js("return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", selector)
 
     def open(self, route: str = "#/") -> None:
         self.driver.get(f"{self.base_url}/{route}")

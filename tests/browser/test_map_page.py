@@ -45,8 +45,7 @@ def test_clicking_a_region_opens_it_and_back_returns(page):
     assert page.hash() == "#/shop"
     page.wait_for_names(SHOP)
     assert SHOP <= page.drawn_names()
-    crumbs = page.driver.find_elements(By.CSS_SELECTOR, "#breadcrumbs .crumb")
-    assert [c.text for c in crumbs] == ["all namespaces", "shop"]
+    assert page.texts("#breadcrumbs .crumb") == ["all namespaces", "shop"]
 
     page.driver.back()
     page.wait_for_view([])
