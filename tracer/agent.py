@@ -178,8 +178,15 @@ def _dashboard(config: Config, prometheus: str) -> int:
     return 0
 
 
+class ListenError(Exception):
+    """The listen address is taken or not this host's."""
+
+
 def _serve(app, listen: Listen) -> None:
-    server = WebServer(app, listen)
+    try:
+        server = WebServer(app, listen)
+    except OSError as e:
+        raise ListenError(f"cannot serve on {listen}: {e.strerror or e}") from e
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.stop())
     log.info("serving on http://%s/", listen._replace(port=server.port))  # the port chosen for port 0

@@ -71,3 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     except ProbeError as e:
         print(f"intuition: the probes cannot run: {e}\n(run `intuition doctor` for a full check)", file=sys.stderr)
         return 1
+    except agent.ListenError as e:
+        print(f"intuition: {e}", file=sys.stderr)
+        return 1

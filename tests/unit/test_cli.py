@@ -1,0 +1,38 @@
+"""The command line as a user runs it (no root: these paths load no probes)."""
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tracer import __version__
+
+
+def intuition(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tracer", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["agent"], ["dashboard"], ["doctor"]])
+def test_help_and_version_everywhere(command):
+    shown = intuition(*command, "--help")
+    assert shown.returncode == 0 and "usage: intuition" in shown.stdout
+    version = intuition(*command, "--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"intuition {__version__}"
+
+
+def test_a_wrong_config_key_is_named(tmp_path):
+    config = tmp_path / "intuition.yaml"
+    config.write_text("listen: 127.0.0.1:9470\ncaps: {max_edgez: 10}\n")
+    result = intuition("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "caps.max_edgez" in result.stderr
+
+
+def test_a_taken_listen_address_is_one_clear_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = intuition("dashboard", "--prometheus", "http://127.0.0.1:1", "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"intuition: cannot serve on 127.0.0.1:{port}")
