@@ -103,7 +103,9 @@ class Agent:
             version=__version__,
             probes=dict(self.collector.probe_info.hooks),
             events_lost=dict(self.graph.events_lost),
-            parse_errors=self.graph.parse_errors.totals(),
+            # malformed traffic the probes met, plus sampled messages that did not parse in user space
+            parse_errors={protocol: n + self.collector.parse_errors.get(protocol, 0)
+                          for protocol, n in self.graph.parse_errors.totals().items()},
             map_entries=dict(self.collector.map_entries),
             edges_dropped=self.graph.edges_dropped,
             docker_resyncs=self.identity.resyncs,

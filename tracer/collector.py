@@ -16,7 +16,8 @@ from .records import Drain, FlowDelta
 
 # the probes' own counters (probes/common.h LOST_*), then the kernel's count of skipped program runs
 LOST_SOURCES = ("ringbuf", "flows_map_full", "bpf_recursion")
-MAP_NAMES = ("sockets", "flows", "listeners")
+MAP_NAMES = ("sockets", "closed_sockets", "flows", "listeners")
+L7_MAP_NAMES = ("l7_sockets", "requests")
 MAP_COUNT_INTERVAL = 10.0  # seconds; counting walks every key, too costly for each drain
 
 
@@ -29,8 +30,9 @@ class Collector:
         self._raw_events: list[bytes] = []
         self._callback_error: BaseException | None = None
         self._lost_seen = [0] * len(LOST_SOURCES)
-        self.last_drain: float = 0.0  # monotonic time of the last completed drain
         self.map_entries: dict[str, int] = {}  # map -> entries, for intuition_bpf_map_entries
+        self.parse_errors: dict[str, int] = {}  # protocol -> malformed messages since start (kernel's count)
+        self._map_names = MAP_NAMES
         self._map_counted = 0.0
         self._flow_counters: CounterMap | None = None
         self._request_counters: CounterMap | None = None
@@ -43,6 +45,7 @@ class Collector:
         self._prog_fds = [fn.fd for fn in self._bpf.funcs.values()]
         if self.probe_info.l7:
             self._request_counters = CounterMap(self._bpf[b"requests"])
+            self._map_names = MAP_NAMES + L7_MAP_NAMES
 
     def _on_event(self, _ctx, data, size) -> int:
         try:
@@ -74,10 +77,12 @@ class Collector:
         wall_offset = now - time.monotonic()
         out.events = [flows.decode_event(raw, wall_offset) for raw in raw_events]
         out.lost = self._lost_delta()
-        self.last_drain = time.monotonic()
-        if self.last_drain - self._map_counted >= MAP_COUNT_INTERVAL:
-            self.map_entries = {name: sum(1 for _ in self._bpf[name.encode()].keys()) for name in MAP_NAMES}
-            self._map_counted = self.last_drain
+        if self._request_counters is not None:
+            self.parse_errors = self._parse_error_totals()
+        drained = time.monotonic()
+        if drained - self._map_counted >= MAP_COUNT_INTERVAL:
+            self.map_entries = {name: sum(1 for _ in self._bpf[name.encode()].keys()) for name in self._map_names}
+            self._map_counted = drained
         return out
 
     def _drain_requests(self, deltas: dict) -> None:
@@ -92,11 +97,7 @@ class Collector:
             else:
                 have.add(counts)
 
-    @property
-    def parse_errors(self) -> dict[str, int]:
-        """Malformed messages per protocol since start, for intuition_parse_errors_total."""
-        if self._bpf is None or not self.probe_info.l7:
-            return {}
+    def _parse_error_totals(self) -> dict[str, int]:
         table = self._bpf[b"parse_errors"]
         return {name: sum(table.getvalue(table.Key(index))) for index, name in flows.PROTOCOLS.items()}
 

@@ -29,7 +29,7 @@ class SelfStats:
     version: str
     probes: dict[str, str] = field(default_factory=dict)  # hook -> mechanism
     events_lost: dict[str, int] = field(default_factory=dict)  # source -> events
-    parse_errors: dict[str, int] = field(default_factory=dict)  # protocol -> samples that did not parse
+    parse_errors: dict[str, int] = field(default_factory=dict)  # protocol -> messages that did not parse
     map_entries: dict[str, int] = field(default_factory=dict)  # BPF map -> entries
     edges_dropped: int = 0
     docker_resyncs: int = 0
@@ -141,8 +141,8 @@ def self_families(stats: SelfStats) -> Iterator[Metric]:
     yield probes
     yield _by_label(CounterMetricFamily("intuition_events_lost_total", "Kernel events lost before user space "
                                         "read them.", labels=["source"]), stats.events_lost)
-    yield _by_label(CounterMetricFamily("intuition_parse_errors_total", "Sampled messages that did not parse as "
-                                        "their protocol.", labels=["protocol"]), stats.parse_errors)
+    yield _by_label(CounterMetricFamily("intuition_parse_errors_total", "Messages that did not parse as their "
+                                        "protocol, in the kernel or in samples.", labels=["protocol"]), stats.parse_errors)
     yield _by_label(GaugeMetricFamily("intuition_bpf_map_entries", "Entries in each BPF map, counted every few "
                                       "seconds.", labels=["map"]), stats.map_entries)
     yield CounterMetricFamily("intuition_edges_dropped_total",

@@ -151,3 +151,21 @@ def test_line_protocols_are_not_inline_redis(capture, greeting):
                          what="the three lines at the server")
         capture.poll()
         assert not [k for k in capture.requests if k.server_port == server.port]
+
+
+@pytest.mark.kernel
+def test_malformed_reply_is_a_parse_error_at_each_end(capture):
+    """A reply of no RESP type breaks the framing: counted as a parse error where it is sent and received."""
+    replies = [b"+PONG\r\n", b"?bogus\r\n"]
+    capture.poll()
+    before = capture.collector.parse_errors.get("redis", 0)
+    with Server(scripted_replies(replies)) as server, socket.create_connection(("127.0.0.1", server.port)) as s:
+        for reply in replies:
+            s.sendall(command("PING"))
+            receive(s, len(reply))
+        capture.wait_for(lambda c: c.collector.parse_errors.get("redis", 0) - before >= 2,
+                         what="a redis parse error at each end")
+    capture.poll()
+    assert capture.collector.parse_errors["redis"] - before == 2
+    # the bogus reply still answered its command: both requests completed
+    assert request_counts(capture, server.port, "client", "redis") == {"ok": 2}
