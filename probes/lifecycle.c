@@ -112,6 +112,19 @@ static __always_inline void on_closed(struct sock_info *si)
         __sync_fetch_and_add(&stats->closes, 1);
 }
 
+/* Count the end of a socket, a failed connect or a close, and move it to closed_sockets: resets and
+ * retransmits can still follow (a linger-0 close resets after setting CLOSE). */
+static __always_inline void on_socket_gone(const void *skp, struct sock_info *si, int connect_failed)
+{
+    u64 sk = (u64)skp;
+    if (connect_failed)
+        on_connect_failed(skp, si);
+    else
+        on_closed(si);
+    closed_sockets.update(&sk, si);
+    sockets.delete(&sk);
+}
+
 /* A raw tracepoint: the kernel skips a perf-event tracepoint program while any other such BPF program
  * runs on the CPU (a softirq interrupting a send, say), which loses closes; a raw tracepoint program is
  * only skipped when it interrupts itself. TP_PROTO(const struct sock *sk, int oldstate, int newstate). */
@@ -148,14 +161,20 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state)
         on_connected(&c, si);
         return 0;
     }
-    if (to != TCP_CLOSE)
-        return 0;
-    if (from == TCP_SYN_SENT)
-        on_connect_failed(skp, si);
-    else
-        on_closed(si);
-    /* resets and retransmits can still follow (a linger-0 close resets after setting CLOSE) */
-    closed_sockets.update(&sk, si);
-    sockets.delete(&sk);
+    if (to == TCP_CLOSE)
+        on_socket_gone(skp, si, from == TCP_SYN_SENT);
+    return 0;
+}
+
+/* Every full TCP socket is destroyed once, after its CLOSE. A CLOSE whose run the kernel skipped (it counts
+ * them in the program's recursion_misses; seen on busy hosts) leaves the socket in `sockets`: it is finished
+ * here, by a program with a recursion guard of its own. TP_PROTO(struct sock *sk) */
+RAW_TRACEPOINT_PROBE(tcp_destroy_sock)
+{
+    const char *skp = (const char *)ctx->args[0];
+    u64 sk = (u64)skp;
+    struct sock_info *si = sockets.lookup(&sk);
+    if (si)
+        on_socket_gone(skp, si, si->key.role == ROLE_CLIENT && !si->opened && si->connect_start_ns);
     return 0;
 }

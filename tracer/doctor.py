@@ -129,7 +129,8 @@ def check_hooks() -> list[Check]:
     """Load and attach trivial programs of each kind: a kernel may list a hook type and still refuse it."""
     checks = []
     tracepoints = [("sock", "inet_sock_set_state"), ("sock", "sock_send_length"), ("sock", "sock_recv_length"),
-                   ("tcp", "tcp_retransmit_skb"), ("tcp", "tcp_send_reset"), ("tcp", "tcp_receive_reset")]
+                   ("tcp", "tcp_retransmit_skb"), ("tcp", "tcp_send_reset"), ("tcp", "tcp_receive_reset"),
+                   ("tcp", "tcp_destroy_sock")]
     missing = [f"{c}:{e}" for c, e in tracepoints if not kernel.tracepoint_exists(c, e)]
     if missing:
         needs_fail = "sock:inet_sock_set_state" in missing

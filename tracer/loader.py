@@ -86,7 +86,7 @@ def _bcc():
 def _require_tracefs() -> None:
     if kernel.tracefs() is None:
         raise ProbeError("tracefs is not mounted: run `mount -t tracefs nodev /sys/kernel/tracing`")
-    for category, event in (("sock", "inet_sock_set_state"), ("tcp", "tcp_retransmit_skb")):
+    for category, event in (("sock", "inet_sock_set_state"), ("tcp", "tcp_retransmit_skb"), ("tcp", "tcp_destroy_sock")):
         if not kernel.tracepoint_exists(category, event):
             raise ProbeError(f"tracepoint {category}:{event} is missing: Intuition needs Linux 4.16 or newer")
 
@@ -190,6 +190,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     b = compile_program(program_text(use_kprobes, info.l7), cflags)
     info.hooks.update({
         "sock:inet_sock_set_state": "raw_tracepoint",
+        "tcp:tcp_destroy_sock": "raw_tracepoint",
         "tcp:tcp_retransmit_skb": "raw_tracepoint",
         "tcp:tcp_send_reset": "raw_tracepoint",
         "tcp:tcp_receive_reset": "raw_tracepoint",

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 from tests.helpers.docker_env import wait_until
 from tests.helpers.prometheus import scalar
@@ -17,7 +18,13 @@ ROUNDS, PER_ROUND = 30, 10  # seconds, connections per second
 EDGE = f'client="host:{CLIENT_COMM}",client_namespace="default",reporter="client"'
 
 
-def test_prometheus_scrapes_the_agent_and_sees_the_edge_rate(prometheus):
+def agent_lines(agent_url: str) -> str:
+    """The agent's own series for this edge and its loss counters: what a failed wait is judged against."""
+    text = requests.get(f"{agent_url}/metrics", timeout=10).text
+    return "\n".join(line for line in text.splitlines() if CLIENT_COMM in line or "_lost_total{" in line)
+
+
+def test_prometheus_scrapes_the_agent_and_sees_the_edge_rate(prometheus, agent_url):
     query = prometheus
     wait_until(lambda: scalar(query('up{job="intuition"}')) == 1.0, 60, "a successful scrape of the agent", 0.5)
 
@@ -30,12 +37,19 @@ def test_prometheus_scrapes_the_agent_and_sees_the_edge_rate(prometheus):
                         str(server.port), str(PER_ROUND), str(ROUNDS)], check=True, capture_output=True, timeout=120)
         finished = time.time()
 
-    total = f"sum(intuition_tcp_connections_opened_total{{{EDGE}}})"
-    wait_until(lambda: scalar(query(total)) == ROUNDS * PER_ROUND, 60, f"{ROUNDS * PER_ROUND} connections in Prometheus",
-               0.5)
+    def wait_for_all(family: str) -> None:
+        total = f"sum({family}{{{EDGE}}})"
+        try:
+            wait_until(lambda: scalar(query(total)) == ROUNDS * PER_ROUND, 60, f"{ROUNDS * PER_ROUND} in {total}", 0.5)
+        except AssertionError as e:
+            series = query(f'{family}{{client="host:{CLIENT_COMM}"}}')
+            scrapes = query('scrape_duration_seconds{job="intuition"}[2m]') + query('up{job="intuition"}[2m]')
+            raise AssertionError(f"{e}\nPrometheus: {series}\nscrapes: {scrapes}\nagent:\n{agent_lines(agent_url)}") \
+                from None
+
+    wait_for_all("intuition_tcp_connections_opened_total")
     # a 10 s window that ends before the last second lies wholly in the steady traffic; rate() extrapolates
     # from the scrapes inside it, so allow for where the bursts land between them
     rate = scalar(query(f"sum(rate(intuition_tcp_connections_opened_total{{{EDGE}}}[10s]))", at=finished - 2))
     assert rate == pytest.approx(PER_ROUND, rel=0.3)
-    closed = f"sum(intuition_tcp_connections_closed_total{{{EDGE}}})"
-    wait_until(lambda: scalar(query(closed)) == ROUNDS * PER_ROUND, 60, f"{ROUNDS * PER_ROUND} closes in Prometheus", 0.5)
+    wait_for_all("intuition_tcp_connections_closed_total")

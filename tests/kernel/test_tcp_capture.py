@@ -1,5 +1,6 @@
 """Exact TCP capture per process on the real kernel: bytes, opens/closes, failures, resets."""
 import os
+import socket
 import subprocess
 import sys
 
@@ -112,3 +113,24 @@ def test_flows_carry_the_process_name_not_the_threads(capture):
     with open("/proc/self/comm") as f:
         process_name = f.read().strip()
     assert [k.comm for k in capture.matching(**flow)] == [process_name]
+
+
+@pytest.mark.kernel
+def test_a_close_whose_state_change_run_was_skipped_is_counted_at_destruction(capture):
+    """The kernel skips a program's run when it would nest in another run of itself on that CPU (seen on busy
+    hosts); the socket's destruction then counts the close. Simulated by detaching the state-change program."""
+    bpf = capture.collector._bpf
+    with Server(send_one_byte_then_wait) as server:
+        client = socket.create_connection(("127.0.0.1", server.port))
+        client.recv(1)   # the server wrote: its socket is claimed
+        ends = [dict(tgid=os.getpid(), role=role, server_port=server.port) for role in ("client", "server")]
+        capture.wait_for(lambda c: all(c.total(**end).opens == 1 for end in ends), what="one open at each end")
+        bpf.detach_raw_tracepoint(tp=b"inet_sock_set_state")
+        try:
+            client.close()
+            capture.wait_for(lambda c: all(c.total(**end).closes == 1 for end in ends), what="one close at each end")
+        finally:
+            bpf.attach_raw_tracepoint(tp=b"inet_sock_set_state", fn_name=b"raw_tracepoint__inet_sock_set_state")
+    for end in ends:
+        totals = capture.total(**end)
+        assert (totals.opens, totals.closes, totals.connect_other) == (1, 1, 0), end
