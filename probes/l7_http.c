@@ -43,42 +43,59 @@ static __always_inline int http_starts_message(int side, const u8 *s, u32 n)
     return side == SIDE_REQUEST ? http_is_request_line(s, n) : http_status_code(s, n) != 0;
 }
 
-/* Eight bytes from i, lower-cased for letters (header names compare case-insensitively). */
+/* Eight bytes from i, lower-cased for letters (header names compare case-insensitively). i stays below
+ * SCRATCH_SIZE, and the scratch map value goes on past its window, so the load stays inside it. */
 static __always_inline u64 load_lower_u64(const u8 *s, u32 i)
 {
-    u64 v = 0;
-#pragma unroll
-    for (int k = 7; k >= 0; k--)
-        v = (v << 8) | (s[WIN(i + k)] | 0x20);
-    return v;
+    return *(const u64 *)(s + WIN(i)) | 0x2020202020202020ULL;
 }
 
 #define LOWER8(a, b, c, d, e, f, g, h) ((u64)WORD(a, b, c, d) | ((u64)WORD(e, f, g, h) << 32))
 #define LOW7 0xffffffffffffffULL
+#define NEWLINES 0x0a0a0a0a0a0a0a0aULL
+#define BYTE_ONES 0x0101010101010101ULL
+#define BYTE_HIGHS 0x8080808080808080ULL
+
+/* Whether any of the eight bytes at s + i (i a multiple of 8) is '\n': a word at a time, as strlen does. */
+static __always_inline int word_has_newline(const u8 *s, u32 i)
+{
+    u64 x = *(const u64 *)(s + WIN(i)) ^ NEWLINES;
+    return ((x - BYTE_ONES) & ~x & BYTE_HIGHS) != 0;
+}
 
 /* One pass over the head, its findings in f: line_end the head's length up to and including the blank
- * line (0 if not within n), mark where a Content-Length value starts (0 if none), flag a Transfer-Encoding. */
+ * line (0 if not within n), mark where a Content-Length value starts (0 if none), flag a Transfer-Encoding.
+ * Words without a '\n' are passed over whole; only the lines' first bytes are looked at. */
 static __always_inline void http_scan_head(const u8 *s, u32 n, struct l7_found *f)
 {
     f->line_end = 0;
     f->mark = 0;
     f->flag = 0;
-    for (u32 i = 0; i < HTTP_HEAD_SCAN; i++) {
-        OPAQUE(i);
-        if (i + 4 > n)
-            break;
-        if (s[WIN(i)] != '\n')
+    for (u32 base = 0; base < HTTP_HEAD_SCAN; base += 8) {
+        OPAQUE(base);
+        if (base + 4 > n)
+            return;
+        if (!word_has_newline(s, base))
             continue;
-        if (s[WIN(i + 1)] == '\r') {
-            f->line_end = i + 3;
-            break;
+#pragma unroll
+        for (u32 k = 0; k < 8; k++) {
+            u32 i = base + k;
+            if (s[WIN(i)] != '\n')
+                continue;
+            if (i + 4 > n)
+                return;
+            if (s[WIN(i + 1)] == '\r') {
+                f->line_end = i + 3;
+                return;
+            }
+            u64 name = load_lower_u64(s, i + 1);
+            if (name == LOWER8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r'))
+                f->flag = 1;
+            else if (name == LOWER8('c', 'o', 'n', 't', 'e', 'n', 't', '-') &&
+                     (load_lower_u64(s, i + 9) & LOW7) == (LOWER8('l', 'e', 'n', 'g', 't', 'h', ':', 0) & LOW7))
+                f->mark = i + 16;
         }
-        u64 name = load_lower_u64(s, i + 1);
-        if (name == LOWER8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r'))
-            f->flag = 1;
-        else if (name == LOWER8('c', 'o', 'n', 't', 'e', 'n', 't', '-') &&
-                 (load_lower_u64(s, i + 9) & LOW7) == (LOWER8('l', 'e', 'n', 'g', 't', 'h', ':', 0) & LOW7))
-            f->mark = i + 16;
+        RELOAD();
     }
 }
 
@@ -137,28 +154,49 @@ static __always_inline int http_keep_partial(struct l7_state *st, int side, cons
     return 1;
 }
 
-/* Where in this I/O the next message starts: 0 if the I/O starts with one (or continues a kept status
- * line), else after the rest of the previous message's body. Returns 0 when the I/O holds no message to parse. */
-static __always_inline int http_locate(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w, int side)
+/* A response I/O that continues a kept status line: the kept bytes go first in the window, the I/O after
+ * them. Returns the bytes in the window. */
+static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w,
+                                                   u32 *carried)
 {
     u8 *s = w->data;
+    *carried = st->carry_len & 15;
+    st->carry_len = 0;
+    __builtin_memcpy(s, st->carry, sizeof(st->carry));
+    d->skip = 0;
+    w->offset = 0;
+    return *carried + payload_read(&w->payload, 0, s + *carried, L7_WINDOW - *carried);
+}
+
+/* Puts the next message of this I/O in the scratch window: at its start when the I/O starts with one, else
+ * after the rest of the previous message's body. Returns the bytes in the window, 0 when the I/O holds no
+ * message to parse. One copy from user memory in the common case, an I/O that starts with a message. */
+static __always_inline u32 http_window(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w, int side,
+                                       u32 *carried)
+{
+    u8 *s = w->data;
+    *carried = 0;
     if (w->resumed)
-        return 1;
-    u32 n = payload_read(&w->payload, 0, s, 16);
-    if ((side == SIDE_RESPONSE && st->carry_len) || http_starts_message(side, s, n)) {
+        return payload_read(&w->payload, w->offset, s, L7_WINDOW);
+    if (side == SIDE_RESPONSE && st->carry_len)
+        return http_resume_status_line(st, d, w, carried);
+    u32 n = payload_read(&w->payload, 0, s, L7_WINDOW);
+    if (http_starts_message(side, s, n)) {
         d->skip = 0;
         w->offset = 0;
-        return 1;
+        return n;
     }
     if (d->skip == 0) {
-        if (http_keep_partial(st, side, s, n, n == w->total))
-            return 0;
-        if (d->synced)
-            count_parse_error(PROTO_HTTP);
-        d->synced = 0;
+        if (!http_keep_partial(st, side, s, n, n == w->total)) {
+            if (d->synced)
+                count_parse_error(PROTO_HTTP);
+            d->synced = 0;
+        }
         return 0;
     }
-    return walk_begin(d, w);
+    if (!walk_begin(d, w))
+        return 0;
+    return payload_read(&w->payload, w->offset, s, L7_WINDOW);
 }
 
 /* One message per pass: returns 1 to be run again for the next (pipelined) message of this I/O. */
@@ -166,16 +204,11 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
 {
     int side = w->side & 1;
     struct l7_direction *d = &st->side[side];
-    if (!http_locate(st, d, w, side))
+    u32 carried;   /* bytes of a kept status line, which go first in the window */
+    u32 n = http_window(st, d, w, side, &carried);
+    if (n == 0)
         return 0;
     u8 *s = w->data;
-    u32 carried = 0;   /* bytes of a kept status line, which go first */
-    if (side == SIDE_RESPONSE) {
-        carried = st->carry_len & 15;
-        st->carry_len = 0;
-        __builtin_memcpy(s, st->carry, sizeof(st->carry));
-    }
-    u32 n = carried + payload_read(&w->payload, w->offset, s + carried, L7_WINDOW - carried);
     if (!http_starts_message(side, s, n)) {
         if (http_keep_partial(st, side, s, n, w->offset + n - carried == w->total))
             return 0;

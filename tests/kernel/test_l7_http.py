@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.helpers.l7 import request_counts, requests_of, samples_of, wait_for_samples
-from tests.helpers.tcp_server import Server
+from tests.helpers.tcp_server import Server, read_exactly
 from tracer.graph.latency import percentile_us
 from tracer.protocols import describe
 from tracer.records import RequestCounts
@@ -114,3 +114,41 @@ def test_status_line_split_across_writes_counts_once(capture):
         capture.wait_for(lambda c: request_counts(c, server.port, "client", "http") == want
                          and request_counts(c, server.port, "server", "http") == want,
                          what=f"{want} at both ends")
+
+
+# One conversation on one connection: pipelined requests with a body that looks like a request, a response body
+# that looks like a status line, an interim 100 before a final status, and chunked bodies each way. The
+# server reads exactly each step's request bytes and answers with that step's response bytes in one write.
+BODY = b"GET /not-a-request HTTP/1.1\r\n\r\n"
+FAKE_STATUS = b"HTTP/1.1 500 no"
+CONVERSATION = [
+    (b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+     + b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+     b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(FAKE_STATUS), FAKE_STATUS)
+     + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    (b"PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+     b"HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n10\r\nHTTP/1.1 503 no\r\n\r\n0\r\n\r\n"),
+    (b"DELETE /d HTTP/1.1\r\nHost: x\r\n\r\n",
+     b"HTTP/1.1 204 No Content\r\n\r\n"),
+]
+
+
+def scripted(conn: socket.socket) -> None:
+    """Handler: reads each step's request bytes whole, then answers them in one write."""
+    for request, response in CONVERSATION:
+        read_exactly(conn, len(request))
+        conn.sendall(response)
+
+
+@pytest.mark.kernel
+def test_pipelining_bodies_interim_and_chunked_messages_count_exactly(capture):
+    errors_before = capture.collector.parse_errors.get("http", 0)
+    with Server(scripted) as server, socket.create_connection(("127.0.0.1", server.port)) as client:
+        for request, response in CONVERSATION:
+            client.sendall(request)
+            read_exactly(client, len(response))
+        want = {"200": 1, "404": 1, "201": 1, "204": 1}
+        capture.wait_for(lambda c: request_counts(c, server.port, "client", "http") == want
+                         and request_counts(c, server.port, "server", "http") == want,
+                         what=f"{want} at both ends")
+    assert capture.collector.parse_errors.get("http", 0) == errors_before
