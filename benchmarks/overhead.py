@@ -33,6 +33,7 @@ class Run:
     seconds: float
     agent_cpu_seconds: float = 0.0
     bpf_ns: int = 0
+    bpf_runs: int = 0
 
     @property
     def rate(self) -> float:
@@ -57,8 +58,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
 
 
-def bpf_run_time_ns(pid: int) -> int:
-    """run_time_ns summed over the BPF programs the process holds open (each program once)."""
+def bpf_accounting(pid: int) -> tuple[int, int]:
+    """(run_time_ns, run_cnt) summed over the BPF programs the process holds open (each program once)."""
     per_program = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -68,8 +69,8 @@ def bpf_run_time_ns(pid: int) -> int:
                 info = dict(line.split(":", 1) for line in f if ":" in line)
         except FileNotFoundError:
             continue   # closed meanwhile
-        per_program[int(info["prog_id"])] = int(info.get("run_time_ns", 0))
-    return sum(per_program.values())
+        per_program[int(info["prog_id"])] = (int(info.get("run_time_ns", 0)), int(info.get("run_cnt", 0)))
+    return sum(ns for ns, _ in per_program.values()), sum(runs for _, runs in per_program.values())
 
 
 def wait_healthy(url: str, agent: subprocess.Popen, timeout: float = 180.0) -> None:
@@ -98,10 +99,11 @@ def traced_run(nginx_port: int, seconds: int) -> Run:
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", agent)
-        cpu, bpf = cpu_seconds(agent.pid), bpf_run_time_ns(agent.pid)
+        cpu, (bpf_ns, bpf_runs) = cpu_seconds(agent.pid), bpf_accounting(agent.pid)
         run = Run(*wrk(nginx_port, seconds))
         run.agent_cpu_seconds = cpu_seconds(agent.pid) - cpu
-        run.bpf_ns = bpf_run_time_ns(agent.pid) - bpf
+        ns, runs = bpf_accounting(agent.pid)
+        run.bpf_ns, run.bpf_runs = ns - bpf_ns, runs - bpf_runs
         return run
     finally:
         stop(agent)
@@ -131,13 +133,14 @@ def report(results: list[tuple[Run, Run]]) -> str:
     ratio = statistics.median(traced.rate / untraced.rate for untraced, traced in results)
     cpu = statistics.median(traced.agent_cpu_seconds / traced.requests * 100_000 for _, traced in results)
     bpf = statistics.median(traced.bpf_ns / traced.requests for _, traced in results)
+    runs = statistics.median(traced.bpf_runs / traced.requests for _, traced in results)
     untraced_rate = statistics.median(untraced.rate for untraced, _ in results)
     traced_rate = statistics.median(traced.rate for _, traced in results)
     return "\n".join([
         f"untraced: median {untraced_rate:.0f} requests/s; traced: median {traced_rate:.0f} requests/s",
         f"throughput traced/untraced (median of pairs): {ratio:.3f}",
         f"agent CPU per 100k requests: {cpu:.4f} s",
-        f"BPF run time per request (both ends): {bpf:.0f} ns",
+        f"BPF run time per request (both ends): {bpf:.0f} ns in {runs:.1f} program runs",
     ])
 
 
