@@ -1,5 +1,5 @@
 /* Connection lifecycle from tracepoint sock:inet_sock_set_state: listeners, opens, closes,
- * connect failures with their reason, connect duration. */
+ * connect failures with their reason, connect duration; tcp:tcp_destroy_sock catches closes missed. */
 
 /* A state change's socket and its tuple. */
 struct state_change {
@@ -29,7 +29,6 @@ static __always_inline void on_listen(struct state_change *c)
     listeners.update(&lk, &o);
 }
 
-/* CLOSE -> SYN_SENT runs in the connecting task: the client's owner is current. */
 /* A new socket's state: role and tuple from the state change. */
 static __always_inline void socket_of(struct state_change *c, struct sock_info *si, u8 role, u16 server_port)
 {
@@ -39,6 +38,7 @@ static __always_inline void socket_of(struct state_change *c, struct sock_info *
     __builtin_memcpy(si->key.peer_addr, c->peer, 16);
 }
 
+/* CLOSE -> SYN_SENT runs in the connecting task: the client's owner is current. */
 static __always_inline void on_connect_start(struct state_change *c)
 {
     u64 sk = (u64)c->sk;
@@ -125,32 +125,53 @@ static __always_inline void on_socket_gone(const void *skp, struct sock_info *si
     sockets.delete(&sk);
 }
 
-/* A raw tracepoint: the kernel skips a perf-event tracepoint program while any other such BPF program
- * runs on the CPU (a softirq interrupting a send, say), which loses closes; a raw tracepoint program is
- * only skipped when it interrupts itself. TP_PROTO(const struct sock *sk, int oldstate, int newstate). */
-RAW_TRACEPOINT_PROBE(inet_sock_set_state)
+static __always_inline int is_tcp(const char *skp)
 {
-    const char *skp = (const char *)ctx->args[0];
-    int from = (int)ctx->args[1], to = (int)ctx->args[2];
 #ifdef OFF_SOCK_PROTOCOL
     u16 protocol = 0;
     bpf_probe_read_kernel(&protocol, sizeof(protocol), skp + OFF_SOCK_PROTOCOL);
-    if (protocol != IPPROTO_TCP)
-        return 0;   /* MPTCP and SCTP report their states here too */
+    return protocol == IPPROTO_TCP;   /* MPTCP and SCTP report their states here too */
+#else
+    return 1;
 #endif
-    u64 sk = (u64)skp;
+}
+
+/* Two programs share this tracepoint, because the kernel skips a run that would nest in a run of the same
+ * program on that CPU (it counts them in recursion_misses), and network processing in softirq context
+ * interrupts tasks. listen() and the start of connect() happen in the calling task: a perf-event tracepoint
+ * program, which nothing running under a task can hold, takes them. What the network stack does, often in
+ * softirq context, is the raw tracepoint program's, which returns at once for every other change, so a task
+ * holds it only briefly. */
+TRACEPOINT_PROBE(sock, inet_sock_set_state)
+{
+    int from = args->oldstate, to = args->newstate;
+    if (to != TCP_LISTEN && !(from == TCP_CLOSE && to == TCP_SYN_SENT))
+        return 0;
+    const char *skp = (const char *)args->skaddr;
+    if (!is_tcp(skp))
+        return 0;
     struct state_change c = {.sk = skp};
     read_tuple(skp, c.local, c.peer, &c.sport, &c.dport);
-
-    if (to == TCP_LISTEN) {
+    if (to == TCP_LISTEN)
         on_listen(&c);
-        return 0;
-    }
-    if (from == TCP_CLOSE && to == TCP_SYN_SENT) {
+    else
         on_connect_start(&c);
+    return 0;
+}
+
+/* TP_PROTO(const struct sock *sk, int oldstate, int newstate) */
+RAW_TRACEPOINT_PROBE(inet_sock_set_state)
+{
+    int from = (int)ctx->args[1], to = (int)ctx->args[2];
+    if (from == TCP_CLOSE || (to != TCP_ESTABLISHED && to != TCP_CLOSE))
+        return 0;   /* listen() and connect() starts are the other program's; the rest changes no count */
+    const char *skp = (const char *)ctx->args[0];
+    if (!is_tcp(skp))
         return 0;
-    }
+    u64 sk = (u64)skp;
+    struct state_change c = {.sk = skp};
     if (from == TCP_SYN_RECV && to == TCP_ESTABLISHED) {
+        read_tuple(skp, c.local, c.peer, &c.sport, &c.dport);
         on_accepted(&c);
         return 0;
     }
@@ -158,6 +179,7 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state)
     if (!si)
         return 0;
     if (from == TCP_SYN_SENT && to == TCP_ESTABLISHED) {
+        read_tuple(skp, c.local, c.peer, &c.sport, &c.dport);
         on_connected(&c, si);
         return 0;
     }

@@ -189,7 +189,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     info.l7 = capture.l7 and info.btf and not use_kprobes
     b = compile_program(program_text(use_kprobes, info.l7), cflags)
     info.hooks.update({
-        "sock:inet_sock_set_state": "raw_tracepoint",
+        "sock:inet_sock_set_state": "tracepoint+raw_tracepoint",
         "tcp:tcp_destroy_sock": "raw_tracepoint",
         "tcp:tcp_retransmit_skb": "raw_tracepoint",
         "tcp:tcp_send_reset": "raw_tracepoint",
