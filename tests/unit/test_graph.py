@@ -6,6 +6,8 @@ import pytest
 from tests.unit.graph_fakes import (API, API_IP, INTERNET, WEB, WEB_IP, Endpoint, FakeIdentity, ServiceInfo, container,
                                     flow, key, make_graph, requests, shop_identity, tick)
 from tracer.graph import OTHER, EdgeKey
+from tracer.graph.graph import HOLD_DRAINS
+from tracer.identity import HOST
 from tracer.records import CLIENT, SERVER, ConnectFailure, RequestSample
 
 def only_edge(graph):
@@ -221,3 +223,41 @@ def test_lost_events_accumulate():
 def test_caps_must_be_positive(field):
     with pytest.raises(ValueError, match=f"caps.{field}"):
         make_graph(caps={field: 0})
+
+
+class PairingIdentity(FakeIdentity):
+    """Like the real pairing: a peer on this host is `host` until a server flow on its port has been seen."""
+
+    def __init__(self):
+        super().__init__()
+        self.servers: dict[int, Endpoint] = {}
+
+    def name_flows(self, keys):
+        for k in keys:
+            if k.role == SERVER:
+                self.servers[k.server_port] = Endpoint(f"host:{k.comm}", "default", None)
+        return [(Endpoint(f"host:{k.comm}", "default", None),
+                 self.servers.get(k.server_port, HOST) if k.role == CLIENT else Endpoint("host:curl", "default", None))
+                for k in keys]
+
+
+def test_a_flow_waits_for_the_local_socket_that_names_its_peer():
+    graph, clock = make_graph(PairingIdentity())
+    client = key(1, "127.0.0.1", CLIENT, port=8080, comm="curl")
+    tick(graph, clock, flow(client, opens=1))   # the server's first counts come a drain later
+    assert graph.edges() == []
+    tick(graph, clock, flow(key(2, "127.0.0.1", SERVER, port=8080, comm="nginx"), opens=1),
+         flow(client, requests("http", "200", 1), closes=1))
+    opens = {k: totals.tcp.opens for k, totals, _ in graph.edges()}
+    assert opens == {EdgeKey("host:curl", "default", "host:nginx", "default", CLIENT): 1,
+                     EdgeKey("host:curl", "default", "host:nginx", "default", SERVER): 1}
+
+
+def test_a_peer_on_this_host_that_never_shows_is_named_host_after_the_wait():
+    graph, clock = make_graph(PairingIdentity())
+    tick(graph, clock, flow(key(1, "127.0.0.1", CLIENT, port=9, comm="curl"), connect_refused=1))
+    for _ in range(HOLD_DRAINS):
+        tick(graph, clock)
+    ((edge_key, totals, _),) = graph.edges()
+    assert edge_key == EdgeKey("host:curl", "default", "host", "default", CLIENT)
+    assert totals.tcp.connect_refused == 1

@@ -9,12 +9,18 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..config import Config
+from ..identity import HOST
 from ..protocols import ParseErrors
 from ..records import CLIENT, SERVER, Drain, FlowDelta, FlowKey, RequestSample
 from .edge import OTHER, Edge, EdgeKey, EdgeReport, Traffic
 from .history import HistoryRing
 from .samples import event_record, sample_record
 from .view import GraphView, assemble_view, edge_view
+
+
+# Drains that a record waits when its peer is an address of this host whose socket was not seen: the server's
+# first counts can come a drain after its client's, and naming the peer `host` meanwhile would split one edge.
+HOLD_DRAINS = 2
 
 
 class Identity(Protocol):
@@ -39,23 +45,30 @@ class Graph:
         self.edges_dropped = 0  # flow updates folded into the `other` edge because the edge cap was reached
         self.events_lost: dict[str, int] = {}  # source -> events the kernel could not hand over
         self.parse_errors = ParseErrors()  # request samples whose bytes were not their protocol
+        self._held: list[tuple[object, int]] = []  # (record, drains it waited) whose peer is an unseen local socket
 
     def _name(self, records: list) -> list[tuple[EdgeKey, object]]:
-        """(edge, record) for flow deltas or events; records whose flow carries no edge are left out."""
+        """(edge, record) for flow deltas, events and samples; records whose flow carries no edge are left
+        out, and records whose peer is an unseen socket of this host are held for the next drains."""
+        waited = {id(record): n for record, n in self._held}
         named = self._identity.name_flows([r.key for r in records])
-        out = []
+        out, self._held = [], []
         for record, ends in zip(records, named):
-            if ends is not None:
-                local, peer = ends
-                client, server = (local, peer) if record.key.role == CLIENT else (peer, local)
-                out.append((EdgeKey(client.service, client.namespace, server.service, server.namespace,
-                                    record.key.role), record))
+            if ends is None:
+                continue
+            local, peer = ends
+            if peer == HOST and waited.get(id(record), 0) < HOLD_DRAINS:
+                self._held.append((record, waited.get(id(record), 0) + 1))
+                continue
+            client, server = (local, peer) if record.key.role == CLIENT else (peer, local)
+            out.append((EdgeKey(client.service, client.namespace, server.service, server.namespace,
+                                record.key.role), record))
         return out
 
     def ingest(self, drain: Drain) -> None:
         """Add one collector pass; every history interval also records a view of the graph."""
         # name both ends of everything before taking the lock: identity pairs the flows of one drain
-        named = self._name(drain.flows + drain.events)
+        named = self._name([record for record, _ in self._held] + drain.flows + drain.events)
         # parse the samples before taking the lock too: the HTTP threads wait on it
         described = [sample_record(r, key.reporter, self._redact, self.parse_errors)
                      if isinstance(r, RequestSample) else None for key, r in named]

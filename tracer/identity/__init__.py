@@ -3,6 +3,6 @@
 The rest of the agent uses only what is exported here; nothing else talks to Docker.
 """
 from .identity import Identity
-from .model import INTERNET, ContainerInfo, Endpoint, ServiceInfo
+from .model import HOST, INTERNET, ContainerInfo, Endpoint, ServiceInfo
 
-__all__ = ["Identity", "Endpoint", "ServiceInfo", "ContainerInfo", "INTERNET"]
+__all__ = ["Identity", "Endpoint", "ServiceInfo", "ContainerInfo", "HOST", "INTERNET"]
