@@ -20,7 +20,8 @@ from .view import GraphView, assemble_view, edge_view
 
 # Drains that a record waits when its peer is an address of this host whose socket was not seen: the server's
 # first counts can come a drain after its client's, and naming the peer `host` meanwhile would split one edge.
-HOLD_DRAINS = 2
+# One: counts a user waits for are late by a second at most.
+HOLD_DRAINS = 1
 
 
 class Identity(Protocol):
