@@ -47,6 +47,8 @@ struct flow_key {
     u8 local_addr[16];
     u8 peer_addr[16];
     char comm[COMM_LEN];
+    u32 peer_tgid;           /* server flows: the client process when it runs on this host, else 0 */
+    u32 pad2;
 };
 
 struct flow_stats {
@@ -77,6 +79,14 @@ struct listener_key {
     u8 pad[6];
 };
 
+/* A connected client socket's local end, so that the server end on this host can tell its client apart from
+ * other processes calling from the same address. */
+struct client_end {
+    u8 addr[16];
+    u16 port;
+    u8 pad[6];
+};
+
 struct owner {
     u64 cgroup_id;
     u32 tgid;
@@ -97,6 +107,8 @@ BPF_TABLE("lru_hash", u64, struct sock_info, sockets, MAX_SOCKETS);
 BPF_TABLE("lru_hash", u64, struct sock_info, closed_sockets, MAX_CLOSED_SOCKETS);
 BPF_TABLE("lru_hash", struct listener_key, struct owner, listeners, MAX_LISTENERS);
 BPF_HASH(flows, struct flow_key, struct flow_stats, MAX_FLOWS);
+/* client end -> its process; an entry is overwritten when its port is reused, and otherwise ages out */
+BPF_TABLE("lru_hash", struct client_end, u32, client_ends, MAX_SOCKETS);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 BPF_PERCPU_ARRAY(lost, u64, LOST_COUNT);
 

@@ -54,6 +54,11 @@ static __always_inline void on_connected(struct state_change *c, struct sock_inf
     /* the source address is final only now */
     __builtin_memcpy(si->key.local_addr, c->local, 16);
     si->opened = 1;
+    /* before the server end can accept: on this host the client sends the handshake's last ACK after this */
+    struct client_end end = {.port = c->sport};
+    __builtin_memcpy(end.addr, c->local, 16);
+    u32 tgid = si->key.tgid;
+    client_ends.update(&end, &tgid);
     struct flow_stats *stats = flow_stats_of(&si->key);
     if (!stats)
         return;
@@ -93,6 +98,11 @@ static __always_inline void on_accepted(struct state_change *c)
         si.key.tgid = o->tgid;
         __builtin_memcpy(si.key.comm, o->comm, sizeof(si.key.comm));
     }
+    struct client_end end = {.port = c->dport};
+    __builtin_memcpy(end.addr, c->peer, 16);
+    u32 *client = client_ends.lookup(&end);
+    if (client)
+        si.key.peer_tgid = *client;
     sockets.update(&sk, &si);
 }
 

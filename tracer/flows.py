@@ -27,6 +27,8 @@ class FlowKeyStruct(ct.Structure):
         ("local_addr", ct.c_uint8 * 16),
         ("peer_addr", ct.c_uint8 * 16),
         ("comm", ct.c_char * 16),
+        ("peer_tgid", ct.c_uint32),
+        ("pad2", ct.c_uint32),
     ]
 
 
@@ -97,6 +99,7 @@ def decode_key(k) -> FlowKey:
         local_addr=address_text(k.local_addr),
         peer_addr=address_text(k.peer_addr),
         server_port=k.server_port,
+        peer_tgid=k.peer_tgid,
     )
 
 

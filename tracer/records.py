@@ -31,6 +31,7 @@ class FlowKey:
     local_addr: str  # textual IPv4 or IPv6 address of this process's end
     peer_addr: str  # textual address of the other end
     server_port: int  # the server's port, whichever end is local
+    peer_tgid: int = 0  # a server flow's client process when that runs on this host (its flows pair by it)
 
 
 @dataclass

@@ -40,6 +40,20 @@ def test_exact_bytes_both_ends(capture, host):
     assert key.cgroup_id == own_cgroup_inode(capture.collector.probe_info)
 
 
+@pytest.mark.kernel
+def test_server_flows_tell_apart_the_local_clients_calling_from_one_address(capture):
+    with Server(exchange(1_000, 2_000)) as server:
+        pids = [run_client(name, "exchange", "127.0.0.1", server.port, 1_000, 2_000)[1]
+                for name in ("intu-first", "intu-second")]
+        served = dict(tgid=os.getpid(), role="server", server_port=server.port)
+        capture.wait_for(lambda c: all(c.total(**served, peer_tgid=pid).closes == 1 for pid in pids),
+                         what="a close at the server for each client process")
+    for pid in pids:
+        totals = capture.total(**served, peer_tgid=pid)
+        assert (totals.opens, totals.closes, totals.bytes_received, totals.bytes_sent) == (1, 1, 1_000, 2_000)
+    assert capture.total(**served, peer_tgid=0).opens == 0
+
+
 def own_cgroup_inode(info) -> int:
     """Inode of this process's cgroup directory in the hierarchy the probes report."""
     with open("/proc/self/cgroup") as f:

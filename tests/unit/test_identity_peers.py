@@ -116,6 +116,19 @@ def test_host_processes_on_loopback_name_each_other(world):
     assert got == [host_endpoint("redis-cli"), host_endpoint("redis-server")]
 
 
+def test_server_flows_that_know_their_client_process_name_it_among_several(world):
+    _, peers, _ = world
+    redis_cli = FlowKey(cgroup_id=0, tgid=11, comm="redis-cli", role=CLIENT, local_addr="127.0.0.1",
+                        peer_addr="127.0.0.1", server_port=6379)
+    python = FlowKey(cgroup_id=0, tgid=12, comm="python3", role=CLIENT, local_addr="127.0.0.1",
+                     peer_addr="127.0.0.1", server_port=6379)
+    server_of = [FlowKey(cgroup_id=0, tgid=5, comm="redis-server", role=SERVER, local_addr="127.0.0.1",
+                         peer_addr="127.0.0.1", server_port=6379, peer_tgid=tgid) for tgid in (11, 12)]
+    got = names(peers, (server_of[0], host("redis-server")), (server_of[1], host("redis-server")),
+                (redis_cli, host("redis-cli")), (python, host("python3")))
+    assert got[:2] == [host_endpoint("redis-cli"), host_endpoint("python3")]
+
+
 def test_container_calling_a_host_server_through_the_gateway(world):
     _, peers, _ = world
     got = names(peers, (flow(CLIENT, "172.17.0.3", "172.17.0.1", 5432), container(WEB)),

@@ -6,12 +6,13 @@ loopback inside a container (that same container), an address of this host, anyt
 Flow keys carry no client port, so the other end of a flow is found by pairing it with the flows of this
 host's own sockets (every drain notes them all before naming any):
 - a client's peer (addr, server port) pairs with a server flow whose local end is (addr, server port);
-- a server's peer addr pairs with a client flow from that addr to this server address and port.
+- a server's peer addr pairs with a client flow from that addr to this server address and port, and with
+  that client's process when the kernel could tell it (peer_tgid: the client runs on this host).
 An address of this host (loopback from a host process, a host interface, a Docker network's gateway) is
 named after the process whose socket pairs with it, else it is `host`. Any other address is INTERNET unless
 it pairs with a socket of this host (a container Docker has not described yet, for one). When several
-processes pair with one server flow (same address, same port), the server-side counters cannot be split:
-the most recently seen one is named.
+processes without peer_tgid pair with one server flow (same address, same port), the server-side counters
+cannot be split: the most recently seen one is named.
 
 Published ports. docker-proxy relays a published port: it accepts the outside client (its server flow) and
 connects to the container from the network's gateway address (its client flow). With the userland proxy off,
@@ -90,6 +91,7 @@ class PeerResolver:
         self._clock = clock
         self._servers = _Sockets()  # (local addr, server port)
         self._clients = _Sockets()  # (local addr, peer addr, server port)
+        self._client_tasks = _Sockets()  # (local addr, peer addr, server port, tgid)
 
     def name_flows(self, keys: Sequence[FlowKey], ends: Sequence[LocalEnd]) -> list[Optional[Endpoint]]:
         """The peer of each flow of one drain (None: docker-proxy's accepting half, which carries no edge).
@@ -97,8 +99,8 @@ class PeerResolver:
         now = self._clock()
         for key, local in zip(keys, ends):
             self._observe(key, local, now)
-        self._servers.prune(now)
-        self._clients.prune(now)
+        for sockets in (self._servers, self._clients, self._client_tasks):
+            sockets.prune(now)
         return [self._name(key, local) for key, local in zip(keys, ends)]
 
     def _observe(self, key: FlowKey, local: LocalEnd, now: float) -> None:
@@ -107,7 +109,9 @@ class PeerResolver:
             return  # a container's own loopback: it pairs with nothing outside that container
         seen = _Seen(local.endpoint, local.is_proxy)
         if key.role == CLIENT:
-            self._clients.add((local_addr, normalize(key.peer_addr), key.server_port), seen, now)
+            client = (local_addr, normalize(key.peer_addr), key.server_port)
+            self._clients.add(client, seen, now)
+            self._client_tasks.add(client + (key.tgid,), seen, now)
         else:
             self._servers.add((local_addr, key.server_port), seen, now)
 
@@ -135,7 +139,9 @@ class PeerResolver:
         """The local socket at the other end of this flow, if we saw one."""
         if key.role == CLIENT:
             return self._servers.pick((peer_addr, key.server_port))
-        return self._clients.pick((peer_addr, normalize(key.local_addr), key.server_port))
+        client = (peer_addr, normalize(key.local_addr), key.server_port)
+        # the kernel names the client process of a server flow from this host: that one, not the latest
+        return (key.peer_tgid and self._client_tasks.pick(client + (key.peer_tgid,))) or self._clients.pick(client)
 
     def _name(self, key: FlowKey, local: LocalEnd) -> Optional[Endpoint]:
         if local.is_proxy and key.role != CLIENT:
