@@ -34,6 +34,8 @@ static __always_inline struct sock_info *socket_for_io(const void *sk)
         return adopt_socket(sk, key);
     if (si->key.role == ROLE_SERVER)
         claim_server_socket(si);
+    else if (!si->opened && si->connect_start_ns)
+        count_client_open(si);   /* the kernel skipped its ESTABLISHED run; reading or writing, it is connected */
     return si;
 }
 

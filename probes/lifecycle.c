@@ -53,17 +53,13 @@ static __always_inline void on_connected(struct state_change *c, struct sock_inf
 {
     /* the source address is final only now */
     __builtin_memcpy(si->key.local_addr, c->local, 16);
-    si->opened = 1;
     /* before the server end can accept: on this host the client sends the handshake's last ACK after this */
     struct client_end end = {.port = c->sport};
     __builtin_memcpy(end.addr, c->local, 16);
     u32 tgid = si->key.tgid;
     client_ends.update(&end, &tgid);
-    struct flow_stats *stats = flow_stats_of(&si->key);
-    if (!stats)
-        return;
-    __sync_fetch_and_add(&stats->opens, 1);
-    __sync_fetch_and_add(&stats->connect_time_us, (bpf_ktime_get_ns() - si->connect_start_ns) / 1000);
+    if (!si->opened)   /* TCP Fast Open writes before the handshake ends: the write counted it */
+        count_client_open(si);
 }
 
 static __always_inline void on_connect_failed(const void *sk, struct sock_info *si)

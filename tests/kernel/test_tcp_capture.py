@@ -1,4 +1,5 @@
 """Exact TCP capture per process on the real kernel: bytes, opens/closes, failures, resets."""
+import contextlib
 import os
 import socket
 import subprocess
@@ -129,22 +130,40 @@ def test_flows_carry_the_process_name_not_the_threads(capture):
     assert [k.comm for k in capture.matching(**flow)] == [process_name]
 
 
+@contextlib.contextmanager
+def state_changes_skipped(collector):
+    """The raw state-change program detached: as if the kernel skipped its runs (it counts such runs in
+    recursion_misses, and skips them in bursts on busy hosts)."""
+    collector._bpf.detach_raw_tracepoint(tp=b"inet_sock_set_state")
+    try:
+        yield
+    finally:
+        collector._bpf.attach_raw_tracepoint(tp=b"inet_sock_set_state", fn_name=b"raw_tracepoint__inet_sock_set_state")
+
+
 @pytest.mark.kernel
 def test_a_close_whose_state_change_run_was_skipped_is_counted_at_destruction(capture):
-    """The kernel skips a program's run when it would nest in another run of itself on that CPU (seen on busy
-    hosts); the socket's destruction then counts the close. Simulated by detaching the state-change program."""
-    bpf = capture.collector._bpf
+    """A skipped CLOSE run: the socket's destruction counts the close."""
     with Server(send_one_byte_then_wait) as server:
         client = socket.create_connection(("127.0.0.1", server.port))
         client.recv(1)   # the server wrote: its socket is claimed
         ends = [dict(tgid=os.getpid(), role=role, server_port=server.port) for role in ("client", "server")]
         capture.wait_for(lambda c: all(c.total(**end).opens == 1 for end in ends), what="one open at each end")
-        bpf.detach_raw_tracepoint(tp=b"inet_sock_set_state")
-        try:
+        with state_changes_skipped(capture.collector):
             client.close()
             capture.wait_for(lambda c: all(c.total(**end).closes == 1 for end in ends), what="one close at each end")
-        finally:
-            bpf.attach_raw_tracepoint(tp=b"inet_sock_set_state", fn_name=b"raw_tracepoint__inet_sock_set_state")
     for end in ends:
         totals = capture.total(**end)
         assert (totals.opens, totals.closes, totals.connect_other) == (1, 1, 0), end
+
+
+@pytest.mark.kernel
+def test_a_connection_whose_established_run_was_skipped_is_opened_at_its_first_io(capture):
+    """Skipped runs for the whole connection: the client's open is counted at its first write, its close at
+    the socket's destruction."""
+    with Server(exchange(1_000, 2_000)) as server, state_changes_skipped(capture.collector):
+        _, pid = run_client("intu-skipped", "exchange", "127.0.0.1", server.port, 1_000, 2_000)
+        capture.wait_for(lambda c: c.total(tgid=pid).closes == 1, what="the client's close")
+    totals = capture.total(tgid=pid)
+    assert (totals.opens, totals.closes, totals.bytes_sent, totals.bytes_received) == (1, 1, 1_000, 2_000)
+    assert totals.connect_other == 0
