@@ -20,7 +20,6 @@ static __always_inline struct sock_info *adopt_socket(const void *sk, u64 key)
         si.key.server_port = peer_port;
     }
     fill_owner(&si.key);
-    si.opened = 0;
     sockets.update(&key, &si);
     return sockets.lookup(&key);
 }

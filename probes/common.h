@@ -229,15 +229,22 @@ static __always_inline void emit_event(u32 type, u32 error, struct flow_key *key
     events.ringbuf_submit(e, 0);
 }
 
-/* A client's open, with the time since its connect began. */
-static __always_inline void count_client_open(struct sock_info *si)
+/* Count the socket's open on its flow; the flow's counters, or NULL when the map is full. */
+static __always_inline struct flow_stats *count_open(struct sock_info *si)
 {
     si->opened = 1;
     struct flow_stats *stats = flow_stats_of(&si->key);
-    if (!stats)
-        return;
-    __sync_fetch_and_add(&stats->opens, 1);
-    __sync_fetch_and_add(&stats->connect_time_us, (bpf_ktime_get_ns() - si->connect_start_ns) / 1000);
+    if (stats)
+        __sync_fetch_and_add(&stats->opens, 1);
+    return stats;
+}
+
+/* A client's open, with the time since its connect began. */
+static __always_inline void count_client_open(struct sock_info *si)
+{
+    struct flow_stats *stats = count_open(si);
+    if (stats)
+        __sync_fetch_and_add(&stats->connect_time_us, (bpf_ktime_get_ns() - si->connect_start_ns) / 1000);
 }
 
 /* Server sockets are attributed to the task that first reads or writes them: the handshake completes
@@ -247,10 +254,7 @@ static __always_inline void claim_server_socket(struct sock_info *si)
     if (si->opened)
         return;
     fill_owner(&si->key);
-    si->opened = 1;
-    struct flow_stats *stats = flow_stats_of(&si->key);
-    if (stats)
-        __sync_fetch_and_add(&stats->opens, 1);
+    count_open(si);
 }
 
 #endif

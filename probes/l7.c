@@ -112,12 +112,6 @@ static __always_inline struct l7_scratch *scratch(void)
     return l7_scratch.lookup(&zero);
 }
 
-static __always_inline u8 *scratch_window(void)
-{
-    struct l7_scratch *s = scratch();
-    return s ? s->data : 0;
-}
-
 /* Sets w->offset to where a walk over the I/O starts: after what is left of a message begun in earlier
  * I/O, or where its previous pass stopped. 0 when nothing of this I/O is left to parse. */
 static __always_inline int walk_begin(struct l7_direction *d, struct l7_scratch *w)
@@ -284,16 +278,25 @@ static __always_inline void request_started(struct l7_state *st)
     st->pending++;
 }
 
-/* Microseconds since the oldest pending request started (0 if none), which the response completes. */
-static __always_inline u64 request_completed(struct l7_state *st)
+/* Microseconds since the oldest pending request started (0 if none): the one a response answers. */
+static __always_inline u64 request_latency(struct l7_state *st)
 {
     if (st->pending == 0)
         return 0;
     u64 started = st->started_ns[st->head & (PENDING_MAX - 1)];
     st->completed_ns = started;
-    st->head = (st->head + 1) & (PENDING_MAX - 1);
-    st->pending--;
     return (bpf_ktime_get_ns() - started) / 1000;
+}
+
+/* The oldest pending request is done: its latency (0 if none is pending). */
+static __always_inline u64 request_completed(struct l7_state *st)
+{
+    u64 latency_us = request_latency(st);
+    if (st->pending) {
+        st->head = (st->head + 1) & (PENDING_MAX - 1);
+        st->pending--;
+    }
+    return latency_us;
 }
 
 static __always_inline u32 log2_bucket(u64 us)
@@ -320,11 +323,10 @@ static __always_inline char *status_buffer(void)
     return key->status;
 }
 
-/* Count one response of `protocol` on the socket's flow, with the status left in status_buffer(), as
- * the answer to the oldest pending request; sample it if the budget allows. */
-static __always_inline void record_request(struct l7_state *st, struct sock_info *si, u32 protocol)
+/* Count one response of `protocol` on the socket's flow, with the status left in status_buffer() and the
+ * latency of the request it answers; sample it if the budget allows. */
+static __always_inline void record_request(struct l7_state *st, struct sock_info *si, u32 protocol, u64 latency_us)
 {
-    u64 latency_us = request_completed(st);
     u32 zero = 0;
     struct request_key *key = l7_request_key.lookup(&zero);
     struct request_stats *initial = l7_zero_stats.lookup(&zero);
@@ -333,14 +335,10 @@ static __always_inline void record_request(struct l7_state *st, struct sock_info
     __builtin_memcpy(&key->flow, &si->key, sizeof(key->flow));
     key->protocol = protocol;
     key->pad = 0;
-    struct request_stats *stats = requests.lookup(key);
+    struct request_stats *stats = requests.lookup_or_try_init(key, initial);
     if (!stats) {
-        requests.insert(key, initial);
-        stats = requests.lookup(key);
-        if (!stats) {
-            count_lost(LOST_FLOWS_FULL);
-            return;
-        }
+        count_lost(LOST_FLOWS_FULL);
+        return;
     }
     __sync_fetch_and_add(&stats->count, 1);
     __sync_fetch_and_add(&stats->latency_sum_us, latency_us);

@@ -132,7 +132,7 @@ static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info
         status[0] = s[9];
         status[1] = s[10];
         status[2] = s[11];
-        record_request(st, si, PROTO_HTTP);
+        record_request(st, si, PROTO_HTTP, request_completed(st));
     }
     if (code == 101)
         st->protocol = PROTO_NONE;   /* switched to another protocol */
@@ -152,6 +152,18 @@ static __always_inline int http_keep_partial(struct l7_state *st, int side, cons
     __builtin_memcpy(st->carry, s, sizeof(st->carry));
     st->carry_len = n;
     return 1;
+}
+
+/* Where a message was due and none starts: keep a status line cut short by the end of the I/O, else the
+ * direction has lost its place (a parse error if it was in step) until an I/O starts with a message. */
+static __always_inline void http_not_a_message(struct l7_state *st, struct l7_direction *d, int side, const u8 *s,
+                                               u32 n, int ends_io)
+{
+    if (http_keep_partial(st, side, s, n, ends_io))
+        return;
+    if (d->synced)
+        count_parse_error(PROTO_HTTP);
+    d->synced = 0;
 }
 
 /* A response I/O that continues a kept status line: the kept bytes go first in the window, the I/O after
@@ -187,11 +199,7 @@ static __always_inline u32 http_window(struct l7_state *st, struct l7_direction 
         return n;
     }
     if (d->skip == 0) {
-        if (!http_keep_partial(st, side, s, n, n == w->total)) {
-            if (d->synced)
-                count_parse_error(PROTO_HTTP);
-            d->synced = 0;
-        }
+        http_not_a_message(st, d, side, s, n, n == w->total);
         return 0;
     }
     if (!walk_begin(d, w))
@@ -210,11 +218,7 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
         return 0;
     u8 *s = w->data;
     if (!http_starts_message(side, s, n)) {
-        if (http_keep_partial(st, side, s, n, w->offset + n - carried == w->total))
-            return 0;
-        if (d->synced)
-            count_parse_error(PROTO_HTTP);
-        d->synced = 0;
+        http_not_a_message(st, d, side, s, n, w->offset + n - carried == w->total);
         return 0;
     }
     u64 body = http_start_line(st, si, side, s, n);

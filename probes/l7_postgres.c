@@ -70,13 +70,11 @@ static __always_inline void pg_response_message(struct l7_state *st, struct sock
             return;
         }
         d->error_seen = 1;
-        record_request(st, si, PROTO_POSTGRES);
-        st->pending++;   /* still waits for its ReadyForQuery */
-        st->head = (st->head - 1) & (PENDING_MAX - 1);
+        record_request(st, si, PROTO_POSTGRES, request_latency(st));   /* still waits for its ReadyForQuery */
     } else if (s[0] == 'Z') {
         if (!d->error_seen) {
             __builtin_memcpy(status, "ok", 3);
-            record_request(st, si, PROTO_POSTGRES);
+            record_request(st, si, PROTO_POSTGRES, request_completed(st));
         } else {
             request_completed(st);
         }

@@ -71,7 +71,7 @@ static __always_inline void redis_reply(struct l7_state *st, struct sock_info *s
         redis_error_status(w, s, n, status);
     else
         __builtin_memcpy(status, "ok", 3);
-    record_request(st, si, PROTO_REDIS);
+    record_request(st, si, PROTO_REDIS, request_completed(st));
 }
 
 /* A plain-text (inline) command, "PING\r\n": one line led by a letter, all of the I/O. Could be another

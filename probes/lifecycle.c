@@ -104,16 +104,13 @@ static __always_inline void on_accepted(struct state_change *c)
 
 static __always_inline void on_closed(struct sock_info *si)
 {
-    if (si->key.role == ROLE_SERVER && !si->opened) {
-        /* accepted and closed without any I/O: count it under the listener's owner */
-        si->opened = 1;
-        struct flow_stats *stats = flow_stats_of(&si->key);
-        if (stats)
-            __sync_fetch_and_add(&stats->opens, 1);
-    }
-    if (!si->opened)
+    struct flow_stats *stats;
+    if (si->key.role == ROLE_SERVER && !si->opened)
+        stats = count_open(si);   /* accepted and closed without any I/O: under the listener's owner */
+    else if (si->opened)
+        stats = flow_stats_of(&si->key);
+    else
         return;   /* a connection that predates the agent: its open was never counted */
-    struct flow_stats *stats = flow_stats_of(&si->key);
     if (stats)
         __sync_fetch_and_add(&stats->closes, 1);
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import platform
 from dataclasses import dataclass, field
 
 from . import btf, kernel
@@ -18,7 +19,7 @@ PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 # included files, so the program is the concatenation of one file per concern, in this order.
 COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
 BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
-# Request parsing reads the syscall's user buffer from the sock length tracepoints (defines L7_WINDOW).
+# Request parsing reads the syscall's user buffer from the sock length tracepoints (needs L7_WINDOW).
 L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_io.c")
 # parser program -> its index in the l7_parsers tail-call array (PROTO_* in probes/l7.c)
 L7_PARSERS = {"l7_parse_http": 1, "l7_parse_redis": 2, "l7_parse_postgres": 3}
@@ -86,7 +87,7 @@ def _bcc():
 def _require_tracefs() -> None:
     if kernel.tracefs() is None:
         raise ProbeError("tracefs is not mounted: run `mount -t tracefs nodev /sys/kernel/tracing`")
-    for category, event in (("sock", "inet_sock_set_state"), ("tcp", "tcp_retransmit_skb"), ("tcp", "tcp_destroy_sock")):
+    for category, event in kernel.REQUIRED_TRACEPOINTS:
         if not kernel.tracepoint_exists(category, event):
             raise ProbeError(f"tracepoint {category}:{event} is missing: Intuition needs Linux 4.16 or newer")
 
@@ -97,7 +98,8 @@ def _power_of_two(n: int) -> int:
 
 def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupLayout | None,
                  btf_path: str = btf.VMLINUX_BTF) -> list[str]:
-    """Compiler flags: limits, struct offsets from BTF and the cgroup hierarchy. Sets info.btf."""
+    """Compiler flags: limits, struct offsets from BTF and the cgroup hierarchy. Sets info.btf and the cgroup
+    mode and root the probes report in."""
     defines: dict[str, int] = {
         "MAX_SOCKETS": capture.max_sockets,
         "MAX_FLOWS": capture.max_flows,
@@ -185,8 +187,12 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     use_kprobes = choose_bytes_hook()
     layout = cgroup_layout or kernel.cgroup_layout()
     cflags = build_cflags(capture, info, layout)
-    # the parsers reach the user buffer through the BTF-typed task, from the sock length tracepoints
-    info.l7 = capture.l7 and info.btf and not use_kprobes
+    # the parsers reach the user buffer through the BTF-typed task's syscall registers (x86_64 numbers and
+    # layout in probes/l7_payload.c), from the sock length tracepoints
+    info.l7 = capture.l7 and info.btf and not use_kprobes and platform.machine() == "x86_64"
+    if capture.l7 and platform.machine() != "x86_64":
+        log.warning("requests are not parsed on %s: the probes know x86_64's syscall registers only",
+                    platform.machine())
     b = compile_program(program_text(use_kprobes, info.l7), cflags)
     info.hooks.update({
         "sock:inet_sock_set_state": "tracepoint+raw_tracepoint",
