@@ -93,6 +93,8 @@ class Agent:
     def health(self) -> tuple[bool, str]:
         if self.graph is None or self._stop.is_set():
             return False, "probes not attached"
+        if not self._last_drain:
+            return False, "no drain yet" + (f": {self._drain_error}" if self._drain_error else "")
         age = time.monotonic() - self._last_drain
         if age > STALE_DRAIN:
             return False, f"no drain for {age:.0f} s" + (f": {self._drain_error}" if self._drain_error else "")

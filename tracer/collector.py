@@ -12,7 +12,7 @@ from . import flows
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
 from .loader import CaptureConfig, ProbeInfo, load
-from .records import Drain, FlowDelta
+from .records import Drain, FlowDelta, RequestCounts
 
 # the probes' own counters (probes/common.h LOST_*), then the kernel's count of skipped program runs
 LOST_SOURCES = ("ringbuf", "flows_map_full", "bpf_recursion")
@@ -90,12 +90,7 @@ class Collector:
         for raw_key, raw_stats in self._request_counters.deltas():
             key, status_key, counts = flows.decode_request(
                 flows.RequestKeyStruct.from_buffer_copy(raw_key), flows.RequestStatsStruct.from_buffer_copy(raw_stats))
-            delta = deltas.setdefault(key, FlowDelta(key=key))
-            have = delta.requests.get(status_key)
-            if have is None:
-                delta.requests[status_key] = counts
-            else:
-                have.add(counts)
+            deltas.setdefault(key, FlowDelta(key=key)).requests.setdefault(status_key, RequestCounts()).add(counts)
 
     def _parse_error_totals(self) -> dict[str, int]:
         table = self._bpf[b"parse_errors"]

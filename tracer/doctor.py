@@ -128,12 +128,10 @@ def _attach(what: Callable[[], object]) -> str | None:
 def check_hooks() -> list[Check]:
     """Load and attach trivial programs of each kind: a kernel may list a hook type and still refuse it."""
     checks = []
-    tracepoints = [("sock", "inet_sock_set_state"), ("sock", "sock_send_length"), ("sock", "sock_recv_length"),
-                   ("tcp", "tcp_retransmit_skb"), ("tcp", "tcp_send_reset"), ("tcp", "tcp_receive_reset"),
-                   ("tcp", "tcp_destroy_sock")]
+    tracepoints = kernel.REQUIRED_TRACEPOINTS + kernel.OPTIONAL_TRACEPOINTS
     missing = [f"{c}:{e}" for c, e in tracepoints if not kernel.tracepoint_exists(c, e)]
     if missing:
-        needs_fail = "sock:inet_sock_set_state" in missing
+        needs_fail = any(not kernel.tracepoint_exists(c, e) for c, e in kernel.REQUIRED_TRACEPOINTS)
         checks.append(Check("tracepoints", FAIL if needs_fail else WARN, "missing " + ", ".join(missing),
                             "Intuition needs Linux 4.16+; byte counting uses kprobes where the sock length tracepoints (6.3+) are absent"))
     else:

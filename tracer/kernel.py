@@ -20,6 +20,13 @@ def tracefs() -> str | None:
     return None
 
 
+# Tracepoints the probes attach to unconditionally (Linux 4.16+); the sock length ones (6.3+) have a kprobe
+# fallback.
+REQUIRED_TRACEPOINTS = (("sock", "inet_sock_set_state"), ("tcp", "tcp_destroy_sock"), ("tcp", "tcp_retransmit_skb"),
+                        ("tcp", "tcp_send_reset"), ("tcp", "tcp_receive_reset"))
+OPTIONAL_TRACEPOINTS = (("sock", "sock_send_length"), ("sock", "sock_recv_length"))
+
+
 def tracepoint_exists(category: str, event: str) -> bool:
     root = tracefs()
     return bool(root) and os.path.isdir(os.path.join(root, "events", category, event))

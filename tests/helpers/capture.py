@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from tracer.records import ConnectFailure, FlowCounters, FlowKey, Reset
+from tracer.records import ConnectFailure, FlowCounters, FlowKey, RequestCounts, Reset
 
 
 class Capture:
@@ -21,11 +21,7 @@ class Capture:
         for delta in drain.flows:
             self.flows[delta.key].add(delta.counters)
             for status_key, counts in delta.requests.items():
-                have = self.requests[delta.key].get(status_key)
-                if have is None:
-                    self.requests[delta.key][status_key] = counts
-                else:
-                    have.add(counts)
+                self.requests[delta.key].setdefault(status_key, RequestCounts()).add(counts)
         self.events.extend(drain.events)
         for source, n in drain.lost.items():
             self.lost[source] += n

@@ -58,8 +58,9 @@ class Graph:
             if ends is None:
                 continue
             local, peer = ends
-            if peer == HOST and waited.get(id(record), 0) < HOLD_DRAINS:
-                self._held.append((record, waited.get(id(record), 0) + 1))
+            drains = waited.get(id(record), 0)
+            if peer == HOST and drains < HOLD_DRAINS:
+                self._held.append((record, drains + 1))
                 continue
             client, server = (local, peer) if record.key.role == CLIENT else (peer, local)
             out.append((EdgeKey(client.service, client.namespace, server.service, server.namespace,
@@ -73,7 +74,9 @@ class Graph:
         # parse the samples before taking the lock too: the HTTP threads wait on it
         described = [sample_record(r, key.reporter, self._redact, self.parse_errors)
                      if isinstance(r, RequestSample) else None for key, r in named]
-        services = self._identity.services()
+        # the services, for a history view when one is due (only this thread adds views)
+        now = self._clock()
+        services = self._identity.services() if self._history.due(now) else None
         with self._lock:
             for (key, record), sample in zip(named, described):
                 edge = self._edge(key, drain.timestamp)
@@ -85,8 +88,7 @@ class Graph:
                     edge.events.append(event_record(record, key.reporter))
             for source, lost in drain.lost.items():
                 self.events_lost[source] = self.events_lost.get(source, 0) + lost
-            now = self._clock()
-            if self._history.due(now):
+            if services is not None:
                 self._history.add(self._view(now, services))
 
     def _edge(self, key: EdgeKey, now: float) -> Edge:
