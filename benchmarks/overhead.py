@@ -28,6 +28,7 @@ from tests.helpers.servers import free_port, running_nginx, stop
 AGENT = os.path.join(os.path.dirname(sys.executable), "intuition")
 BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
 WRK_CONNECTIONS = 8
+WRK_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}   # wrk prints 5.00s, 1.00m
 
 
 @dataclass
@@ -47,10 +48,10 @@ def wrk(port: int, seconds: int) -> tuple[int, float]:
     """Requests wrk completed against nginx's /ok, and in how many seconds."""
     out = subprocess.run(["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", f"http://127.0.0.1:{port}/ok"],
                          check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
-    match = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+    match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
     if not match:
         raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    duration = float(match[2]) / (1000 if match[3] == "ms" else 1)
+    duration = float(match[2]) * WRK_TIME_UNITS[match[3]]
     return int(match[1]), duration
 
 

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     for name, help in (("run", "run the agent and its dashboard on this host"),
-                       ("agent", "run the node agent for a cluster: /metrics and /api/*, no page")):
+                       ("agent", "run the node agent for a cluster: /metrics and /api/* (the page too)")):
         p = command(name, help)
         p.add_argument("--config", metavar="FILE", help="YAML configuration (every key optional)")
         p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (default 127.0.0.1:9470)")

@@ -87,13 +87,6 @@ export class ServiceMap {
     this.quietly(() => this.viz.setView(view, objectName(selection)));
   }
 
-  select(selection) {
-    const graph = this.viz.currentGraph;
-    if (!graph) return;
-    const object = selection ? graph.getGraphObject(objectName(selection)) : undefined;
-    this.quietly(() => graph.highlightObject(object));
-  }
-
   // Dim everything that does not match (Vizceral's own search); an empty text clears it.
   locate(text) {
     this.viz.findNodes(text);
