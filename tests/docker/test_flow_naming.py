@@ -1,11 +1,11 @@
 """End to end: real probes, real containers, real traffic; every flow named by container and service."""
-import socket
 import subprocess
 
 import pytest
 
 from tests.docker.conftest import Edges, start_identity
 from tests.helpers.docker_env import ensure_dockerd, live_restore, stop_dockerd, wait_until
+from tests.helpers.servers import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.kernel]
 HTTP_SERVER = ("python3", "-m", "http.server", "80")
@@ -15,12 +15,6 @@ def wget_loop(url: str, count: int, pause: float = 0) -> list[str]:
     """A shell loop in a container: `count` HTTP GETs of url (bounded: count times at most)."""
     return ["sh", "-c", f"i=0; while [ $i -lt {count} ]; do busybox wget -q -O /dev/null {url} || exit 1; "
                         f"i=$((i+1)); sleep {pause}; done"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def curl(url: str, count: int) -> None:

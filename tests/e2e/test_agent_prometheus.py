@@ -11,7 +11,7 @@ import requests
 
 from tests.helpers.docker_env import wait_until
 from tests.helpers.prometheus import scalar
-from tests.helpers.tcp_server import Server
+from tests.helpers.tcp_server import Server, accept_and_close
 
 CLIENT_COMM = "intu-e2e-prom"
 ROUNDS, PER_ROUND = 30, 10  # seconds, connections per second
@@ -27,9 +27,6 @@ def agent_lines(agent_url: str) -> str:
 def test_prometheus_scrapes_the_agent_and_sees_the_edge_rate(prometheus, agent_url):
     query = prometheus
     wait_until(lambda: scalar(query('up{job="intuition"}')) == 1.0, 60, "a successful scrape of the agent", 0.5)
-
-    def accept_and_close(conn):
-        pass
 
     with Server(accept_and_close) as server:
         # one process paces the connections by its own clock: a known 10 connections/s for 30 s

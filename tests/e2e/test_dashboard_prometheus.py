@@ -52,7 +52,7 @@ def get(url: str, **params) -> requests.Response:
     return requests.get(url, params=params, timeout=30)
 
 
-def test_dashboard_shows_the_edge_from_prometheus(prometheus, dashboard):  # noqa: F811
+def test_dashboard_shows_the_edge_from_prometheus(prometheus, dashboard):
     query = prometheus
     wait_until(lambda: scalar(query('up{job="intuition"}')) == 1.0, 60, "a successful scrape of the agent", 0.5)
     with Server(accept_and_close) as server:

@@ -110,7 +110,6 @@ def test_reset_counted_at_each_end(capture):
 @pytest.mark.kernel
 def test_flows_carry_the_process_name_not_the_threads(capture):
     """Worker threads rename themselves; the service is named after the process."""
-    import socket
     import threading
 
     from tests.helpers.tcp_client import set_comm
