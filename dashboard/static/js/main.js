@@ -112,7 +112,10 @@ function apply(next) {
   route = next;
   render();
   if (map) map.show(route.view, route.selection);
-  if (timeChanged) refresh();
+  if (timeChanged) {
+    failure = null; // a replay's error does not outlive its moment
+    refresh();
+  }
 }
 
 function navigate(next) {

@@ -89,6 +89,10 @@ function internetPanel(edges, { open }) {
   ];
 }
 
+// The cluster view (Prometheus) knows resets in all, not which way they went.
+const resetFigures = (tcp) => (tcp.resets !== undefined ? [['resets', count(tcp.resets)]]
+  : [['resets sent', count(tcp.resets_sent)], ['resets received', count(tcp.resets_received)]]);
+
 function edgePanel(edge, { open }) {
   const tcp = edge.tcp_errors;
   const failures = tcp.connect_failures;
@@ -113,8 +117,7 @@ function edgePanel(edge, { open }) {
       ['opened in all', count(edge.connections.opened_total)], ['closed in all', count(edge.connections.closed_total)]])),
     section('TCP errors', figures([
       ['refused', count(failures.refused)], ['timed out', count(failures.timeout)], ['other', count(failures.other)],
-      ['retransmits', count(tcp.retransmits)], ['resets sent', count(tcp.resets_sent)],
-      ['resets received', count(tcp.resets_received)]]),
+      ['retransmits', count(tcp.retransmits)], ...resetFigures(tcp)]),
     edge.events.length ? table(['time', 'event'], edge.events.map((e) => ({
       cells: [clock(e.time), e.kind === 'reset' ? `reset ${e.direction}` : `connect failed: ${e.reason}`], cls: 'status-danger',
     }))) : null),
