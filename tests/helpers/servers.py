@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.conftest import skip_or_fail
+
 PG_BIN = "/usr/lib/postgresql/15/bin"
 NGINX = "/usr/sbin/nginx"
 
@@ -108,7 +110,7 @@ def running_nginx() -> Iterator[Nginx]:
 @pytest.fixture
 def nginx():
     if not os.path.exists(NGINX):
-        pytest.skip("nginx is not installed")
+        skip_or_fail("nginx is not installed")
     with running_nginx() as server:
         yield server
 
@@ -117,7 +119,7 @@ def nginx():
 def redis_port():
     """redis-server on 127.0.0.1 with a temporary directory and no persistence; yields its port."""
     if not os.path.exists("/usr/bin/redis-server"):
-        pytest.skip("redis-server is not installed")
+        skip_or_fail("redis-server is not installed")
     base = tempfile.mkdtemp(prefix="intuition-redis-")
     port = free_port()
     process = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", base,
@@ -162,7 +164,7 @@ def slow_http_port():
 def postgres_port():
     """A throwaway PostgreSQL 15 cluster (trust auth) on 127.0.0.1; yields its port."""
     if not os.path.exists(f"{PG_BIN}/initdb"):
-        pytest.skip("postgresql 15 is not installed")
+        skip_or_fail("postgresql 15 is not installed")
     base = tempfile.mkdtemp(prefix="intuition-pg-")
     shutil.chown(base, "postgres")
     port = free_port()

@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from tests.conftest import skip_or_fail
+
 from tests.helpers.cgroups import cgroup2_hierarchy
 from tests.helpers.tcp_server import Server, exchange
 from tracer.collector import Collector
@@ -66,7 +68,7 @@ def test_cgroup_v2_id_is_the_directory_inode(collector, child_cgroup):
 def test_cgroup_v1_process_told_apart_by_tgid_and_cgroup(capture, child_cgroup):
     info = capture.collector.probe_info
     if info.cgroup_mode != "v1":
-        pytest.skip("this host has no cgroup v1 memory hierarchy (pure cgroup v2)")
+        skip_or_fail("this host has no cgroup v1 memory hierarchy (pure cgroup v2)")
     cgroup_dir = child_cgroup(info.cgroup_root)
     key, pid = client_flow_in(capture, cgroup_dir)
     assert key.cgroup_id == os.stat(cgroup_dir).st_ino

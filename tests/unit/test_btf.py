@@ -3,13 +3,16 @@ import os
 
 import pytest
 
+from tests.conftest import skip_or_fail
+
 from tracer import btf
 
-pytestmark = pytest.mark.skipif(not os.path.exists(btf.VMLINUX_BTF), reason="kernel without BTF")
 
 
 @pytest.fixture(scope="module")
 def kbtf():
+    if not os.path.exists(btf.VMLINUX_BTF):
+        skip_or_fail("kernel without BTF")
     with btf.KernelBTF() as b:
         yield b
 
