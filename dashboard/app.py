@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import hmac
 
-from flask import Flask, Response
+from flask import Flask, jsonify, request
 from prometheus_client import CollectorRegistry, make_wsgi_app
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from tracer.config import AuthConfig, Config
@@ -23,10 +24,12 @@ def create_app(source: Source, config: Config) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
 
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        response.headers.update(ui.SECURITY_HEADERS)
-        return response
+    @app.errorhandler(HTTPException)
+    def api_errors_as_json(error: HTTPException):
+        """An unknown /api/ path or a wrong method answers JSON, as the API's own errors do."""
+        if request.path.startswith("/api/"):
+            return jsonify(error=f"{error.code} {error.name}: {error.description}"), error.code
+        return error
 
     # A private registry: the process-wide default one would collect this process's own Python metrics too
     # and break a second app in the same process (tests).
@@ -37,7 +40,25 @@ def create_app(source: Source, config: Config) -> Flask:
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/metrics": make_wsgi_app(registry)})
     if config.auth.mode != "none":
         app.wsgi_app = RequireAuthorization(app.wsgi_app, config.auth)
+    # outermost, so that /metrics and the 401 answers carry the headers too, not only Flask's own responses
+    app.wsgi_app = WithHeaders(app.wsgi_app, ui.SECURITY_HEADERS)
     return app
+
+
+class WithHeaders:
+    """WSGI middleware: adds fixed headers to every response that does not set them itself."""
+
+    def __init__(self, wsgi_app, headers: dict[str, str]):
+        self._app = wsgi_app
+        self._headers = list(headers.items())
+
+    def __call__(self, environ, start_response):
+        def start_with_headers(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            extra = [(name, value) for name, value in self._headers if name.lower() not in present]
+            return start_response(status, headers + extra, exc_info)
+
+        return self._app(environ, start_with_headers)
 
 
 class RequireAuthorization:

@@ -140,3 +140,29 @@ def test_basic_auth(shop):
     assert denied.status_code == 401 and denied.headers["WWW-Authenticate"].startswith("Basic")
     good = base64.b64encode(b"ops:pw").decode()
     assert client.get("/api/services", headers={"Authorization": f"Basic {good}"}).status_code == 200
+
+
+def test_security_headers_on_metrics_errors_and_401s(shop):
+    graph, _, identity = shop
+    open_client = client_for(graph, identity)
+    guarded = client_for(graph, identity, auth={"mode": "bearer", "token": "t0ken"})
+    for response in (open_client.get("/metrics"), open_client.get("/api/no-such-thing"),
+                     open_client.get("/no-such-page"), guarded.get("/api/graph"), guarded.get("/metrics")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_unknown_api_paths_and_methods_answer_json(shop):
+    graph, _, identity = shop
+    client = client_for(graph, identity)
+    missing = client.get("/api/no-such-thing")
+    assert missing.status_code == 404 and missing.get_json()["error"].startswith("404 Not Found")
+    wrong_method = client.post("/api/graph")
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["error"].startswith("405")
+
+
+def test_no_endpoint_changes_state(shop):
+    graph, _, identity = shop
+    app = client_for(graph, identity).application
+    for rule in app.url_map.iter_rules():
+        assert rule.methods <= {"GET", "HEAD", "OPTIONS"}, rule
