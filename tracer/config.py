@@ -143,7 +143,28 @@ def _value(default: Any, value: Any, name: str) -> Any:
     return value
 
 
+# Upper bounds: beyond these a kernel map or the agent's memory grows past what one host agent should hold.
+MAXIMA = {
+    "window_seconds": 3600,
+    "history.interval_seconds": 3600,
+    "history.retention_seconds": 7 * 86400,
+    "caps.max_edges": 100_000,
+    "caps.max_statuses_per_edge": 1000,
+    "caps.samples_per_edge": 1000,
+    "capture.max_sockets": 1 << 20,
+    "capture.max_flows": 1 << 18,
+    "capture.ring_buffer_pages": 1 << 14,
+    "capture.samples_per_second": 10_000,
+}
+
+
 def _check(config: Config) -> None:
+    for key, maximum in MAXIMA.items():
+        value = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value > maximum:
+            raise ConfigError(f"{key}: at most {maximum}, got {value}")
     history = config.history
     if history.retention_seconds < history.interval_seconds:
         raise ConfigError(

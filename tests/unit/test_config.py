@@ -62,6 +62,10 @@ def test_empty_file_is_the_defaults(tmp_path):
         ({"auth": {"token": 5}}, "auth.token: expected a string"),
         ({"history": {"interval_seconds": 60, "retention_seconds": 30}}, "history.retention_seconds"),
         (["listen"], "config: expected a mapping"),
+        ({"capture": {"max_sockets": 1 << 30}}, "capture.max_sockets: at most 1048576, got 1073741824"),
+        ({"capture": {"ring_buffer_pages": 100_000}}, "capture.ring_buffer_pages: at most 16384"),
+        ({"caps": {"max_edges": 10**9}}, "caps.max_edges: at most 100000"),
+        ({"history": {"retention_seconds": 10**9}}, "history.retention_seconds: at most 604800"),
     ],
 )
 def test_wrong_keys_and_values_are_named(data, message):
