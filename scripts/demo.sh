@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The voting-app demo (examples/voting-app) on this host, watched by Intuition. Run as root.
+#   scripts/demo.sh up [--listen 127.0.0.1:9470]   set up, start dockerd if needed, build the images, make
+#                                                 a Swarm if there is none, deploy the stack `voting`, run
+#                                                 the agent with its dashboard; prints what to open and try
+#   scripts/demo.sh down                          remove all of it: the agent, the stack, its images, and the
+#                                                 Swarm, dockerd and base image only if `up` made them
+# Both are idempotent.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+app=$here/examples/voting-app
+stack=voting
+services=(vote redis worker db result loadgen)
+repository=intuition-voting          # images: intuition-voting/<service>
+demo_label=org.intuition.demo=voting  # every image of the demo carries it (examples/voting-app/Dockerfile)
+state=/var/lib/intuition-demo         # what `up` made, so that `down` removes exactly that
+agent_pidfile=$state/agent.pid
+agent_log=/var/log/intuition-demo-agent.log
+dockerd_log=/var/log/intuition-demo-dockerd.log
+wait_seconds=180
+
+say() { printf '[demo] %s\n' "$*"; }
+die() { printf '[demo] ERROR: %s\n' "$*" >&2; exit 1; }
+
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+
+# wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds, or die naming WHAT
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "timed out after ${seconds} s waiting for $what"
+    sleep 1
+  done
+}
+
+made() { [ -e "$state/made-$1" ]; }       # did `up` make this (swarm, dockerd, base-image)?
+remember() { touch "$state/made-$1"; }
+
+agent_pid() {
+  local pid
+  pid=$(cat "$agent_pidfile" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+published() {  # published URLs of a service's running containers, one a line
+  docker ps --filter "label=com.docker.swarm.service.name=${stack}_$1" --filter status=running \
+    --format '{{.Ports}}' | grep -oE '0\.0\.0\.0:[0-9]+' | sed 's|^0\.0\.0\.0|http://127.0.0.1|' | sort -u
+}
+
+running_tasks() {  # running containers of the stack's service $1 equal $2
+  [ "$(docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_$1" --filter status=running | wc -l)" = "$2" ]
+}
+
+up() {
+  local listen=127.0.0.1:9470
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --listen) [ $# -ge 2 ] || die "--listen needs an address, e.g. 127.0.0.1:9470"; listen=$2; shift 2 ;;
+      *) die "unknown argument '$1' for up (try --help)" ;;
+    esac
+  done
+  mkdir -p "$state"
+
+  bash "$here/scripts/setup.sh"
+  if ! command -v dockerd >/dev/null; then
+    say "installing docker.io"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    say "starting dockerd (log: $dockerd_log)"
+    setsid -f dockerd >>"$dockerd_log" 2>&1 </dev/null
+    remember dockerd
+    wait_for 60 "dockerd to answer (log: $dockerd_log)" docker info
+  fi
+
+  local base
+  base=$("$here/scripts/build-base-image.sh" --print)
+  docker image inspect "$base" >/dev/null 2>&1 || remember base-image
+  "$here/scripts/build-base-image.sh"
+  for service in "${services[@]}"; do
+    say "image $repository/$service"
+    docker build -q --build-arg "BASE_IMAGE=$base" --target "$service" -t "$repository/$service" "$app" >/dev/null
+  done
+
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+    say "making a single-node Swarm on 127.0.0.1"
+    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+    remember swarm
+  fi
+  if agent_pid >/dev/null; then
+    say "the agent is running already (pid $(agent_pid))"
+  else
+    say "starting the agent on $listen (log: $agent_log)"
+    setsid "$here/.venv/bin/intuition" run --listen "$listen" >>"$agent_log" 2>&1 </dev/null &
+    echo $! >"$agent_pidfile"
+  fi
+  wait_for "$wait_seconds" "the agent to be healthy (log: $agent_log)" \
+    "$here/.venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://$listen/healthz', timeout=5)"
+  # after the agent: it tells a connection's protocol from its start, and the worker's to db lasts
+  say "deploying the stack '$stack'"
+  docker stack deploy --resolve-image never --compose-file "$app/stack.yml" "$stack" >/dev/null
+
+  wait_for "$wait_seconds" "two running vote tasks" running_tasks vote 2
+  wait_for "$wait_seconds" "a running result task" running_tasks result 1
+
+  cat <<EOF
+
+The map:   http://$listen/#/$stack   (the '$stack' region; traffic shows within seconds)
+Vote:      $(published vote | paste -sd ' ')   (one per replica; Docker picks the ports)
+Results:   $(published result)
+loadgen votes and reads the results 3 times a second. Flip a fault and watch the map (within 10 s);
+each update restarts that service's tasks (vote and result then publish new ports):
+  docker service update --detach --env-add FAIL_PERCENT=30 ${stack}_vote          # 30% of votes fail with 500
+  docker service update --detach --env-add VOTES_TABLE=missing_votes ${stack}_worker  # inserts fail: 42P01
+  docker service update --detach --env-add DELAY_MS=300 ${stack}_result           # results 300 ms slower
+  docker service update --detach --env-add AWAY=1 ${stack}_redis                  # redis away: connects refused
+and back with --env-rm NAME (e.g. --env-rm FAIL_PERCENT ${stack}_vote). Stop it all: sudo scripts/demo.sh down
+EOF
+}
+
+down() {
+  local pid
+  if pid=$(agent_pid); then
+    say "stopping the agent (pid $pid)"
+    kill "$pid"
+    wait_for 30 "the agent to exit" sh -c "! kill -0 $pid"
+  fi
+  rm -f "$agent_pidfile"
+
+  if docker info >/dev/null 2>&1; then
+    if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = active ] \
+       && docker stack ls --format '{{.Name}}' | grep -qx "$stack"; then
+      say "removing the stack '$stack'"
+      docker stack rm "$stack" >/dev/null
+    fi
+    # stack rm returns at once; its containers and then its network go away asynchronously
+    wait_for 120 "the stack's containers to go" \
+      sh -c "[ -z \"\$(docker ps -aq --filter label=com.docker.stack.namespace=$stack)\" ]"
+    wait_for 60 "the stack's network to go" \
+      sh -c "[ -z \"\$(docker network ls -q --filter label=com.docker.stack.namespace=$stack)\" ]"
+    local images
+    images=$(docker images -q --filter "label=$demo_label" | sort -u)
+    if [ -n "$images" ]; then
+      say "removing the demo's images"
+      # shellcheck disable=SC2086
+      docker rmi -f $images >/dev/null
+    fi
+    if made base-image; then
+      say "removing the base image (up built it)"
+      docker rmi "$("$here/scripts/build-base-image.sh" --print)" >/dev/null 2>&1 || true
+    fi
+    if made swarm; then
+      say "leaving the Swarm (up made it)"
+      docker swarm leave --force >/dev/null
+      docker network rm docker_gwbridge >/dev/null 2>&1 || true  # Swarm made it; nothing else uses it
+    fi
+    if made dockerd; then
+      say "stopping dockerd (up started it)"
+      kill "$(cat /var/run/docker.pid)"
+      wait_for 60 "dockerd to exit" sh -c "! docker info"
+    fi
+  fi
+  rm -rf "$state"
+  say "down: nothing of the demo is left"
+}
+
+[ "$(id -u)" = 0 ] || die "run as root (sudo scripts/demo.sh ...): it runs dockerd, Swarm and the eBPF agent"
+case "${1:-}" in
+  up) shift; up "$@" ;;
+  down) shift; [ $# = 0 ] || die "down takes no arguments"; down ;;
+  -h|--help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
