@@ -6,21 +6,14 @@ from typing import NamedTuple
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers.agent_metrics import scrape
 from tests.helpers.docker_env import DockerEnv, wait_until
 from tests.helpers.shop_apps import API, WEB
 
 OK_REQUESTS, FAILING_REQUESTS = 40, 5
 
 SHOP = {"client_namespace": "shop", "server_namespace": "shop"}
-
-
-def scrape(url: str) -> dict[tuple, float]:
-    """Every sample of /metrics by (name, labels)."""
-    text = requests.get(f"{url}/metrics", timeout=10).text
-    return {(s.name, frozenset(s.labels.items())): s.value for f in text_string_to_metric_families(text)
-            for s in f.samples}
 
 
 class Shop(NamedTuple):

