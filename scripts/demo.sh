@@ -16,6 +16,7 @@ repository=intuition-voting          # images: intuition-voting/<service>
 demo_label=org.intuition.demo=voting  # every image of the demo carries it (examples/voting-app/Dockerfile)
 state=/var/lib/intuition-demo         # what `up` made, so that `down` removes exactly that
 agent_pidfile=$state/agent.pid
+agent_listenfile=$state/agent.listen
 agent_log=/var/log/intuition-demo-agent.log
 dockerd_log=/var/log/intuition-demo-dockerd.log
 wait_seconds=180
@@ -92,11 +93,13 @@ up() {
     remember swarm
   fi
   if agent_pid >/dev/null; then
-    say "the agent is running already (pid $(agent_pid))"
+    listen=$(cat "$agent_listenfile")
+    say "the agent is running already (pid $(agent_pid), on $listen)"
   else
     say "starting the agent on $listen (log: $agent_log)"
     setsid "$here/.venv/bin/intuition" run --listen "$listen" >>"$agent_log" 2>&1 </dev/null &
     echo $! >"$agent_pidfile"
+    echo "$listen" >"$agent_listenfile"
   fi
   wait_for "$wait_seconds" "the agent to be healthy (log: $agent_log)" \
     "$here/.venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://$listen/healthz', timeout=5)"
@@ -129,7 +132,7 @@ down() {
     kill "$pid"
     wait_for 30 "the agent to exit" sh -c "! kill -0 $pid"
   fi
-  rm -f "$agent_pidfile"
+  rm -f "$agent_pidfile" "$agent_listenfile"
 
   if docker info >/dev/null 2>&1; then
     if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = active ] \

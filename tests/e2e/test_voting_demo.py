@@ -35,8 +35,8 @@ UP_SECONDS = 900  # from nothing: six images built, probes compiled
 TRAFFIC_SECONDS = 120
 FAULT_SECONDS = 10  # the promise: a flipped switch shows within 10 s
 # ... but the agent's p50 is over its 10-s window: it passes 300 ms once half the window's requests are slow,
-# about 5 s after the restarted result task answers its first (~4 s after the switch, Swarm's own pace)
-WINDOWED_P50_SECONDS = 15
+# about 5 s after the restarted result task answers its first (3-7 s after the switch, at Swarm's pace)
+WINDOWED_P50_SECONDS = 20
 CLEAR_SECONDS = 60  # the map's window is 10 s, and flipping back restarts the service's tasks
 METRICS_INTERVAL = 1.0  # /metrics is judged on what changed between two scrapes this far apart
 
@@ -53,21 +53,27 @@ class Demo(NamedTuple):
     env: DockerEnv
     swarm_before: str  # LocalNodeState before `up`: `down` must leave it so
 
+    def up(self) -> str:
+        return demo_sh("up", "--listen", self.url.removeprefix("http://"), timeout=UP_SECONDS)
+
+    def containers(self) -> set[str]:
+        return {c["Id"] for c in self.env.api.containers(filters={"label": f"com.docker.stack.namespace={STACK}"})}
+
 
 @pytest.fixture(scope="module")
 def demo():
     env = DockerEnv(exclusive=True)  # Swarm is the daemon's, shared by every test: ours alone meanwhile
     try:
         demo_sh("down", timeout=300)  # from nothing: no stack, image or agent of an earlier run
-        swarm_before = env.api.info()["Swarm"]["LocalNodeState"]
-        url = f"http://127.0.0.1:{free_port()}"
-        out = demo_sh("up", "--listen", url.removeprefix("http://"), timeout=UP_SECONDS)
+        running = Demo(f"http://127.0.0.1:{free_port()}", env, env.api.info()["Swarm"]["LocalNodeState"])
+        url = running.url
+        out = running.up()
         assert f"{url}/#/{STACK}" in out, out
         try:
             wait_until(lambda: all(traffic(url, edge) > 0 for edge in EDGES), TRAFFIC_SECONDS, "traffic", 1)
         except AssertionError as error:
             raise AssertionError(f"{error} on every edge of {EDGES}; the region: {region(url)}") from None
-        yield Demo(url, env, swarm_before)
+        yield running
     finally:
         try:
             demo_sh("down", timeout=300)
@@ -185,6 +191,13 @@ def test_vote_lists_its_two_containers_with_their_task_slots(demo):
     for c in containers:
         assert c["name"].startswith(f"{STACK}_vote.{c['task_slot']}.") and c["state"] == "running"
         assert c["image"].startswith("intuition-voting/vote")
+
+
+def test_up_again_changes_nothing(demo):
+    before = demo.containers()
+    assert len(before) == len(SERVICES) + 1  # vote has two
+    assert "the agent is running already" in demo.up()
+    assert demo.containers() == before
 
 
 def test_the_region_view_shows_the_services_and_moving_dots(demo, chromium, artifacts):  # noqa: F811
