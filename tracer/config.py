@@ -2,6 +2,7 @@
 
     listen: 127.0.0.1:9470
     window_seconds: 10            # sliding window behind the map's rates
+    ghost_seconds: 900            # how long a node or edge that went silent stays on the map as a ghost
     history: {interval_seconds: 10, retention_seconds: 3600}
     caps: {max_edges: 1000, max_statuses_per_edge: 32, samples_per_edge: 20}
     redaction: true               # request samples are redacted before they are stored
@@ -70,6 +71,7 @@ class AuthConfig:
 class Config:
     listen: Listen = Listen("127.0.0.1", 9470)
     window_seconds: int = 10
+    ghost_seconds: int = 900
     history: HistoryConfig = field(default_factory=HistoryConfig)
     caps: CapsConfig = field(default_factory=CapsConfig)
     redaction: bool = True

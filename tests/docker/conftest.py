@@ -59,7 +59,7 @@ def service_of(identity: Identity, service: str, namespace: str):
 
 
 def label(endpoint) -> str:
-    """How the tests spell an endpoint: "shop/api", "default/host:curl", "INTERNET"."""
+    """How the tests spell an endpoint: "shop/api", "host/host:curl", "INTERNET"."""
     return f"{endpoint.namespace}/{endpoint.service}" if endpoint.namespace else endpoint.service
 
 

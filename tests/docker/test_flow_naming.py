@@ -52,7 +52,7 @@ def test_short_lived_container_started_after_the_agent_is_named(docker_env, shop
     edges.wait_for(lambda e: e.opens("shop/brief", "shop/api", "client") >= 10
                    and e.opens("shop/brief", "shop/api", "server") >= 10, "the burst named after the container left")
     assert edges.opens("shop/brief", "shop/api", "client") == 10
-    assert not [k for k in edges.counters if k[0].startswith("default/host:") and k[1] == "shop/api"]
+    assert not [k for k in edges.counters if k[0].startswith("host/host:") and k[1] == "shop/api"]
 
 
 def test_published_port_is_internet_and_the_container_ip_is_the_host_process(shop_api, edges):
@@ -60,13 +60,13 @@ def test_published_port_is_internet_and_the_container_ip_is_the_host_process(sho
     curl(f"http://127.0.0.1:{port}/", 3)
     edges.wait_for(lambda e: e.opens("INTERNET", "shop/api", "server") >= 3
                    and e.opens("INTERNET", "shop/api", "client") >= 3, "INTERNET -> shop/api")
-    assert edges.opens("default/host:curl", "INTERNET", "client") == 3  # curl called the public entrance
+    assert edges.opens("host/host:curl", "INTERNET", "client") == 3  # curl called the public entrance
     assert not [k for k in edges.counters if "docker-proxy" in k[0] + k[1]]
-    assert edges.opens("default/host:curl", "shop/api", "server") == 0
+    assert edges.opens("host/host:curl", "shop/api", "server") == 0
 
     curl(f"http://{api.ip}/", 3)
-    edges.wait_for(lambda e: e.opens("default/host:curl", "shop/api", "server") >= 3
-                   and e.opens("default/host:curl", "shop/api", "client") >= 3, "host:curl -> shop/api")
+    edges.wait_for(lambda e: e.opens("host/host:curl", "shop/api", "server") >= 3
+                   and e.opens("host/host:curl", "shop/api", "client") >= 3, "host:curl -> shop/api")
     assert edges.opens("INTERNET", "shop/api", "server") == 3  # unchanged by the direct calls
 
 
@@ -74,7 +74,7 @@ def test_intuition_service_label_names_the_flows(docker_env, edges):
     checkout = docker_env.run("co", *HTTP_SERVER, compose=("shop", "payments"), labels={"intuition.service": "checkout"})
     docker_env.wait_listening(checkout, 80)
     curl(f"http://{checkout.ip}/", 2)
-    edges.wait_for(lambda e: e.opens("default/host:curl", "shop/checkout", "server") >= 2, "shop/checkout")
+    edges.wait_for(lambda e: e.opens("host/host:curl", "shop/checkout", "server") >= 2, "shop/checkout")
     assert not [k for k in edges.counters if "payments" in k[1]]
 
 

@@ -15,7 +15,7 @@ from tests.helpers.tcp_server import Server, accept_and_close
 
 CLIENT_COMM = "intu-e2e-prom"
 ROUNDS, PER_ROUND = 30, 10  # seconds, connections per second
-EDGE = f'client="host:{CLIENT_COMM}",client_namespace="default",reporter="client"'
+EDGE = f'client="host:{CLIENT_COMM}",client_namespace="host",reporter="client"'
 
 
 def agent_lines(agent_url: str) -> str:

@@ -83,22 +83,22 @@ def test_dashboard_shows_the_edge_from_prometheus(prometheus, dashboard):
     assert edge["connections"]["opened_per_second"] > 0
     assert edge["requests"] == [] and edge["samples"] == []
 
-    # the map: the edge inside the default namespace's region, while it is within the rate window
+    # the map: the edge inside the host namespace's region, while it is within the rate window
     graph = get(f"{dashboard}/api/graph").json()
     assert graph["metadata"]["live"] is True and graph["metadata"]["window_seconds"] == 60
-    region = next(n for n in graph["nodes"] if n["name"] == "default")
+    region = next(n for n in graph["nodes"] if n["name"] == "host")
     assert {CLIENT, server} <= {n["name"] for n in region["nodes"]}
     assert [(c["source"], c["target"]) for c in region["connections"]].count((CLIENT, server)) == 1
 
     # a moment of the past read back from Prometheus's history
     past = get(f"{dashboard}/api/graph", at=counted).json()
     assert past["metadata"]["live"] is False
-    past_region = next(n for n in past["nodes"] if n["name"] == "default")
+    past_region = next(n for n in past["nodes"] if n["name"] == "host")
     assert (CLIENT, server) in [(c["source"], c["target"]) for c in past_region["connections"]]
     assert get(f"{dashboard}/api/graph", at=1).status_code == 404  # 1970: no agent reported then
 
     services = {(s["name"], s["namespace"]): s for s in get(f"{dashboard}/api/services").json()["services"]}
-    outgoing = services[CLIENT, "default"]["outgoing"]
+    outgoing = services[CLIENT, "host"]["outgoing"]
     assert [(e["server"], e["active_connections"]) for e in outgoing] == [(server, 0)]
     # every service an agent reports is listed
     reported = {(s["metric"]["service"], s["metric"].get("namespace", "")) for s in query("intuition_service_info")}

@@ -27,7 +27,7 @@ class FakeIdentity:
         """docker-proxy's accepting half carries no edge, as with the real identity."""
         named = []
         for k in keys:
-            local = self.processes.get(k.tgid, Endpoint(f"host:{k.comm}", "default", None))
+            local = self.processes.get(k.tgid, Endpoint(f"host:{k.comm}", "host", None))
             named.append(None if k.comm == "docker-proxy" else (local, self.addresses.get(k.peer_addr, INTERNET)))
         return named
 

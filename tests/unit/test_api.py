@@ -48,7 +48,9 @@ def test_graph_at_answers_from_history(shop):
         tick(graph, clock)
     client = client_for(graph, identity)
     live = client.get("/api/graph").get_json()
-    assert [c for n in live["nodes"][1:] for c in n["connections"]] == []
+    silent = [c for n in live["nodes"][1:] for c in n["connections"]]
+    assert {c["metadata"]["intuition"]["state"] for c in silent} == {"ghost"}
+    assert all(c["metrics"] == {"normal": 0.0, "warning": 0.0, "danger": 0.0} for c in silent)
     past = client.get(f"/api/graph?at={then + 5}").get_json()
     assert past["metadata"]["live"] is False
     shop_region = next(n for n in past["nodes"] if n["name"] == "shop")

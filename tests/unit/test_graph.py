@@ -16,7 +16,7 @@ def only_edge(graph):
 
 
 def test_rates_average_the_sliding_window():
-    graph, clock = make_graph(window_seconds=10)
+    graph, clock = make_graph(window_seconds=10, ghost_seconds=30)
     for _ in range(10):
         tick(graph, clock, flow(key(1, API_IP), requests("http", "200", 5), opens=2, closes=2, bytes_sent=1000))
     edge = only_edge(graph)
@@ -27,9 +27,17 @@ def test_rates_average_the_sliding_window():
     for _ in range(5):
         tick(graph, clock)
     assert only_edge(graph).normal == 2.5
-    # and once the window holds nothing the edge leaves the map
+    # once the window holds nothing the edge is a ghost with the rate it had until its last traffic
     for _ in range(5):
         tick(graph, clock)
+    ghost = only_edge(graph)
+    assert (ghost.state, ghost.normal, ghost.last_rps, ghost.last_seen) == ("ghost", 0.0, 5.0, clock.now - 10)
+    assert [n.title for n in ghost.notices] == ["5 req/s until 13:46:50 UTC, silent since"]
+    # and leaves the map ghost_seconds after that traffic
+    for _ in range(20):
+        tick(graph, clock)
+    assert only_edge(graph).state == "ghost"
+    tick(graph, clock)
     assert graph.view().edges == ()
 
 
@@ -97,12 +105,15 @@ def test_node_notices_and_class_from_incoming_edges_and_containers():
 
 
 def test_open_connections_keep_an_idle_edge_on_the_map():
-    graph, clock = make_graph(window_seconds=10)
+    graph, clock = make_graph(window_seconds=10, ghost_seconds=15)
     tick(graph, clock, flow(key(1, API_IP), opens=3, closes=1))
-    for _ in range(20):
+    for _ in range(15):
         tick(graph, clock)
     edge = only_edge(graph)
-    assert edge.active == 2 and edge.opened == 0
+    assert (edge.state, edge.active) == ("ghost", 2)
+    tick(graph, clock)  # no longer news: an idle pool
+    edge = only_edge(graph)
+    assert edge.active == 2 and edge.opened == 0 and edge.state == "live"
 
 
 def test_totals_stay_monotonic_when_the_container_is_replaced():
@@ -187,8 +198,8 @@ def test_history_answers_with_the_view_of_that_time():
     for _ in range(30):
         tick(graph2, clock2)
     assert graph2.view_at(first).edges[0].normal == 4.0
-    assert graph2.view_at(first + 25).edges == ()
-    assert graph2.view().edges == ()
+    assert [(e.state, e.last_rps) for e in graph2.view_at(first + 25).edges] == [("ghost", 0.4)]
+    assert [e.state for e in graph2.view().edges] == ["ghost"]
 
 
 def test_samples_and_events_are_kept_per_edge_and_bounded():
@@ -235,9 +246,9 @@ class PairingIdentity(FakeIdentity):
     def name_flows(self, keys):
         for k in keys:
             if k.role == SERVER:
-                self.servers[k.server_port] = Endpoint(f"host:{k.comm}", "default", None)
-        return [(Endpoint(f"host:{k.comm}", "default", None),
-                 self.servers.get(k.server_port, HOST) if k.role == CLIENT else Endpoint("host:curl", "default", None))
+                self.servers[k.server_port] = Endpoint(f"host:{k.comm}", "host", None)
+        return [(Endpoint(f"host:{k.comm}", "host", None),
+                 self.servers.get(k.server_port, HOST) if k.role == CLIENT else Endpoint("host:curl", "host", None))
                 for k in keys]
 
 
@@ -249,8 +260,8 @@ def test_a_flow_waits_for_the_local_socket_that_names_its_peer():
     tick(graph, clock, flow(key(2, "127.0.0.1", SERVER, port=8080, comm="nginx"), opens=1),
          flow(client, requests("http", "200", 1), closes=1))
     opens = {k: totals.tcp.opens for k, totals, _ in graph.edges()}
-    assert opens == {EdgeKey("host:curl", "default", "host:nginx", "default", CLIENT): 1,
-                     EdgeKey("host:curl", "default", "host:nginx", "default", SERVER): 1}
+    assert opens == {EdgeKey("host:curl", "host", "host:nginx", "host", CLIENT): 1,
+                     EdgeKey("host:curl", "host", "host:nginx", "host", SERVER): 1}
 
 
 def test_a_peer_on_this_host_that_never_shows_is_named_host_after_the_wait():
@@ -259,5 +270,5 @@ def test_a_peer_on_this_host_that_never_shows_is_named_host_after_the_wait():
     for _ in range(HOLD_DRAINS):
         tick(graph, clock)
     ((edge_key, totals, _),) = graph.edges()
-    assert edge_key == EdgeKey("host:curl", "default", "host", "default", CLIENT)
+    assert edge_key == EdgeKey("host:curl", "host", "host", "host", CLIENT)
     assert totals.tcp.connect_refused == 1

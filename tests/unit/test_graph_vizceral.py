@@ -105,3 +105,36 @@ def test_edge_details_prefer_the_server_and_list_samples_newest_first():
     assert details["connections"] == {"active": 1, "opened_per_second": 0.2, "opened_total": 2, "closed_total": 1}
     assert details["tcp_errors"]["connect_failures"] == {"refused": 0, "timeout": 1, "other": 0}
     assert details["tcp_errors"]["retransmits"] == 4
+
+
+def intuition_of(items):
+    return {item.get("name") or (item["source"], item["target"]): item["metadata"]["intuition"] for item in items}
+
+
+def test_global_view_carries_each_namespaces_true_rate_and_error_rate():
+    data = render(shop().view(), {})
+    nodes = intuition_of(data["nodes"])
+    # the centre: every request on the host (3 + 2 + 4 + 1 per second), failing: 0.2 + 1 requests, 0.3 connects
+    assert nodes["INTERNET"]["rps"] == 10.0 and nodes["INTERNET"]["error_rate"] == 0.15
+    # shop serves INTERNET -> web, web -> api and web -> the evil name: its internal traffic included
+    assert (nodes["shop"]["rps"], nodes["shop"]["error_rate"]) == (6.0, 0.2)
+    assert (nodes["infra"]["rps"], nodes["infra"]["error_rate"]) == (4.0, 0.0)
+    assert nodes["infra"]["state"] == "live" and nodes["infra"]["latency_warning"] is False
+    assert nodes["infra"]["p99_seconds"] == 0.001  # every request took 1 ms
+    between = intuition_of(data["connections"])
+    assert between["INTERNET", "shop"]["rps"] == 3.0 and between["shop", "infra"]["rps"] == 4.0
+    assert (between["shop", "INTERNET"]["rps"], between["shop", "INTERNET"]["error_rate"]) == (0.0, 1.0)
+
+
+def test_every_region_node_and_connection_carries_its_numbers():
+    data = render(shop().view(), {})
+    region = next(n for n in data["nodes"] if n["name"] == "shop")
+    assert region["metadata"]["intuition"]["rps"] == 6.0
+    nodes = intuition_of(region["nodes"])
+    assert nodes["api"] == {"rps": 2.0, "error_rate": 0.1, "p99_seconds": 0.001, "state": "live",
+                            "last_seen": 1_000_010.0, "last_rps": None, "latency_warning": False}
+    assert nodes["web"]["rps"] == 3.0  # what it serves: INTERNET's requests
+    connections = intuition_of(region["connections"])
+    assert set(connections) == {(c["source"], c["target"]) for c in region["connections"]}
+    assert connections["web", "api"]["error_rate"] == 0.1
+    assert all(set(i) == set(nodes["api"]) for i in list(nodes.values()) + list(connections.values()))

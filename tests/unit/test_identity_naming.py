@@ -56,8 +56,8 @@ def test_a_container_without_name_or_labels_is_an_error():
 
 
 def test_host_processes_are_named_by_command():
-    assert host_endpoint("curl") == Endpoint("host:curl", "default", None)
-    assert host_endpoint("") == Endpoint("host", "default", None)
+    assert host_endpoint("curl") == Endpoint("host:curl", "host", None)
+    assert host_endpoint("") == Endpoint("host", "host", None)
 
 
 def test_provisional_name_is_the_short_container_id():

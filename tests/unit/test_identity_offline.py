@@ -16,7 +16,7 @@ def test_without_docker_host_processes_are_named_and_the_outage_logged_once(tmp_
     identity.start()
     try:
         assert time.monotonic() - started < 1.0  # never waits for Docker
-        assert identity.local(0, os.getpid(), "pytest") == Endpoint("host:pytest", "default", None)
+        assert identity.local(0, os.getpid(), "pytest") == Endpoint("host:pytest", "host", None)
         assert identity.services() == [] and identity.endpoints() == []
         wait_until(lambda: len(caplog.records) >= 1, 10, "the outage to be logged")
         time.sleep(2 * BACKOFF_MAX_SECONDS)  # several reconnect attempts: still one message

@@ -154,8 +154,8 @@ def test_queries_count_now_or_the_increase_over_the_window():
 
 
 def test_selector_escapes_label_values():
-    assert selector(("host:a\"b", "default", "INTERNET", "")) == \
-        'client="host:a\\"b", client_namespace="default", server="INTERNET", server_namespace=""'
+    assert selector(("host:a\"b", "host", "INTERNET", "")) == \
+        'client="host:a\\"b", client_namespace="host", server="INTERNET", server_namespace=""'
 
 
 def test_values_keep_whole_numbers_exact():

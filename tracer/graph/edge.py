@@ -53,13 +53,15 @@ def bytes_by_direction(reporter: str, tcp: FlowCounters) -> tuple[int, int]:
 
 
 class Edge:
-    def __init__(self, max_statuses: int, max_samples: int):
+    def __init__(self, max_statuses: int, max_samples: int, window_seconds: float):
         self.totals = Traffic()
         self.window: deque[tuple[float, Traffic]] = deque()  # (drain timestamp, what it added), oldest first
         self.samples: deque[dict] = deque(maxlen=max_samples)
         self.events: deque[dict] = deque(maxlen=max_samples)
         self.last_active = 0.0
+        self.last_rps = 0.0  # requests per second over the window that ended with the last activity
         self._max_statuses = max_statuses
+        self._window_seconds = window_seconds
 
     def add(self, timestamp: float, tcp: FlowCounters, requests: dict[tuple[str, str], RequestCounts]) -> None:
         change = Traffic(tcp=tcp)
@@ -75,7 +77,11 @@ class Edge:
             self.window[-1][1].add(change)
         else:
             self.window.append((timestamp, change))
-        self.last_active = max(self.last_active, timestamp)
+        if timestamp >= self.last_active:
+            self.last_active = timestamp
+            # what a ghost of this edge will say it carried: kept now, as the window forgets it later
+            since = timestamp - self._window_seconds
+            self.last_rps = sum(sum(t.classes.values()) for ts, t in self.window if ts > since) / self._window_seconds
 
     def recent(self, since: float) -> Traffic:
         """What changed after `since`; forgets older changes."""

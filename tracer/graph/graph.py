@@ -15,7 +15,8 @@ from ..records import CLIENT, SERVER, Drain, FlowDelta, FlowKey, RequestSample
 from .edge import OTHER, Edge, EdgeKey, EdgeReport, Traffic
 from .history import HistoryRing
 from .samples import event_record, sample_record
-from .view import GraphView, assemble_view, edge_view
+from . import trends
+from .view import GraphView, assemble_view, edge_view, ghost_view
 
 
 # Drains that a record waits when its peer is an address of this host whose socket was not seen: the server's
@@ -36,6 +37,7 @@ class Graph:
         self._identity = identity
         self._caps = config.caps
         self._window = config.window_seconds
+        self._ghost_seconds = config.ghost_seconds
         self._retention = config.history.retention_seconds
         self._redact = config.redaction
         self._clock = clock
@@ -103,7 +105,7 @@ class Graph:
             edge = self._edges.get(key)
             if edge is not None:
                 return edge
-        edge = self._edges[key] = Edge(self._caps.max_statuses_per_edge, self._caps.samples_per_edge)
+        edge = self._edges[key] = Edge(self._caps.max_statuses_per_edge, self._caps.samples_per_edge, self._window)
         return edge
 
     def _evict_idle(self, now: float) -> None:
@@ -123,9 +125,13 @@ class Graph:
         views = []
         for key, edge in self._edges.items():
             recent = edge.recent(now - self._window)
-            if edge.window or edge.active_connections:
-                views.append(edge_view(key, recent, edge.active_connections, span))
-        return assemble_view(now, span, views, services)
+            if edge.window:
+                views.append(edge_view(key, recent, edge.active_connections, span, edge.last_active))
+            elif now - edge.last_active <= self._ghost_seconds:
+                views.append(ghost_view(key, edge.active_connections, edge.last_active, edge.last_rps))
+            elif edge.active_connections:  # idle, with connections open (a pool): on the map without rates
+                views.append(edge_view(key, recent, edge.active_connections, span, edge.last_active))
+        return trends.mark(assemble_view(now, span, views, services), self._history.recent(trends.BASELINE_VIEWS))
 
     def view_at(self, timestamp: float) -> GraphView | None:
         with self._lock:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from itertools import islice
 
 from .view import GraphView
 
@@ -26,3 +27,11 @@ class HistoryRing:
     def span(self) -> tuple[float, float] | None:
         """Timestamps of the oldest and newest views."""
         return (self._views[0].timestamp, self._views[-1].timestamp) if self._views else None
+
+    def recent(self, count: int) -> list[GraphView]:
+        """The last `count` views, newest first."""
+        return list(islice(reversed(self._views), count))
+
+    def views(self) -> list[GraphView]:
+        """Every view, oldest first."""
+        return list(self._views)

@@ -3,13 +3,17 @@ both ends were seen), and each node's health as Vizceral notices. Views are immu
 ring keeps them as they are."""
 from __future__ import annotations
 
-from typing import NamedTuple
+import time
+from typing import NamedTuple, Optional
 
-from ..records import SERVER
+from ..records import LATENCY_BUCKETS, SERVER
 from .classes import DANGER, NORMAL, WARNING
 from .edge import EdgeKey, Traffic, bytes_by_direction
+from .latency import percentile_us
 
 INTERNET = "INTERNET"
+LIVE, GHOST = "live", "ghost"  # a ghost had traffic and went silent: kept on the map, with its last rate
+NO_LATENCY = (0,) * LATENCY_BUCKETS
 
 # Notice severities as Vizceral draws them, and the node or edge class each one gives.
 INFO, WARN, ERROR = 0, 1, 2
@@ -39,6 +43,14 @@ class EdgeView(NamedTuple):
     resets: float
     retransmits: float
     notices: tuple[Notice, ...] = ()
+    latency: tuple[int, ...] = NO_LATENCY  # requests of the window per log2 latency bucket, all protocols
+    latency_sum_us: float = 0.0
+    statuses: tuple[tuple[str, str, float], ...] = ()  # (protocol, status, requests per second)
+    state: str = LIVE
+    last_seen: Optional[float] = None  # unix seconds of the last traffic
+    last_rps: Optional[float] = None  # a ghost's request rate before it went silent
+    latency_warning: bool = False
+    p95_seconds: Optional[float] = None  # of the window's requests
 
     @property
     def pair(self) -> tuple[str, str, str, str]:
@@ -49,14 +61,71 @@ class EdgeView(NamedTuple):
         return self.normal + self.warning + self.danger
 
     @property
+    def failures(self) -> float:
+        """Failed requests, failed connects and resets per second: what the error rate counts."""
+        return self.danger + self.connect_failures + self.resets
+
+    @property
     def klass(self) -> str:
         return _worst_class(self.notices)
+
+
+class Summary(NamedTuple):
+    """What the map shows of a node, an edge or a group of edges (a namespace, the whole host)."""
+
+    rps: float
+    error_rate: float  # failed requests, failed connects and resets over requests, at most 1
+    p95_seconds: Optional[float]
+    p99_seconds: Optional[float]
+    state: str
+    last_seen: Optional[float]
+    last_rps: Optional[float]  # only for ghosts
+
+    def as_json(self, latency_warning: bool) -> dict:
+        return {
+            "rps": round(self.rps, 3),
+            "error_rate": round(self.error_rate, 4),
+            "p99_seconds": None if self.p99_seconds is None else round(self.p99_seconds, 6),
+            "state": self.state,
+            "last_seen": self.last_seen,
+            "last_rps": None if self.last_rps is None else round(self.last_rps, 3),
+            "latency_warning": latency_warning,
+        }
+
+
+def summarize(views: list[EdgeView]) -> Summary:
+    """Rates, error rate and latency of several edges together; a ghost when every one of them is."""
+    requests = sum(v.requests for v in views)
+    failures = sum(v.failures for v in views)
+    error_rate = min(1.0, failures / requests) if requests else (1.0 if failures else 0.0)
+    latency = [sum(column) for column in zip(NO_LATENCY, *(v.latency for v in views))]
+    latency_sum = sum(v.latency_sum_us for v in views)
+    ghost = bool(views) and all(v.state == GHOST for v in views)
+    seen = [v.last_seen for v in views if v.last_seen is not None]
+    return Summary(
+        rps=requests,
+        error_rate=error_rate,
+        p95_seconds=_seconds(percentile_us(latency, latency_sum, 0.95)),
+        p99_seconds=_seconds(percentile_us(latency, latency_sum, 0.99)),
+        state=GHOST if ghost else LIVE,
+        last_seen=max(seen, default=None),
+        last_rps=sum(v.last_rps or 0.0 for v in views) if ghost else None,
+    )
+
+
+def served(node: tuple[str, str], edges: tuple[EdgeView, ...] | list[EdgeView]) -> list[EdgeView]:
+    """The edges a node serves, or those it calls when it serves none (a client such as a load generator):
+    the requests that make its rate, as Vizceral counts a node's incoming volume."""
+    incoming = [e for e in edges if (e.server, e.server_namespace) == node]
+    return incoming or [e for e in edges if (e.client, e.client_namespace) == node]
 
 
 class NodeView(NamedTuple):
     service: str
     namespace: str
     notices: tuple[Notice, ...] = ()
+    summary: Optional[Summary] = None  # None for a service without traffic
+    latency_warning: bool = False
 
     @property
     def klass(self) -> str:
@@ -74,10 +143,16 @@ def _worst_class(notices: tuple[Notice, ...]) -> str:
     return SEVERITY_CLASS[max((n.severity for n in notices), default=INFO)]
 
 
-def edge_view(key: EdgeKey, recent: Traffic, active: int, span: float) -> EdgeView:
+def edge_view(key: EdgeKey, recent: Traffic, active: int, span: float, last_seen: Optional[float] = None) -> EdgeView:
     """Rates of one reporter's edge from what changed during the last `span` seconds."""
     tcp = recent.tcp
     to_server, to_client = bytes_by_direction(key.reporter, tcp)
+    latency = [0] * LATENCY_BUCKETS
+    latency_sum = 0.0
+    for counts in recent.requests.values():
+        latency_sum += counts.latency_sum_us
+        for i, n in enumerate(counts.latency_log2_us):
+            latency[i] += n
     return EdgeView(
         *key,
         normal=recent.classes[NORMAL] / span,
@@ -90,14 +165,38 @@ def edge_view(key: EdgeKey, recent: Traffic, active: int, span: float) -> EdgeVi
         connect_failures=(tcp.connect_refused + tcp.connect_timeout + tcp.connect_other) / span,
         resets=(tcp.resets_sent + tcp.resets_received) / span,
         retransmits=tcp.retransmits / span,
+        latency=tuple(latency),
+        latency_sum_us=latency_sum,
+        statuses=tuple((protocol, status, counts.count / span)
+                       for (protocol, status), counts in sorted(recent.requests.items()) if counts.count),
+        last_seen=last_seen,
+        p95_seconds=_seconds(percentile_us(latency, latency_sum, 0.95)),
     )
+
+
+def _seconds(us: Optional[float]) -> Optional[float]:
+    return None if us is None else us / 1e6
+
+
+def ghost_view(key: EdgeKey, active: int, last_seen: float, last_rps: float) -> EdgeView:
+    """An edge that had traffic and went silent: no rates, and a notice with the rate it had until when."""
+    return EdgeView(*key, normal=0.0, warning=0.0, danger=0.0, bytes_to_server=0.0, bytes_to_client=0.0,
+                    opened=0.0, active=active, connect_failures=0.0, resets=0.0, retransmits=0.0, state=GHOST,
+                    last_seen=last_seen, last_rps=last_rps)
+
+
+def ghost_notice(last_seen: float, last_rps: float) -> Notice:
+    until = time.strftime("%H:%M:%S UTC", time.gmtime(last_seen))
+    rate = f"{last_rps:.3g} req/s" if last_rps else "connections"
+    return Notice(f"{rate} until {until}, silent since", WARN)
 
 
 def prefer_server(views: list[EdgeView]) -> list[EdgeView]:
     """One view per (client, server): the server's when both ends reported it. Only a client sees its
     connects fail (the server never accepted them), so those come from the client's view."""
     by_pair: dict[tuple, EdgeView] = {}
-    for view in sorted(views, key=lambda v: v.reporter != SERVER):  # server views first
+    # live views first (a ghost of one end is no news while the other end still sees traffic), then the server's
+    for view in sorted(views, key=lambda v: (v.state != LIVE, v.reporter != SERVER)):
         kept = by_pair.get(view.pair)
         if kept is None:
             by_pair[view.pair] = view
@@ -134,14 +233,23 @@ def health_notices(target: str, views: list[EdgeView], span: float) -> tuple[Not
 
 
 def with_edge_notices(view: EdgeView, span: float) -> EdgeView:
+    if view.state == GHOST:
+        return view._replace(notices=(ghost_notice(view.last_seen, view.last_rps),))
     return view._replace(notices=health_notices("", [view], span))
 
 
-def node_view(service: str, namespace: str, incoming: list[EdgeView], restarting: list[str], span: float) -> NodeView:
-    """A service's health from the edges into it and the names of its containers that keep restarting."""
-    notices = list(health_notices(f"to {service}", incoming, span))
+def node_view(service: str, namespace: str, edges: list[EdgeView], restarting: list[str], span: float) -> NodeView:
+    """A service's health from the edges it serves (or calls, when it serves none) and the names of its
+    containers that keep restarting."""
+    mine = served((service, namespace), edges)
+    incoming = [e for e in mine if (e.server, e.server_namespace) == (service, namespace)]
+    summary = summarize(mine) if mine else None
+    notices = []
+    if summary is not None and summary.state == GHOST:
+        notices.append(ghost_notice(summary.last_seen, summary.last_rps))
+    notices += health_notices(f"to {service}", incoming, span)
     notices += [Notice(f"container {name} is restarting", ERROR) for name in restarting]
-    return NodeView(service, namespace, tuple(notices))
+    return NodeView(service, namespace, tuple(notices), summary)
 
 
 def assemble_view(now: float, span: float, views: list[EdgeView], services: list) -> GraphView:
@@ -149,16 +257,16 @@ def assemble_view(now: float, span: float, views: list[EdgeView], services: list
     edge per pair, and a node for every service that is known or on an edge."""
     edges = [with_edge_notices(v, span) for v in prefer_server(views)]
     known = {(s.service, s.namespace): s.containers for s in services}
-    incoming: dict[tuple[str, str], list] = {}
+    touching: dict[tuple[str, str], list] = {}
     for view in edges:
-        known.setdefault((view.client, view.client_namespace), [])
-        known.setdefault((view.server, view.server_namespace), [])
-        incoming.setdefault((view.server, view.server_namespace), []).append(view)
+        for end in ((view.client, view.client_namespace), (view.server, view.server_namespace)):
+            known.setdefault(end, [])
+            touching.setdefault(end, []).append(view)
     nodes = [
         node_view(
             service,
             namespace,
-            incoming.get((service, namespace), []),
+            touching.get((service, namespace), []),
             [c.name for c in containers if c.state == "restarting"],
             span,
         )

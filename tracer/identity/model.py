@@ -5,19 +5,22 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 DEFAULT_NAMESPACE = "default"
+# Processes outside containers and unseen local peers: kept out of the namespaces of real services, so that
+# e.g. the dashboard's own polling by a browser on this host does not show up in one.
+HOST_NAMESPACE = "host"
 
 
 class Endpoint(NamedTuple):
     """One end of a flow as users name it."""
 
     service: str  # e.g. "api", "host:curl", "INTERNET"
-    namespace: str  # e.g. "shop", "default"; "" for INTERNET
+    namespace: str  # e.g. "shop", "default", "host"; "" for INTERNET
     container_id: Optional[str] = None  # 64-hex for containers, None otherwise
 
 
 INTERNET = Endpoint("INTERNET", "", None)
 # A local address whose socket owner we did not see (no flow of a host process matched it).
-HOST = Endpoint("host", DEFAULT_NAMESPACE, None)
+HOST = Endpoint("host", HOST_NAMESPACE, None)
 
 
 class ContainerInfo(NamedTuple):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
-from .model import DEFAULT_NAMESPACE, Endpoint
+from .model import DEFAULT_NAMESPACE, HOST_NAMESPACE, Endpoint
 
 SERVICE_LABEL = "intuition.service"
 SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"
@@ -46,7 +46,7 @@ def container_endpoint(labels: Mapping[str, str], container_name: str, container
 
 def host_endpoint(comm: str) -> Endpoint:
     """A process outside any container, named by its command."""
-    return Endpoint(f"host:{comm}" if comm else "host", DEFAULT_NAMESPACE, None)
+    return Endpoint(f"host:{comm}" if comm else "host", HOST_NAMESPACE, None)
 
 
 def provisional_endpoint(container_id: str) -> Endpoint:
