@@ -66,13 +66,23 @@ def services() -> Response:
 
 @bp.get("/api/services/<path:name>")  # path: names such as host:<comm> or ns/service
 def service(name: str) -> Response:
-    return jsonify(source().service(name, request.args.get("namespace")))
+    return jsonify(source().service(name, request.args.get("namespace"), at=_unix_time("at")))
 
 
 @bp.get("/api/edges")
 def edge() -> Response:
     return jsonify(source().edge(_required("client"), _required("server"), request.args.get("client_namespace"),
-                                 request.args.get("server_namespace")))
+                                 request.args.get("server_namespace"), at=_unix_time("at")))
+
+
+@bp.get("/api/changes")
+def changes() -> Response:
+    return jsonify(source().changes(_unix_time("baseline")))
+
+
+@bp.get("/api/timeline")
+def timeline() -> Response:
+    return jsonify(source().timeline())
 
 
 @bp.get("/healthz")

@@ -184,13 +184,10 @@ def latency_by_protocol(buckets: list[dict], sums: list[dict]) -> dict[tuple[Edg
 
 
 def _attach_latency(traffic: dict[EdgeKey, Traffic], latency: dict[tuple[EdgeKey, str], RequestCounts]) -> None:
-    """The histogram has no status label, but Traffic keeps latency per (protocol, status) and merges it per
-    protocol when asked: the whole histogram goes onto the protocol's first status."""
+    """The histogram has no status label: Traffic.set_latency puts it on the protocol's first status."""
     for (key, protocol), counts in latency.items():
-        statuses = sorted(status for p, status in traffic[key].requests if p == protocol) if key in traffic else []
-        if statuses:
-            first = traffic[key].requests[protocol, statuses[0]]
-            first.latency_log2_us, first.latency_sum_us = counts.latency_log2_us, counts.latency_sum_us
+        if key in traffic:
+            traffic[key].set_latency(protocol, counts.latency_log2_us, counts.latency_sum_us)
 
 
 def active_by_edge(results: list[dict]) -> dict[EdgeKey, int]:

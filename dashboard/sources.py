@@ -7,9 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+import time
+
 from tracer.graph import EdgeView, Graph, GraphView, NodeView, Notice
-from tracer.graph.details import edge_details, latency_ms
+from tracer.graph.changes import changes
+from tracer.graph.details import edge_details, replayed_edge_details, view_latency_ms
+from tracer.graph.view import summarize
 from tracer.graph.vizceral import render
+
+BASELINE_SECONDS = 3600  # /api/changes compares with this long ago unless told otherwise
 
 
 class NotFound(LookupError):
@@ -27,9 +33,11 @@ class Unavailable(RuntimeError):
 class Source(Protocol):
     def graph(self, at: float | None = None) -> dict: ...
     def services(self) -> list[dict]: ...
-    def service(self, name: str, namespace: str | None = None) -> dict: ...
+    def service(self, name: str, namespace: str | None = None, at: float | None = None) -> dict: ...
     def edge(self, client: str, server: str, client_namespace: str | None = None,
-             server_namespace: str | None = None) -> dict: ...
+             server_namespace: str | None = None, at: float | None = None) -> dict: ...
+    def changes(self, baseline: float | None = None) -> dict: ...
+    def timeline(self) -> dict: ...
     def health(self) -> tuple[bool, str]: ...
     def collectors(self) -> list: ...  # prometheus_client collectors behind /metrics
 
@@ -68,6 +76,11 @@ def _pick(candidates: set[tuple], what: str, hint: str) -> tuple:
     return next(iter(candidates))
 
 
+def _matches(wanted: tuple, pair: tuple) -> bool:
+    """Whether a (client, client_namespace, server, server_namespace) fits the given parts (None: any)."""
+    return all(w is None or w == v for w, v in zip(wanted, pair))
+
+
 class GraphSource:
     """The in-process graph of `intuition run` and `intuition agent`."""
 
@@ -77,16 +90,20 @@ class GraphSource:
         self._health = health
         self._collectors = collectors
 
-    def graph(self, at: float | None = None) -> dict:
-        history = self._graph.history_span()
+    def _view(self, at: float | None) -> GraphView:
+        """The graph now, or the moment of history at `at`; NotFound saying what history covers."""
         if at is None:
-            view = self._graph.view()
-        else:
-            view = self._graph.view_at(at)
-            if view is None:
-                covered = f"history covers {history[0]:.0f} to {history[1]:.0f}" if history else "no history yet"
-                raise NotFound(f"no graph at {at:.0f}: {covered}")
-        oldest, newest = history or (None, None)
+            return self._graph.view()
+        view = self._graph.view_at(at)
+        if view is None:
+            history = self._graph.history_span()
+            covered = f"history covers {history[0]:.0f} to {history[1]:.0f}" if history else "no history yet"
+            raise NotFound(f"no graph at {at:.0f}: {covered}")
+        return view
+
+    def graph(self, at: float | None = None) -> dict:
+        view = self._view(at)
+        oldest, newest = self._graph.history_span() or (None, None)
         return render(view, {
             "live": at is None,
             "window_seconds": view.window_seconds,
@@ -94,7 +111,9 @@ class GraphSource:
         })
 
     def services(self) -> list[dict]:
-        view = self._graph.view()
+        return self._services(self._graph.view())
+
+    def _services(self, view: GraphView) -> list[dict]:
         containers = {(s.service, s.namespace): s.containers for s in self._identity.services()}
         return [self._service(node, view, containers.get((node.service, node.namespace), [])) for node in view.nodes]
 
@@ -111,27 +130,60 @@ class GraphSource:
             "outgoing": [_edge_summary(e) for e in view.edges if (e.client, e.client_namespace) == me],
         }
 
-    def service(self, name: str, namespace: str | None = None) -> dict:
-        services = {(s["name"], s["namespace"]): s for s in self.services()}
+    def service(self, name: str, namespace: str | None = None, at: float | None = None) -> dict:
+        """One service now or at `at` (its containers are those of now: history keeps no containers)."""
+        view = self._view(at)
+        services = {(s["name"], s["namespace"]): s for s in self._services(view)}
         picked = _pick({k for k in services if k[0] == name and namespace in (None, k[1])},
-                       f"service {name!r}" + (f" in namespace {namespace!r}" if namespace is not None else ""),
+                       f"service {name!r}" + (f" in namespace {namespace!r}" if namespace is not None else "")
+                       + (f" at {at:.0f}" if at is not None else ""),
                        "add ?namespace=")
         found = services[picked]
+        edges = {e.pair: e for e in view.edges}
         for summary in found["incoming"] + found["outgoing"]:
             pair = (summary["client"], summary["client_namespace"], summary["server"], summary["server_namespace"])
-            reports = self._graph.edge_reports(pair)
-            summary["latency_ms"] = latency_ms(reports[0].recent) if reports else {}
+            summary["latency_ms"] = view_latency_ms(edges[pair])
         return found
 
     def edge(self, client: str, server: str, client_namespace: str | None = None,
-             server_namespace: str | None = None) -> dict:
+             server_namespace: str | None = None, at: float | None = None) -> dict:
         wanted = (client, client_namespace, server, server_namespace)
-        pair = _pick(
-            {p for p in self._graph.pairs() if all(w is None or w == v for w, v in zip(wanted, p))},
-            f"edge from {client!r} to {server!r}",
-            "add ?client_namespace= and ?server_namespace=",
-        )
-        return edge_details(self._graph.edge_reports(pair))
+        what = f"edge from {client!r} to {server!r}"
+        hint = "add ?client_namespace= and ?server_namespace="
+        if at is None:
+            pair = _pick({p for p in self._graph.pairs() if _matches(wanted, p)}, what, hint)
+            return edge_details(self._graph.edge_reports(pair))
+        view = self._view(at)
+        edges = {e.pair: e for e in view.edges}
+        pair = _pick({p for p in edges if _matches(wanted, p)}, f"{what} at {at:.0f}", hint)
+        return replayed_edge_details(edges[pair], view.window_seconds)
+
+    def changes(self, baseline: float | None = None) -> dict:
+        """Edges new, vanished and changed since `baseline` (default an hour ago, or the oldest moment
+        history holds when it reaches less far back)."""
+        now = self._graph.view()
+        then = self._graph.view_at(now.timestamp - BASELINE_SECONDS if baseline is None else baseline)
+        if then is None:
+            history = self._graph.history_span()
+            if history is None:
+                raise NotFound("no history yet to compare with")
+            then = self._graph.view_at(history[0])
+        return changes(then, now)
+
+    def timeline(self) -> dict:
+        """Throughput and error rate of every moment in history, and the container events since the oldest."""
+        views = self._graph.history_views()
+        points = []
+        for view in views:
+            summary = summarize(list(view.edges))
+            points.append({"t": view.timestamp, "rps": round(summary.rps, 3),
+                           "error_rate": round(summary.error_rate, 4)})
+        since = views[0].timestamp if views else time.time()
+        return {
+            "interval_seconds": self._graph.history_interval,
+            "points": points,
+            "events": [e._asdict() for e in self._identity.container_events(since)],
+        }
 
     def health(self) -> tuple[bool, str]:
         return self._health()

@@ -22,6 +22,7 @@ class FakeIdentity:
         self.processes = processes or {}
         self.addresses = addresses or {}
         self.service_list = services or []
+        self.events: list = []  # tracer.identity.timeline.ContainerEvent, oldest first
 
     def name_flows(self, keys: list[FlowKey]) -> list[tuple[Endpoint, Endpoint] | None]:
         """docker-proxy's accepting half carries no edge, as with the real identity."""
@@ -36,6 +37,9 @@ class FakeIdentity:
 
     def endpoints(self) -> list[tuple[str, Endpoint]]:
         return sorted(self.addresses.items())
+
+    def container_events(self, since: float) -> list:
+        return [e for e in self.events if e.t >= since]
 
 
 class Clock:

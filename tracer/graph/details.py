@@ -1,21 +1,32 @@
 """The edge details ("access log on a link"): JSON for /api/edges from each reporter's copy of an edge."""
 from __future__ import annotations
 
-from ..records import CLIENT
+from ..records import CLIENT, RequestCounts
 from .classes import request_class
-from .edge import EdgeReport, Traffic, bytes_by_direction
+from .edge import EdgeKey, EdgeReport, Traffic, bytes_by_direction
 from .latency import percentile_us
+from .view import EdgeView
 
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
 def latency_ms(traffic: Traffic) -> dict[str, dict]:
     """Per protocol: request count and latency percentiles in milliseconds."""
+    return _latency_ms((protocol, counts.latency_log2_us, counts.latency_sum_us)
+                       for protocol, counts in traffic.latency_by_protocol().items())
+
+
+def view_latency_ms(view: EdgeView) -> dict[str, dict]:
+    """latency_ms of an edge view's window."""
+    return _latency_ms(view.latency)
+
+
+def _latency_ms(histograms) -> dict[str, dict]:
     out = {}
-    for protocol, counts in sorted(traffic.latency_by_protocol().items()):
-        entry: dict = {"count": counts.count}
+    for protocol, buckets, sum_us in sorted(histograms):
+        entry: dict = {"count": sum(buckets)}
         for name, q in PERCENTILES.items():
-            value = percentile_us(counts.latency_log2_us, counts.latency_sum_us, q)
+            value = percentile_us(buckets, sum_us, q)
             entry[name] = None if value is None else round(value / 1000, 3)
         out[protocol] = entry
     return out
@@ -73,7 +84,8 @@ def edge_details(reports: list[EdgeReport]) -> dict:
             "resets_received": totals.tcp.resets_received,
             "retransmits": totals.tcp.retransmits,
         },
-        "samples": sorted((s for r in reports for s in r.samples), key=lambda s: -s["time"]),
+        # one row per request: where both ends were seen, the server's copy (each end samples the same requests)
+        "samples": sorted(main.samples, key=lambda s: -s["time"]),
         "events": sorted((e for r in reports for e in r.events), key=lambda e: -e["time"]),
     }
 
@@ -81,3 +93,22 @@ def edge_details(reports: list[EdgeReport]) -> dict:
 def _count(traffic: Traffic, protocol: str, status: str) -> int:
     counts = traffic.requests.get((protocol, status))
     return counts.count if counts else 0
+
+
+def replayed_edge_details(view: EdgeView, span: float) -> dict:
+    """The edge details of a moment of history, in the live shape: what the window held then. Totals since
+    the agent started are not kept in history: they are None, and the TCP errors count the window."""
+    recent = Traffic(tcp=view.tcp)
+    for protocol, status, count in view.statuses:
+        recent.requests[protocol, status] = RequestCounts(count=count)
+        recent.classes[request_class(protocol, status)] += count
+    for protocol, buckets, sum_us in view.latency:
+        recent.set_latency(protocol, buckets, sum_us)
+    key = EdgeKey(*view.pair, view.reporter)
+    details = edge_details([EdgeReport(key, recent, recent, span, view.active, list(view.samples), list(view.events))])
+    for row in details["requests"]:
+        row["total"] = None
+    details["latency_ms_total"] = None
+    details["bytes"]["to_server_total"] = details["bytes"]["to_client_total"] = None
+    details["connections"]["opened_total"] = details["connections"]["closed_total"] = None
+    return details

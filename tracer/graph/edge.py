@@ -39,6 +39,14 @@ class Traffic:
         for name, n in other.classes.items():
             self.classes[name] += n
 
+    def set_latency(self, protocol: str, buckets: list, sum_us: float) -> None:
+        """Latency kept per protocol only (history, Prometheus's histogram without a status label) goes
+        onto the protocol's first status: latency_by_protocol merges it back."""
+        statuses = sorted(status for p, status in self.requests if p == protocol)
+        if statuses:
+            first = self.requests[protocol, statuses[0]]
+            first.latency_log2_us, first.latency_sum_us = list(buckets), sum_us
+
     def latency_by_protocol(self) -> dict[str, RequestCounts]:
         """Requests of each protocol, all statuses together."""
         merged: dict[str, RequestCounts] = {}

@@ -123,10 +123,14 @@ class Graph:
     def _view(self, now: float, services: list) -> GraphView:
         span = self._span(now)
         views = []
+        since = now - self._window
         for key, edge in self._edges.items():
-            recent = edge.recent(now - self._window)
+            recent = edge.recent(since)
             if edge.window:
-                views.append(edge_view(key, recent, edge.active_connections, span, edge.last_active))
+                # the window's samples and events go with the view, for replaying the edge from history
+                samples = tuple(r for r in edge.samples if r["time"] > since)
+                events = tuple(r for r in edge.events if r["time"] > since)
+                views.append(edge_view(key, recent, edge.active_connections, span, edge.last_active, samples, events))
             elif now - edge.last_active <= self._ghost_seconds:
                 views.append(ghost_view(key, edge.active_connections, edge.last_active, edge.last_rps))
             elif edge.active_connections:  # idle, with connections open (a pool): on the map without rates
@@ -140,6 +144,11 @@ class Graph:
     def history_span(self) -> tuple[float, float] | None:
         with self._lock:
             return self._history.span()
+
+    def history_views(self) -> list[GraphView]:
+        """Every view the history ring holds, oldest first."""
+        with self._lock:
+            return self._history.views()
 
     @property
     def history_interval(self) -> float:

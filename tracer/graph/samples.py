@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..protocols import ParseErrors, describe
 from ..records import ConnectFailure, RequestSample, Reset
+from .classes import NORMAL, request_class
 
 
 def sample_record(sample: RequestSample, reporter: str, redact: bool, parse_errors: ParseErrors) -> dict:
@@ -10,6 +11,7 @@ def sample_record(sample: RequestSample, reporter: str, redact: bool, parse_erro
     record = describe(sample, redact=redact)
     parse_errors.record(record)
     record["reporter"] = reporter
+    record["failed"] = request_class(sample.protocol, sample.status) != NORMAL
     return record
 
 

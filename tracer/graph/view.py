@@ -3,22 +3,24 @@ both ends were seen), and each node's health as Vizceral notices. Views are immu
 ring keeps them as they are."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from typing import NamedTuple, Optional
 
-from ..records import LATENCY_BUCKETS, SERVER
+from ..records import LATENCY_BUCKETS, SERVER, FlowCounters
 from .classes import DANGER, NORMAL, WARNING
 from .edge import EdgeKey, Traffic, bytes_by_direction
 from .latency import percentile_us
 
 INTERNET = "INTERNET"
 LIVE, GHOST = "live", "ghost"  # a ghost had traffic and went silent: kept on the map, with its last rate
-NO_LATENCY = (0,) * LATENCY_BUCKETS
 
 # Notice severities as Vizceral draws them, and the node or edge class each one gives.
 INFO, WARN, ERROR = 0, 1, 2
 SEVERITY_CLASS = {INFO: NORMAL, WARN: WARNING, ERROR: DANGER}
-FAILING_SHARE_FOR_ERROR = 0.05  # below this share of failing requests a notice is only a warning
+FAILING_SHARE_FOR_ERROR = 0.05
+CONNECT_FAILURES = ("connect_refused", "connect_timeout", "connect_other")  # FlowCounters fields  # below this share of failing requests a notice is only a warning
 
 
 class Notice(NamedTuple):
@@ -43,9 +45,12 @@ class EdgeView(NamedTuple):
     resets: float
     retransmits: float
     notices: tuple[Notice, ...] = ()
-    latency: tuple[int, ...] = NO_LATENCY  # requests of the window per log2 latency bucket, all protocols
-    latency_sum_us: float = 0.0
-    statuses: tuple[tuple[str, str, float], ...] = ()  # (protocol, status, requests per second)
+    # what the window held, for replaying the edge's details from history:
+    latency: tuple[tuple[str, tuple[int, ...], float], ...] = ()  # (protocol, log2 buckets, sum in us)
+    statuses: tuple[tuple[str, str, int], ...] = ()  # (protocol, status, requests)
+    tcp: FlowCounters = FlowCounters()  # never mutated: views are shared with the history ring
+    samples: tuple[dict, ...] = ()
+    events: tuple[dict, ...] = ()
     state: str = LIVE
     last_seen: Optional[float] = None  # unix seconds of the last traffic
     last_rps: Optional[float] = None  # a ghost's request rate before it went silent
@@ -98,8 +103,7 @@ def summarize(views: list[EdgeView]) -> Summary:
     requests = sum(v.requests for v in views)
     failures = sum(v.failures for v in views)
     error_rate = min(1.0, failures / requests) if requests else (1.0 if failures else 0.0)
-    latency = [sum(column) for column in zip(NO_LATENCY, *(v.latency for v in views))]
-    latency_sum = sum(v.latency_sum_us for v in views)
+    latency, latency_sum = merged_latency(views)
     ghost = bool(views) and all(v.state == GHOST for v in views)
     seen = [v.last_seen for v in views if v.last_seen is not None]
     return Summary(
@@ -111,6 +115,18 @@ def summarize(views: list[EdgeView]) -> Summary:
         last_seen=max(seen, default=None),
         last_rps=sum(v.last_rps or 0.0 for v in views) if ghost else None,
     )
+
+
+def merged_latency(views: list[EdgeView]) -> tuple[list[int], float]:
+    """The log2 latency buckets and latency sum of every protocol on `views`."""
+    buckets = [0] * LATENCY_BUCKETS
+    total = 0.0
+    for view in views:
+        for _, counts, sum_us in view.latency:
+            total += sum_us
+            for i, n in enumerate(counts):
+                buckets[i] += n
+    return buckets, total
 
 
 def served(node: tuple[str, str], edges: tuple[EdgeView, ...] | list[EdgeView]) -> list[EdgeView]:
@@ -143,17 +159,14 @@ def _worst_class(notices: tuple[Notice, ...]) -> str:
     return SEVERITY_CLASS[max((n.severity for n in notices), default=INFO)]
 
 
-def edge_view(key: EdgeKey, recent: Traffic, active: int, span: float, last_seen: Optional[float] = None) -> EdgeView:
+def edge_view(key: EdgeKey, recent: Traffic, active: int, span: float, last_seen: Optional[float] = None,
+              samples: tuple[dict, ...] = (), events: tuple[dict, ...] = ()) -> EdgeView:
     """Rates of one reporter's edge from what changed during the last `span` seconds."""
     tcp = recent.tcp
     to_server, to_client = bytes_by_direction(key.reporter, tcp)
-    latency = [0] * LATENCY_BUCKETS
-    latency_sum = 0.0
-    for counts in recent.requests.values():
-        latency_sum += counts.latency_sum_us
-        for i, n in enumerate(counts.latency_log2_us):
-            latency[i] += n
-    return EdgeView(
+    latency = tuple((protocol, tuple(counts.latency_log2_us), float(counts.latency_sum_us))
+                    for protocol, counts in sorted(recent.latency_by_protocol().items()))
+    view = EdgeView(
         *key,
         normal=recent.classes[NORMAL] / span,
         warning=recent.classes[WARNING] / span,
@@ -165,13 +178,16 @@ def edge_view(key: EdgeKey, recent: Traffic, active: int, span: float, last_seen
         connect_failures=(tcp.connect_refused + tcp.connect_timeout + tcp.connect_other) / span,
         resets=(tcp.resets_sent + tcp.resets_received) / span,
         retransmits=tcp.retransmits / span,
-        latency=tuple(latency),
-        latency_sum_us=latency_sum,
-        statuses=tuple((protocol, status, counts.count / span)
+        latency=latency,
+        statuses=tuple((protocol, status, counts.count)
                        for (protocol, status), counts in sorted(recent.requests.items()) if counts.count),
+        tcp=copy.copy(tcp),
+        samples=samples,
+        events=events,
         last_seen=last_seen,
-        p95_seconds=_seconds(percentile_us(latency, latency_sum, 0.95)),
     )
+    buckets, total = merged_latency([view])
+    return view._replace(p95_seconds=_seconds(percentile_us(buckets, total, 0.95)))
 
 
 def _seconds(us: Optional[float]) -> Optional[float]:
@@ -201,7 +217,9 @@ def prefer_server(views: list[EdgeView]) -> list[EdgeView]:
         if kept is None:
             by_pair[view.pair] = view
         else:
-            by_pair[view.pair] = kept._replace(connect_failures=kept.connect_failures + view.connect_failures)
+            failed = {name: getattr(kept.tcp, name) + getattr(view.tcp, name) for name in CONNECT_FAILURES}
+            by_pair[view.pair] = kept._replace(connect_failures=kept.connect_failures + view.connect_failures,
+                                               tcp=dataclasses.replace(kept.tcp, **failed))
     return list(by_pair.values())
 
 

@@ -20,6 +20,7 @@ import requests
 from .containers import record_from_inspect, record_from_start_event, service_vips
 from .model import ContainerRecord, Endpoint
 from .registry import ContainerRegistry
+from .timeline import ContainerEvents
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,10 @@ Schedule = Callable[[Hashable, Callable[[], None]], None]  # (key, job): run job
 
 class DockerSource:
     def __init__(self, registry: ContainerRegistry, node: str, docker_url: Optional[str],
-                 learn: Callable[[str, int], None], network_changed: Callable[[], None], schedule: Schedule):
+                 learn: Callable[[str, int], None], network_changed: Callable[[], None], schedule: Schedule,
+                 events: ContainerEvents):
         self._registry = registry
+        self._events = events
         self._node = node
         self._docker_url = docker_url
         self._learn = learn  # (container id, pid or 0): remember the container's cgroups while it runs
@@ -115,6 +118,7 @@ class DockerSource:
             except ValueError as err:
                 log.error("skipping container %s: %s", summary["Id"][:12], err)
         self._registry.replace_all(records)
+        self._events.seed(records)
         for record in records:
             self._learn(record.id, record.pid)
         self._registry.set_vips(_vips(api))
@@ -127,6 +131,7 @@ class DockerSource:
         action = event.get("Action", "").split(":")[0]  # "health_status: healthy" -> "health_status"
         actor = event.get("Actor") or {}
         if kind == "container":
+            self._events.record(event)
             container_id = actor.get("ID", "")
             if action == "start":
                 self._learn(container_id, 0)

@@ -16,6 +16,7 @@ from .model import INTERNET, ContainerRecord, Endpoint, ServiceInfo
 from .naming import host_endpoint, provisional_endpoint
 from .peers import PROXY_COMM, LocalEnd, PeerResolver
 from .registry import ContainerRegistry
+from .timeline import ContainerEvent, ContainerEvents
 
 # Host addresses change only with interfaces and Docker networks (those also trigger a refresh).
 PERIODIC_SECONDS = 5.0
@@ -36,8 +37,9 @@ class Identity:
         self._local = LocalResolver(self._cgroups, self._search_later)
         self._cgroup_watch = CgroupWatch(self._cgroups, self._local.remember)
         self._peers = PeerResolver(self._registry, self._host_addresses)
+        self._events = ContainerEvents()
         self._docker = DockerSource(self._registry, node, docker_url, self._learn, self._refresh_addresses_later,
-                                    self._background.submit)
+                                    self._background.submit, self._events)
 
     def start(self) -> None:
         self._host_addresses.refresh()
@@ -80,6 +82,10 @@ class Identity:
 
     def endpoints(self) -> list[tuple[str, Endpoint]]:
         return self._registry.endpoints()
+
+    def container_events(self, since: float) -> list[ContainerEvent]:
+        """Containers that started, died, were OOM-killed or brought a new image, at or after `since`."""
+        return self._events.since(since)
 
     def _local_end(self, cgroup_id: int, tgid: int, comm: str) -> LocalEnd:
         container_id = self._local.resolve(cgroup_id, tgid, comm)
