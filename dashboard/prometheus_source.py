@@ -65,9 +65,16 @@ class Prometheus:
 
     def query(self, promql: str, at: float) -> list[dict]:
         """The result vector of `promql` evaluated at unix time `at`."""
+        return self._api("query", {"query": promql, "time": at}, "vector")
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict]:
+        """The result matrix of `promql` evaluated every `step` seconds from `start` to `end`."""
+        return self._api("query_range", {"query": promql, "start": start, "end": end, "step": step}, "matrix")
+
+    def _api(self, endpoint: str, params: dict, result_type: str) -> list[dict]:
+        promql = params["query"]
         try:
-            response = requests.get(f"{self.url}/api/v1/query", params={"query": promql, "time": at},
-                                    timeout=TIMEOUT_SECONDS)
+            response = requests.get(f"{self.url}/api/v1/{endpoint}", params=params, timeout=TIMEOUT_SECONDS)
         except requests.Timeout as e:
             raise Unavailable(f"Prometheus at {self.url} did not answer within {TIMEOUT_SECONDS} s") from e
         except requests.RequestException as e:
@@ -78,7 +85,7 @@ class Prometheus:
             raise Unavailable(f"{self.url} answered HTTP {response.status_code} without JSON: is it Prometheus?") from e
         if body.get("status") != "success":
             raise Unavailable(f"Prometheus at {self.url} refused {promql!r}: {body.get('error', response.status_code)}")
-        if body["data"]["resultType"] != "vector":
+        if body["data"]["resultType"] != result_type:
             raise Unavailable(f"Prometheus at {self.url} answered {promql!r} with a {body['data']['resultType']}")
         return body["data"]["result"]
 
@@ -219,6 +226,45 @@ def services_from(service_info: list[dict], container_info: list[dict]) -> list[
             for service, namespace in sorted(keys | set(containers))]
 
 
+def preferring_server(metric: str, matchers: str = "") -> str:
+    """PromQL for the rate of `metric` over the window, each edge counted once: as its server reported it
+    where the agent saw that end, else as its client did (as the map does)."""
+    def by_pair(reporter: str) -> str:
+        labels = ", ".join(filter(None, (matchers, f'reporter="{reporter}"')))
+        return f"sum by ({', '.join(PAIR)}) (rate({metric}{{{labels}}}[{WINDOW_SECONDS}s]))"
+    return f"sum({by_pair(SERVER)} or {by_pair(CLIENT)})"
+
+
+# Failed requests, as tracer.graph.classes.request_class tells danger: HTTP statuses other than 1xx-4xx (4xx
+# are refused: warning), and any other protocol's status but "ok".
+FAILED_HTTP = 'protocol="http", status!~"[1-4][0-9][0-9]"'
+FAILED_OTHER = 'protocol!="http", status!="ok"'
+TIMELINE_QUERIES = {
+    "requests": preferring_server("intuition_requests_total"),
+    "failed_http": preferring_server("intuition_requests_total", FAILED_HTTP),
+    "failed_other": preferring_server("intuition_requests_total", FAILED_OTHER),
+    "resets": preferring_server("intuition_tcp_resets_total"),
+    # only a client sees its connects fail
+    "connect_failures": f"sum(rate(intuition_tcp_connect_failures_total[{WINDOW_SECONDS}s]))",
+}
+
+
+def timeline_points(series: dict[str, list[dict]]) -> list[dict]:
+    """/api/timeline's points from the range answers of TIMELINE_QUERIES (each one series, or none)."""
+    by_time: dict[float, dict[str, float]] = defaultdict(lambda: dict.fromkeys(TIMELINE_QUERIES, 0.0))
+    for name, result in series.items():
+        for matrix in result:
+            for t, number in matrix["values"]:
+                by_time[float(t)][name] = float(number)
+    points = []
+    for t, rates in sorted(by_time.items()):
+        failures = rates["failed_http"] + rates["failed_other"] + rates["resets"] + rates["connect_failures"]
+        requests_per_second = rates["requests"]
+        error_rate = min(1.0, failures / requests_per_second) if requests_per_second else float(failures > 0)
+        points.append({"t": t, "rps": round(requests_per_second, 3), "error_rate": round(error_rate, 4)})
+    return points
+
+
 def _prefixed(prefix: str, queries: dict[str, str]) -> dict[str, str]:
     return {f"{prefix}{name}": promql for name, promql in queries.items()}
 
@@ -244,7 +290,7 @@ class PrometheusGraph:
         return self._view(timestamp, require_agents=True)
 
     def _view(self, at: float, require_agents: bool = False) -> GraphView | None:
-        queries = _prefixed("recent.", traffic_queries("", WINDOW_SECONDS, latency=False))
+        queries = _prefixed("recent.", traffic_queries("", WINDOW_SECONDS, latency=True))
         queries |= {"active": f"sum by ({BY_EDGE}) (intuition_tcp_active_connections)", "agents": AGENTS,
                     "services": "intuition_service_info", "containers": "intuition_container_info"}
         results = self._prometheus.query_all(queries, at)
@@ -253,6 +299,18 @@ class PrometheusGraph:
         views = edge_views(traffic_by_edge(_unprefixed("recent.", results)), active_by_edge(results["active"]),
                            WINDOW_SECONDS)
         return assemble_view(at, WINDOW_SECONDS, views, services_from(results["services"], results["containers"]))
+
+    def timeline(self) -> dict:
+        """The timeline's throughput and error rate over the history span; the metrics carry no container
+        events (those live in each agent's /api/timeline)."""
+        span = self.history_span()
+        points = []
+        if span is not None:
+            with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
+                futures = {name: pool.submit(self._prometheus.query_range, promql, span[0], span[1],
+                                             HISTORY_STEP_SECONDS) for name, promql in TIMELINE_QUERIES.items()}
+                points = timeline_points({name: future.result() for name, future in futures.items()})
+        return {"interval_seconds": HISTORY_STEP_SECONDS, "points": points, "events": []}
 
     def history_span(self) -> tuple[float, float] | None:
         """(oldest, newest) time with agents reporting within the timeline's reach."""
@@ -299,9 +357,12 @@ class PrometheusSource(GraphSource):
         graph = PrometheusGraph(prometheus)
         super().__init__(graph, identity=graph, health=prometheus.health, collectors=[])
 
+    def timeline(self) -> dict:
+        return self._graph.timeline()
+
     def edge(self, client: str, server: str, client_namespace: str | None = None,
-             server_namespace: str | None = None) -> dict:
-        details = super().edge(client, server, client_namespace, server_namespace)
+             server_namespace: str | None = None, at: float | None = None) -> dict:
+        details = super().edge(client, server, client_namespace, server_namespace, at)
         errors = details["tcp_errors"]
         # intuition_tcp_resets_total does not say which way a reset went: the total, and the split unknown
         errors["resets"] = errors["resets_sent"] + errors["resets_received"]

@@ -1,10 +1,8 @@
 """Shared pytest setup. Root-only tests (real BPF, Docker, servers) skip when they cannot run, except in
 CI, where INTUITION_REQUIRE_KERNEL=1 turns every such skip into a failure."""
 import os
-import threading
 
 import pytest
-import requests
 
 REQUIRE_KERNEL = os.environ.get("INTUITION_REQUIRE_KERNEL") == "1"
 
@@ -48,20 +46,7 @@ def agent_url():
     """One running agent for the session (probes, identity, graph, web server on a free loopback port)."""
     if os.geteuid() != 0:
         skip_or_fail("the agent needs root to load its probes")
-    from tests.helpers.docker_env import wait_until
-    from tracer.agent import Agent, WebServer
-    from tracer.config import Listen, parse_config
+    from tests.helpers.agent import running_agent
 
-    agent = Agent(parse_config({}))
-    agent.start()
-    server = WebServer(agent.app(), Listen("127.0.0.1", 0))
-    thread = threading.Thread(target=server.serve, name="e2e-web", daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.port}"
-        wait_until(lambda: requests.get(f"{url}/healthz", timeout=5).status_code == 200, 30, "a healthy agent")
+    with running_agent({}) as url:
         yield url
-    finally:
-        server.stop()
-        thread.join(10)
-        agent.stop()

@@ -1,6 +1,7 @@
 """Headless Debian Chromium driven by selenium, and a way to serve a Flask app on loopback for it."""
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -45,8 +46,9 @@ Object.defineProperty(window, 'Vizceral', {
 """
 
 
-@pytest.fixture
-def chromium() -> Iterator[webdriver.Chrome]:
+@contextlib.contextmanager
+def open_chromium(*probes: str) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium with PAGE_PROBE and these scripts run in every page before its own."""
     with tempfile.TemporaryDirectory(prefix="intuition-chromium-") as profile:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
@@ -55,10 +57,17 @@ def chromium() -> Iterator[webdriver.Chrome]:
         options.unhandled_prompt_behavior = "ignore"  # an alert stays open for the test to see
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         try:
-            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PAGE_PROBE})
+            for probe in (PAGE_PROBE, *probes):
+                driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": probe})
             yield driver
         finally:
             driver.quit()
+
+
+@pytest.fixture
+def chromium() -> Iterator[webdriver.Chrome]:
+    with open_chromium() as driver:
+        yield driver
 
 
 class LoopbackServer:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.prometheus_source import (Prometheus, edge_views, selector, services_from, traffic_by_edge,
-                                         traffic_queries, value)
+from dashboard.prometheus_source import (Prometheus, edge_views, preferring_server, selector, services_from,
+                                         timeline_points, traffic_by_edge, traffic_queries, value)
 from dashboard.sources import Unavailable
 from tracer.graph import EdgeKey
 from tracer.graph.details import edge_details
@@ -167,3 +167,21 @@ def test_values_keep_whole_numbers_exact():
 def test_a_url_that_is_not_http_is_refused(url):
     with pytest.raises(ValueError, match="--prometheus"):
         Prometheus(url)
+
+
+def test_timeline_points_from_range_answers():
+    def series(*values):
+        return [{"metric": {}, "values": [[t, v] for t, v in values]}]
+    points = timeline_points({"requests": series((60, "20"), (120, "10")), "failed_http": series((60, "2")),
+                              "failed_other": [], "resets": series((60, "1")),
+                              "connect_failures": series((120, "0.5"))})
+    assert points == [{"t": 60.0, "rps": 20.0, "error_rate": 0.15}, {"t": 120.0, "rps": 10.0, "error_rate": 0.05}]
+    assert timeline_points({"connect_failures": series((60, "1"))}) == [{"t": 60.0, "rps": 0.0, "error_rate": 1.0}]
+
+
+def test_each_edge_counts_once_in_the_timeline():
+    assert preferring_server("intuition_requests_total", 'protocol="http"') == (
+        "sum(sum by (client, client_namespace, server, server_namespace) "
+        '(rate(intuition_requests_total{protocol="http", reporter="server"}[60s])) or '
+        "sum by (client, client_namespace, server, server_namespace) "
+        '(rate(intuition_requests_total{protocol="http", reporter="client"}[60s])))')
