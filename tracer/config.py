@@ -148,6 +148,7 @@ def _value(default: Any, value: Any, name: str) -> Any:
 # Upper bounds: beyond these a kernel map or the agent's memory grows past what one host agent should hold.
 MAXIMA = {
     "window_seconds": 3600,
+    "ghost_seconds": 86400,
     "history.interval_seconds": 3600,
     "history.retention_seconds": 7 * 86400,
     "caps.max_edges": 100_000,

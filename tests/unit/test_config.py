@@ -9,7 +9,7 @@ def test_defaults_match_the_contract():
     config = load_config(None)
     assert config == parse_config({})
     assert config.listen == Listen("127.0.0.1", 9470) and config.listen.loopback
-    assert config.window_seconds == 10
+    assert config.window_seconds == 10 and config.ghost_seconds == 900
     assert (config.history.interval_seconds, config.history.retention_seconds) == (10, 3600)
     assert config.redaction is True and config.metrics.service_graph is False and config.auth.mode == "none"
     assert config.capture == CaptureConfig(max_sockets=65536, max_flows=16384, ring_buffer_pages=64, l7=True,
@@ -21,6 +21,7 @@ def test_full_file(tmp_path):
     path.write_text(
         "listen: 0.0.0.0:9000\n"
         "window_seconds: 30\n"
+        "ghost_seconds: 120\n"
         "history: {interval_seconds: 5, retention_seconds: 600}\n"
         "caps: {max_edges: 10, max_statuses_per_edge: 4, samples_per_edge: 2}\n"
         "redaction: false\n"
@@ -30,7 +31,7 @@ def test_full_file(tmp_path):
     )
     config = load_config(str(path))
     assert config.listen == Listen("0.0.0.0", 9000) and not config.listen.loopback
-    assert config.window_seconds == 30 and config.history.retention_seconds == 600
+    assert config.window_seconds == 30 and config.ghost_seconds == 120 and config.history.retention_seconds == 600
     assert config.caps.max_statuses_per_edge == 4 and config.redaction is False
     assert config.metrics.service_graph and config.auth.token == "s3cret"
     assert config.capture.max_flows == 1024 and config.capture.l7 is False and config.capture.max_sockets == 65536
@@ -66,6 +67,8 @@ def test_empty_file_is_the_defaults(tmp_path):
         ({"capture": {"ring_buffer_pages": 100_000}}, "capture.ring_buffer_pages: at most 16384"),
         ({"caps": {"max_edges": 10**9}}, "caps.max_edges: at most 100000"),
         ({"history": {"retention_seconds": 10**9}}, "history.retention_seconds: at most 604800"),
+        ({"ghost_seconds": 0}, "ghost_seconds: expected a positive whole number, got 0"),
+        ({"ghost_seconds": 86401}, "ghost_seconds: at most 86400"),
     ],
 )
 def test_wrong_keys_and_values_are_named(data, message):
