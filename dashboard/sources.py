@@ -114,24 +114,23 @@ class GraphSource:
         return self._services(self._graph.view())
 
     def _services(self, view: GraphView) -> list[dict]:
-        containers = {(s.service, s.namespace): s.containers for s in self._identity.services()}
-        return [self._service(node, view, containers.get((node.service, node.namespace), [])) for node in view.nodes]
+        return [self._service(node, view) for node in view.nodes]
 
     @staticmethod
-    def _service(node: NodeView, view: GraphView, containers: list) -> dict:
+    def _service(node: NodeView, view: GraphView) -> dict:
         me = (node.service, node.namespace)
         return {
             "name": node.service,
             "namespace": node.namespace,
             "class": node.klass,
             "notices": _notices(node.notices),
-            "containers": [c._asdict() for c in containers],
+            "containers": [c._asdict() for c in node.containers],
             "incoming": [_edge_summary(e) for e in view.edges if (e.server, e.server_namespace) == me],
             "outgoing": [_edge_summary(e) for e in view.edges if (e.client, e.client_namespace) == me],
         }
 
     def service(self, name: str, namespace: str | None = None, at: float | None = None) -> dict:
-        """One service now or at `at` (its containers are those of now: history keeps no containers)."""
+        """One service now or at `at`, with its containers as they were then."""
         view = self._view(at)
         services = {(s["name"], s["namespace"]): s for s in self._services(view)}
         picked = _pick({k for k in services if k[0] == name and namespace in (None, k[1])},

@@ -97,3 +97,20 @@ def test_edge_lists_each_request_once_with_its_reporter():
     edge = client_for(graph, FakeIdentity()).get("/api/edges?client=web&server=api").get_json()
     assert [(s["reporter"], s["status"], s["failed"]) for s in edge["samples"]] == \
         [("server", "200", False), ("server", "503", True)]
+
+
+def test_a_replayed_service_has_the_containers_of_that_moment():
+    from tests.unit.graph_fakes import ServiceInfo, container, shop_identity
+    identity = shop_identity()
+    identity.service_list = [ServiceInfo("api", "shop", [container("c-api", "shop-api-1", image="api:1")])]
+    graph, clock = make_graph(identity, history={"interval_seconds": 10, "retention_seconds": 600})
+    then = clock.now + 1
+    for _ in range(10):
+        tick(graph, clock, flow(key(1, API_IP), requests("http", "200", 1)))
+    identity.service_list = [ServiceInfo("api", "shop", [container("c-api-2", "shop-api-2", image="api:2")])]
+    for _ in range(10):
+        tick(graph, clock, flow(key(1, API_IP), requests("http", "200", 1)))
+    client = client_for(graph, identity)
+    images = lambda body: [(c["name"], c["image"]) for c in body["containers"]]  # noqa: E731
+    assert images(client.get(f"/api/services/api?at={then}").get_json()) == [("shop-api-1", "api:1")]
+    assert images(client.get("/api/services/api").get_json()) == [("shop-api-2", "api:2")]

@@ -142,6 +142,7 @@ class NodeView(NamedTuple):
     notices: tuple[Notice, ...] = ()
     summary: Optional[Summary] = None  # None for a service without traffic
     latency_warning: bool = False
+    containers: tuple = ()  # identity's ContainerInfo at the time of the view, kept for replay
 
     @property
     def klass(self) -> str:
@@ -256,9 +257,9 @@ def with_edge_notices(view: EdgeView, span: float) -> EdgeView:
     return view._replace(notices=health_notices("", [view], span))
 
 
-def node_view(service: str, namespace: str, edges: list[EdgeView], restarting: list[str], span: float) -> NodeView:
-    """A service's health from the edges it serves (or calls, when it serves none) and the names of its
-    containers that keep restarting."""
+def node_view(service: str, namespace: str, edges: list[EdgeView], containers: tuple, span: float) -> NodeView:
+    """A service's health from the edges it serves (or calls, when it serves none) and its containers
+    (identity's ContainerInfo: one that keeps restarting is news)."""
     mine = served((service, namespace), edges)
     incoming = [e for e in mine if (e.server, e.server_namespace) == (service, namespace)]
     summary = summarize(mine) if mine else None
@@ -266,8 +267,8 @@ def node_view(service: str, namespace: str, edges: list[EdgeView], restarting: l
     if summary is not None and summary.state == GHOST:
         notices.append(ghost_notice(summary.last_seen, summary.last_rps))
     notices += health_notices(f"to {service}", incoming, span)
-    notices += [Notice(f"container {name} is restarting", ERROR) for name in restarting]
-    return NodeView(service, namespace, tuple(notices), summary)
+    notices += [Notice(f"container {c.name} is restarting", ERROR) for c in containers if c.state == "restarting"]
+    return NodeView(service, namespace, tuple(notices), summary, containers=containers)
 
 
 def assemble_view(now: float, span: float, views: list[EdgeView], services: list) -> GraphView:
@@ -285,7 +286,7 @@ def assemble_view(now: float, span: float, views: list[EdgeView], services: list
             service,
             namespace,
             touching.get((service, namespace), []),
-            [c.name for c in containers if c.state == "restarting"],
+            tuple(containers),
             span,
         )
         for (service, namespace), containers in sorted(known.items())
