@@ -122,6 +122,10 @@ class MapPage:
     def wait_for_panel(self, text: str) -> str:
         return self.wait(lambda: text in self.panel_text() and self.panel_text(), f"{text!r} in the details panel")
 
+    def hover_card(self) -> str:
+        """Text of the card under the pointer, "" when none shows."""
+        return self.js("const c = document.getElementById('hover-card'); return c.hidden ? '' : c.innerText")
+
     def hash(self) -> str:
         return self.js("return window.location.hash")
 

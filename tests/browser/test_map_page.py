@@ -108,26 +108,23 @@ def test_escape_closes_the_panel_then_goes_up(page):
 def test_hostile_names_paths_and_notices_show_as_text(page, agent):
     page.open("#/shop")
     page.wait_for_names(SHOP)
-    # Vizceral shows notices on hover as raw HTML: the page must have made them safe
+    # the hover card shows names and notices as text
     evil = page.node_point(XSS_SERVICE)
     page.hover_at(evil)
-    notice = page.wait(
-        lambda: page.js("const n = document.querySelector('.vizceral-notice');"
-                        "return n.style.display === 'block' && n.textContent"),
-        "the notice popup",
-    )
-    assert notice == f"100% of requests to {XSS_SERVICE} fail"
+    card = page.wait(lambda: page.hover_card(), "the hover card")
+    assert card.startswith(XSS_SERVICE)
+    assert f"100% of requests to {XSS_SERVICE} fail" in card
 
     page.click_at(evil)
     text = page.wait_for_panel("evil-1")
-    assert text.startswith(f"×\n{XSS_SERVICE}\n")
+    assert text.startswith(f"×\nPause\n{XSS_SERVICE}\n")
     assert f"100% of requests to {XSS_SERVICE} fail" in text
 
     page.click_at(page.edge_point("web", "api"))
     assert XSS_PATH in page.wait_for_panel("/orders")
 
     counts = page.js("return ['img', 'script'].map((t) => document.querySelectorAll("
-                     "'#details ' + t + ', .vizceral-notice ' + t + ', #map-summary ' + t).length)")
+                     "'#details ' + t + ', #hover-card ' + t + ', #map-summary ' + t).length)")
     assert counts == [0, 0]
     assert page.alerts() == []
     assert page.csp_violations() == []
@@ -155,7 +152,7 @@ def test_data_turns_stale_without_updates_and_live_again(page, agent):
     page.wait(lambda: page.freshness()[0] == "live", "live data again")
 
 
-def test_filter_hides_quiet_edges_without_moving_the_others(page):
+def test_filter_hides_quiet_edges_keeps_failing_ones_and_lives_in_the_url(page):
     page.open("#/shop")
     page.wait_for_names(SHOP)
     web_before = page.node_point("web")
@@ -166,11 +163,20 @@ def test_filter_hides_quiet_edges_without_moving_the_others(page):
     threshold.clear()
     threshold.send_keys("20")
     shown = page.wait(lambda: "api--db" not in page.js(visible) and page.js(visible), "api -> db to hide")
-    assert shown == ["INTERNET--web", "api--cache", "web--api"]
+    # api -> the hostile service carries 3 req/s, all 500s: trouble is never filtered away
+    assert shown == ["INTERNET--web", f"api--{XSS_SERVICE}", "api--cache", "web--api"]
     assert page.node_point("web") == pytest.approx(web_before, abs=1)
+    assert page.js("return document.getElementById('filter-note').textContent") == "hides 3 quiet edges; failing ones stay"
+    assert page.hash() == "#/shop?min=20"
 
-    threshold.send_keys(Keys.BACKSPACE, Keys.BACKSPACE, "0")
+    # the URL alone brings the same filter back
+    page.open("#/shop?min=20")
+    assert page.wait(lambda: "api--db" not in page.js(visible) and page.js(visible), "the filter from the URL") == shown
+    assert page.driver.find_element(By.ID, "min-rate").get_property("value") == "20"
+
+    page.driver.find_element(By.ID, "min-rate").send_keys(Keys.BACKSPACE, Keys.BACKSPACE, "0")
     page.wait(lambda: "api--db" in page.js(visible), "api -> db to show again")
+    assert page.hash() == "#/shop"
 
 
 def test_search_locates_a_service_in_another_namespace(page):

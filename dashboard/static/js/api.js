@@ -18,12 +18,19 @@ async function getJSON(path, params = {}) {
 // `at` is a unix time in seconds to read from history, or null for now.
 export const fetchGraph = (at) => getJSON('api/graph', { at });
 
-// Details are always of now: the agent keeps no history of them.
-export const fetchService = (service, namespace) => getJSON(`api/services/${encodeURIComponent(service)}`, { namespace });
+// Details of now, or of the replayed moment `at` (as kept in the agent's history).
+export const fetchService = (service, namespace, at) => getJSON(`api/services/${encodeURIComponent(service)}`, { namespace, at });
 
-export const fetchEdge = (edge) => getJSON('api/edges', {
+export const fetchEdge = (edge, at) => getJSON('api/edges', {
   client: edge.client,
   server: edge.server,
   client_namespace: edge.client_namespace,
   server_namespace: edge.server_namespace,
+  at,
 });
+
+// Edges new, vanished and changed since `baseline` (unix seconds; null: an hour ago).
+export const fetchChanges = (baseline) => getJSON('api/changes', { baseline });
+
+// Throughput and errors over the history, and the containers' events.
+export const fetchTimeline = () => getJSON('api/timeline');

@@ -1,23 +1,28 @@
-// How old the data on screen is. Live data turns stale after STALE_AFTER_MS without an update: when the
-// API stops answering, or answers with a graph whose `updated` stamp no longer moves.
+// How old the data on screen is. A poll that fails turns the indicator to "error" at once; live data
+// whose graph `updated` stamp stops moving turns "stale" after STALE_AFTER_MS. In both cases the data on
+// screen is frozen, and onFrozen(reason) tells the page to say so (reason null: live again).
 
 import { age, clock } from './format.js';
 
 export const STALE_AFTER_MS = 10000;
 
 export class Freshness {
-  constructor(element) {
+  constructor(element, { onFrozen }) {
     this.element = element;
+    this.onFrozen = onFrozen;
     this.stamp = undefined;
     this.changedAt = null;
     this.error = null;
+    this.failedAt = null;
     this.replayAt = null;
+    this.frozenReason = null;
     setInterval(() => this.render(), 1000);
   }
 
   // stamp: the graph's `updated`, or null when the API sends none (then every answer counts as new).
   received(stamp) {
     this.error = null;
+    this.failedAt = null;
     if (stamp === null || stamp !== this.stamp) {
       this.stamp = stamp;
       this.changedAt = Date.now();
@@ -26,6 +31,7 @@ export class Freshness {
   }
 
   failed(error) {
+    if (!this.error) this.failedAt = Date.now();
     this.error = error;
     this.render();
   }
@@ -35,22 +41,34 @@ export class Freshness {
     this.render();
   }
 
-  render() {
-    let state;
-    let text;
-    if (this.replayAt) {
-      state = 'replay';
-      text = `replay of ${clock(this.replayAt)}`;
-    } else if (this.changedAt === null) {
-      state = this.error ? 'stale' : 'waiting';
-      text = this.error ? 'no data' : 'waiting for data';
-    } else {
-      const quiet = Date.now() - this.changedAt;
-      state = quiet > STALE_AFTER_MS ? 'stale' : 'live';
-      text = state === 'live' ? `live · updated ${age(quiet / 1000)} ago` : `stale · no update for ${age(quiet / 1000)}`;
+  state() {
+    if (this.replayAt) return { state: 'replay', text: `replay of ${clock(this.replayAt)}` };
+    if (this.error) {
+      const since = this.changedAt ?? this.failedAt;
+      return {
+        state: 'error',
+        text: `error · no answer for ${age((Date.now() - this.failedAt) / 1000)}`,
+        frozen: `Frozen: the agent did not answer (${this.error.message}); this is the data of ${clock(since / 1000)}.`,
+      };
     }
+    if (this.changedAt === null) return { state: 'waiting', text: 'waiting for data' };
+    const quiet = Date.now() - this.changedAt;
+    if (quiet <= STALE_AFTER_MS) return { state: 'live', text: `live · updated ${age(quiet / 1000)} ago` };
+    return {
+      state: 'stale',
+      text: `stale · no update for ${age(quiet / 1000)}`,
+      frozen: `Frozen: the agent sent nothing new since ${clock(this.changedAt / 1000)}.`,
+    };
+  }
+
+  render() {
+    const { state, text, frozen = null } = this.state();
     this.element.dataset.state = state;
     this.element.textContent = text;
     this.element.title = this.error ? this.error.message : '';
+    if (frozen !== this.frozenReason) {
+      this.frozenReason = frozen;
+      this.onFrozen(frozen);
+    }
   }
 }

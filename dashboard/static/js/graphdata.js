@@ -1,5 +1,7 @@
 // The /api/graph tree: made safe for Vizceral, and read for the page's own lists.
 
+import { percent, seconds } from './format.js';
+
 export const INTERNET = 'INTERNET';
 
 const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
@@ -30,22 +32,91 @@ function makeNoticesSafe(item) {
   if (Array.isArray(item.notices)) item.notices = item.notices.map(safeNotice);
 }
 
+export const isGhost = (item) => item?.intuition?.state === 'ghost';
+
+// Safe notices, and ghosts (silent since, kept on the map) in their own colour.
+function prepareItem(item) {
+  makeNoticesSafe(item);
+  if (isGhost(item)) item.class = 'ghost';
+}
+
 // Mutates the freshly fetched tree in place: safe notices everywhere, every region on the global view
 // even without traffic between regions (Vizceral hides nodes without connections, except `focused`
 // ones), and every service in a region drillable into Vizceral's focused view.
 export function prepareForVizceral(graph) {
   makeNoticesSafe(graph);
-  (graph.connections ?? []).forEach(makeNoticesSafe);
+  (graph.connections ?? []).forEach(prepareItem);
   (graph.nodes ?? []).forEach((node) => { node.focused = true; });
   for (const region of regions(graph)) {
-    makeNoticesSafe(region);
-    (region.connections ?? []).forEach(makeNoticesSafe);
+    prepareItem(region);
+    (region.connections ?? []).forEach(prepareItem);
     for (const service of region.nodes) {
-      makeNoticesSafe(service);
+      prepareItem(service);
       if (!service.renderer) service.renderer = 'focusedChild';
     }
   }
   return graph;
+}
+
+// The level of the tree a view draws: the global graph, or a region (the focused view draws its region).
+export function levelOf(graph, view) {
+  if (!graph) return { nodes: [], connections: [] };
+  return view.length ? findRegion(graph, view[0]) ?? { nodes: [], connections: [] } : graph;
+}
+
+// The node or connection a map selection names, as the API sent it.
+export function itemOf(graph, view, selection) {
+  const level = levelOf(graph, view);
+  if (selection.kind === 'service') return (level.nodes ?? []).find((n) => n.name === selection.name) ?? null;
+  return (level.connections ?? []).find((c) => c.source === selection.client && c.target === selection.server) ?? null;
+}
+
+const MARK_NOTICES = {
+  new: 'new since the baseline',
+  vanished: 'gone since the baseline',
+};
+
+// Marks what changed against the baseline (an /api/changes answer) on every region that draws it:
+// new and changed edges get metadata.mark; a vanished edge the graph no longer holds comes back as a
+// ghost edge without traffic, with its missing ends as ghost nodes.
+export function markChanges(graph, changes) {
+  const kinds = [['new', changes.new], ['changed', changes.changed], ['vanished', changes.vanished]];
+  for (const region of regions(graph)) {
+    const view = [region.name];
+    region.connections = region.connections ?? [];
+    for (const [mark, edges] of kinds) {
+      for (const edge of edges ?? []) {
+        if (edge.client_namespace !== region.name && edge.server_namespace !== region.name) continue;
+        const source = nodeNameOf(view, edge.client, edge.client_namespace);
+        const target = nodeNameOf(view, edge.server, edge.server_namespace);
+        let connection = region.connections.find((c) => c.source === source && c.target === target);
+        if (!connection && mark !== 'vanished') continue;
+        if (!connection) {
+          for (const name of [source, target]) {
+            if (!region.nodes.some((n) => n.name === name)) {
+              region.nodes.push({
+                name, class: 'ghost', renderer: 'focusedChild', metadata: { service: name === source ? edge.client : edge.server, namespace: name === source ? edge.client_namespace : edge.server_namespace },
+              });
+            }
+          }
+          connection = { source, target, metrics: {}, notices: [] };
+          region.connections.push(connection);
+        }
+        connection.metadata = { ...(connection.metadata ?? {}), mark, change: edge };
+        const title = MARK_NOTICES[mark] ?? changeText(edge);
+        connection.notices = [...(connection.notices ?? []), { title: escapeHtml(title), severity: mark === 'new' ? 0 : 1 }];
+      }
+    }
+  }
+  return graph;
+}
+
+// "error rate 1% → 20%, p95 12 ms → 80 ms" for a changed edge.
+function changeText(edge) {
+  const parts = [];
+  if (Array.isArray(edge.error_rate)) parts.push(`error rate ${percent(edge.error_rate[0])} → ${percent(edge.error_rate[1])}`);
+  if (Array.isArray(edge.p95_seconds)) parts.push(`p95 ${seconds(edge.p95_seconds[0])} → ${seconds(edge.p95_seconds[1])}`);
+  return `changed: ${parts.join(', ')}`;
 }
 
 export const regions = (graph) => (graph.nodes ?? []).filter((node) => Array.isArray(node.nodes));

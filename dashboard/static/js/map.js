@@ -1,10 +1,19 @@
 // The one Vizceral instance on the page (it keeps module-level singletons) and the workarounds it needs.
 /* global Vizceral */
 
+import { FrameLoop } from './frameloop.js';
+import { dotCounts, resetDotCounts, reweightDots } from './particles.js';
 import { edgeSelection, serviceSelection, sameSelection } from './route.js';
 
 const RATE_FILTER = 'min-rate';
-const passesRate = (connection, minRate) => connection.getVolumeTotal() >= minRate;
+// Trouble is never filtered away: an edge with failing requests or a marked one (a ghost, a change)
+// stays whatever its rate.
+const failing = (connection) => connection.getVolume('danger') > 0 || connection.getVolume('warning') > 0;
+const marked = (connection) => Boolean(connection.metadata?.mark);
+const passesRate = (connection, minRate) => connection.getVolumeTotal() >= minRate || failing(connection) || marked(connection);
+
+// Colours of the classes the page adds: a ghost (silent since) and a new edge's ends.
+const EXTRA_CLASSES = { ghost: 'rgb(140, 120, 200)', new: 'rgb(91, 201, 120)' };
 
 // Netflix/vizceral#131: ltrTree's layout cache hands the whole cache entry to layoutPositions instead
 // of its positions, so a node that comes back after being removed is drawn at (0,0) on top of another.
@@ -13,20 +22,6 @@ function fixLayoutCache(viz) {
   const layoutPositions = layout.layoutPositions;
   layout.layoutPositions = function layoutCachedPositions(graph, found) {
     return layoutPositions.call(this, graph, found && found.positions ? found.positions : found);
-  };
-}
-
-// Vizceral is tuned for thousands of requests a second: below 10 it releases a dot every five seconds
-// or more, so the services of a quiet host look idle. Release at least one dot per request (the map
-// draws 60 frames a second); busier edges keep Vizceral's own, denser streams.
-function showEveryRequest() {
-  const view = Vizceral.ConnectionView.prototype;
-  const updateVolume = view.updateVolume;
-  view.updateVolume = function updateVolumeDotPerRequest() {
-    updateVolume.call(this);
-    this.releasesPerTick = this.releasesPerTick.map((release) => ({
-      ...release, releasesPerTick: Math.max(release.releasesPerTick, release.volume / 60),
-    }));
   };
 }
 
@@ -45,27 +40,46 @@ const objectName = (selection) => {
 export class ServiceMap {
   // onViewChanged(view, byUser): byUser is true when the change came from a click on the canvas.
   // onSelectionChanged(selection): the user highlighted a node or connection (or cleared it).
-  constructor(canvas, { onViewChanged, onSelectionChanged }) {
+  // onHover(selection, x, y): the pointer is over a node or connection (selection null: over nothing).
+  // onFrame(): the canvas was just drawn (to draw what goes over it).
+  constructor(canvas, {
+    onViewChanged, onSelectionChanged, onHover, onFrame,
+  }) {
     this.viz = new Vizceral.default(canvas); // throws when WebGL is unavailable
     fixLayoutCache(this.viz);
-    showEveryRequest();
+    reweightDots(Vizceral.ConnectionView);
+    this.viz.updateStyles({ colorTraffic: EXTRA_CLASSES });
     this.viz.setOptions({ showLabels: true, allowDraggingOfNodes: false });
     this.minRate = 0;
-    this.applyRateFilter();
+    this.hidden = [];
     this.selection = null;
-    this.passing = '';
     this.programmatic = 0;
-    this.viz.on('viewChanged', ({ view }) => onViewChanged(view.slice(), this.programmatic === 0));
+    this.loop = new FrameLoop(this.viz, onFrame);
+    this.applyRateFilter();
+    this.viz.on('viewChanged', ({ view }) => {
+      this.loop.wake();
+      onViewChanged(view.slice(), this.programmatic === 0);
+    });
     this.viz.on('objectHighlighted', (object) => {
       // Vizceral re-emits the highlight on every update, and clears it while it switches views:
       // report only what the user changed.
       const selection = describe(object);
       if (sameSelection(selection, this.selection)) return;
       this.selection = selection;
+      this.loop.wake();
       if (this.programmatic === 0) onSelectionChanged(selection);
     });
-    window.addEventListener('resize', () => this.viz.updateBoundingRectCache());
-    this.viz.animate();
+    // Vizceral's own handler has run by now and named what is under the pointer.
+    canvas.addEventListener('mousemove', (event) => {
+      this.loop.wake({ interactive: true });
+      onHover(describe(this.viz.objectToSwitch), event.clientX, event.clientY);
+    });
+    canvas.addEventListener('mouseleave', () => onHover(null));
+    window.addEventListener('resize', () => {
+      this.viz.updateBoundingRectCache();
+      this.loop.wake();
+    });
+    this.loop.wake();
   }
 
   // Calls into Vizceral that can change the view; a viewChanged they cause is not the user's doing.
@@ -76,6 +90,7 @@ export class ServiceMap {
     } finally {
       this.programmatic -= 1;
     }
+    this.loop.wake();
   }
 
   update(graph) {
@@ -87,12 +102,22 @@ export class ServiceMap {
     this.quietly(() => this.viz.setView(view, objectName(selection)));
   }
 
-  // Dim everything that does not match (Vizceral's own search); an empty text clears it.
-  locate(text) {
-    this.viz.findNodes(text);
+  // Dim everything that does not match (Vizceral's own search); an empty text clears it. Vizceral
+  // drops the highlighted object while searching: that is no choice of the user's, so the panel stays.
+  locate(text, view, selection) {
+    this.quietly(() => {
+      this.viz.findNodes(text);
+      if (!text) this.viz.setView(view, objectName(selection));
+    });
+  }
+
+  // A frozen map stops its dots: the data behind them is no longer live.
+  setFrozen(frozen) {
+    this.loop.setFrozen(frozen);
   }
 
   setMinRate(minRate) {
+    if (minRate === this.minRate) return;
     this.minRate = minRate;
     this.applyRateFilter();
   }
@@ -103,21 +128,54 @@ export class ServiceMap {
     this.viz.setFilters([{
       name: RATE_FILTER, type: 'connection', passes: passesRate, value: this.minRate, defaultValue: 0,
     }]);
-    this.passing = this.passingConnections();
+    this.hidden = this.hiddenConnections();
+    this.loop.wake();
   }
 
-  passingConnections() {
+  // Names of the connections of the current view that the rate filter hides.
+  hiddenConnections() {
     const graph = this.viz.currentGraph;
-    if (!graph || this.minRate <= 0) return '';
-    return Object.values(graph.connections).filter((c) => passesRate(c, this.minRate)).map((c) => c.getName()).sort().join('\n');
+    if (!graph || this.minRate <= 0) return [];
+    return Object.values(graph.connections).filter((c) => !passesRate(c, this.minRate)).map((c) => c.getName()).sort();
   }
 
   // Vizceral applies filters only on relayout; rerun it when a live rate crossed the threshold.
   refilterIfRatesCrossed() {
-    const passing = this.passingConnections();
-    if (passing !== this.passing) {
-      this.passing = passing;
+    const hidden = this.hiddenConnections();
+    if (hidden.join('\n') !== this.hidden.join('\n')) {
+      this.hidden = hidden;
       this.quietly(() => this.viz.currentGraph._relayout());
     }
+  }
+
+  // Where a node of the current view is drawn, in page pixels (null when it is not drawn).
+  nodePoint(name) {
+    const graph = this.viz.currentGraph;
+    const node = graph && graph.nodes[name];
+    if (!node || !node.isVisible() || !node.getView()) return null;
+    const object = node.getView().container;
+    object.updateMatrixWorld(true);
+    const world = object.matrixWorld.elements;
+    const { camera } = this.viz;
+    const box = this.viz.renderer.domElement.getBoundingClientRect();
+    return {
+      x: box.left + ((world[12] - camera.left) / (camera.right - camera.left)) * box.width,
+      y: box.top + ((camera.top - world[13]) / (camera.top - camera.bottom)) * box.height,
+    };
+  }
+
+  // For tests and the benchmark: dots per class on a connection of the current view ("a--b").
+  dotCounts(name) {
+    const view = this.viz.currentGraph?.connections[name]?.getView();
+    return view ? dotCounts(view) : null;
+  }
+
+  resetDotCounts(name) {
+    const view = this.viz.currentGraph?.connections[name]?.getView();
+    if (view) resetDotCounts(view);
+  }
+
+  frameStats() {
+    return this.loop.stats();
   }
 }

@@ -1,6 +1,8 @@
 // The details panel: a service (containers, edges in and out, notices) or an edge (access log on the link).
-// It refetches while open so numbers stay live, and redraws only when the answer changed.
+// It refetches while open so numbers stay live, and redraws only when the answer changed, never while
+// the user is selecting text in it or has paused it. In a replay it shows the replayed moment.
 
+import { accessLog } from './accesslog.js';
 import { fetchEdge, fetchService } from './api.js';
 import { el, table } from './dom.js';
 import {
@@ -93,7 +95,7 @@ function internetPanel(edges, { open }) {
 const resetFigures = (tcp) => (tcp.resets !== undefined ? [['resets', count(tcp.resets)]]
   : [['resets sent', count(tcp.resets_sent)], ['resets received', count(tcp.resets_received)]]);
 
-function edgePanel(edge, { open }) {
+function edgePanel(edge, { open, log }) {
   const tcp = edge.tcp_errors;
   const failures = tcp.connect_failures;
   const endpoint = (service, namespace) => el('button', {
@@ -121,10 +123,7 @@ function edgePanel(edge, { open }) {
     edge.events.length ? table(['time', 'event'], edge.events.map((e) => ({
       cells: [clock(e.time), e.kind === 'reset' ? `reset ${e.direction}` : `connect failed: ${e.reason}`], cls: 'status-danger',
     }))) : null),
-    section('Recent requests', table(['time', 'request', 'target', 'status', 'latency'], edge.samples.map((s) => ({
-      cells: [clock(s.time), s.operation ?? '?', el('span', { class: 'target' }, s.target ?? s.parse_error ?? ''),
-        [s.status, s.detail ? el('span', { class: 'detail' }, ` ${s.detail}`) : null], ms(s.latency_ms)],
-    })), 'no samples yet')),
+    section('Recent requests', ...log(edge.samples)),
   ];
 }
 
@@ -138,42 +137,75 @@ export class DetailsPanel {
     this.onFocus = onFocus;
     this.key = '';
     this.answer = '';
+    this.data = null;
+    this.error = null;
+    this.paused = false;
+    this.frozen = null;
+    this.log = { errorsOnly: false, expanded: new Set() };
+    setInterval(() => { if (this.target) this.refresh(); }, 2000);
+  }
+
+  // reason: why the data is not live (said at the top of the panel), or null.
+  setFrozen(reason) {
+    this.frozen = reason;
+    if (this.target && this.answer) this.redraw();
+    if (this.target && !reason) this.refresh();
   }
 
   // target: what to show (see main.js), at: replay time or null, canFocus: offer the focused view.
   show(target, at, canFocus) {
-    const key = JSON.stringify([target, at, canFocus]);
-    if (key !== this.key) this.answer = '';
+    // INTERNET's edges come from the map and change with every refresh: the same panel still
+    const key = JSON.stringify([target && { ...target, edges: undefined }, at, canFocus]);
+    if (key === this.key) {
+      this.target = target;
+      return;
+    }
+    this.answer = '';
+    this.paused = false;
+    this.log.expanded.clear();
     this.key = key;
     this.target = target;
     this.at = at;
     this.canFocus = canFocus;
     this.element.hidden = !target;
-    document.body.classList.toggle('details-open', Boolean(target)); // the map makes room for the panel
     if (!target) this.element.replaceChildren();
     else this.refresh();
   }
 
   async refresh() {
+    if (this.paused || this.frozen) return; // keep what is shown still
     const { key, target, at } = this;
     let data = null;
     let error = null;
     try {
-      if (target.kind === 'edge') data = await fetchEdge(target);
-      else if (target.service !== INTERNET) data = await fetchService(target.service, target.namespace);
+      if (target.kind === 'edge') data = await fetchEdge(target, at);
+      else if (target.service !== INTERNET) data = await fetchService(target.service, target.namespace, at);
     } catch (e) {
       error = e;
     }
-    if (key !== this.key) return; // answered after the user moved on
-    const answer = error ? `error ${error.message}` : JSON.stringify(data);
-    if (answer === this.answer) return;
+    if (key !== this.key || this.paused) return; // answered after the user moved on, or paused
+    const answer = error ? `error ${error.message}` : JSON.stringify(data ?? target.edges);
+    if (answer === this.answer || this.selecting()) return;
     this.answer = answer;
-    this.render(error ? this.errorView(error) : this.dataView(data));
+    this.data = data;
+    this.error = error;
+    this.redraw();
+  }
+
+  // The user is selecting text in the panel (to copy it): a redraw would wipe the selection.
+  selecting() {
+    const selection = window.getSelection();
+    return selection && !selection.isCollapsed && this.element.contains(selection.anchorNode);
+  }
+
+  redraw() {
+    this.render(this.error ? this.errorView(this.error) : this.dataView(this.data));
   }
 
   dataView(data) {
     const { open, target } = this;
-    if (target.kind === 'edge') return edgePanel(data, { open });
+    const log = (samples) => accessLog(samples, this.log, () => this.redraw());
+    if (target.kind === 'edge') return edgePanel(data, { open, log });
     if (target.service === INTERNET) return internetPanel(target.edges, { open });
     const focus = this.canFocus ? this.onFocus : null;
     return servicePanel(data, { open, focus, now: this.at ?? Date.now() / 1000 });
@@ -182,12 +214,26 @@ export class DetailsPanel {
   errorView(error) {
     const { target } = this;
     const title = target.kind === 'edge' ? `${target.client} → ${target.server}` : target.service;
-    return [header(title, target.kind), el('p', { class: 'error' }, `Could not load details: ${error.message}`)];
+    const text = this.at ? `Nothing recorded for it at ${clock(this.at)}: ${error.message}` : `Could not load details: ${error.message}`;
+    return [header(title, target.kind), el('p', { class: 'error' }, text)];
+  }
+
+  togglePause() {
+    this.paused = !this.paused;
+    this.redraw();
+    if (!this.paused) this.refresh();
   }
 
   render(content) {
     const close = el('button', { type: 'button', class: 'close', 'aria-label': 'Close details', onclick: () => this.onClose() }, '×');
-    const note = this.at ? [el('p', { class: 'replay-note' }, `The map replays ${clock(this.at)}; these details are of now.`)] : [];
-    this.element.replaceChildren(close, ...content, ...note);
+    const pause = el('button', {
+      type: 'button', class: 'pause', 'aria-pressed': String(this.paused), onclick: () => this.togglePause(),
+    }, this.paused ? 'Resume' : 'Pause');
+    const notes = [
+      this.frozen ? el('p', { class: 'frozen-note' }, this.frozen) : null,
+      this.at ? el('p', { class: 'replay-note' }, `Replay of ${clock(this.at)}: as the agent's history kept it.`) : null,
+      this.paused ? el('p', { class: 'paused-note' }, 'Paused: these figures stay as they are until you resume.') : null,
+    ];
+    this.element.replaceChildren(close, pause, ...notes.filter(Boolean), ...content);
   }
 }

@@ -1,0 +1,72 @@
+// How many dots Vizceral releases on an edge, and of which colour.
+//
+// Vizceral maps each class's rate through its own curve (ConnectionView.updateVolume in
+// dashboard/node_modules/vizceral/src/base/connectionView.js): small rates are boosted to "a dot every
+// 5 to 10 s" and large ones are linear, classes apart. 16.6 ok/s drew hundreds of white dots while
+// 2 errors/s drew one every few seconds, so failures looked far rarer than they were. Here the edge's
+// dots are counted once, for its whole rate, and shared out by each class's share of the requests;
+// failing classes also get at least one dot a second (when the edge draws that many), so that a 1%
+// error rate is seen. The metrics Vizceral shows as numbers stay the true rates.
+
+const TICKS_PER_SECOND = 60; // Vizceral's particle clock: one tick per frame at 60 frames a second
+const FAILING_FLOOR = 1 / TICKS_PER_SECOND; // one dot a second
+const isFailing = (cls) => cls !== 'normal';
+
+// Releases per tick for each class, from the edge's rate by class and Vizceral's own releases.
+export function shareDots(volumes, vizceralReleases) {
+  const entries = Object.entries(volumes).filter(([, v]) => Number(v) > 0);
+  const total = entries.reduce((sum, [, v]) => sum + Number(v), 0);
+  if (total === 0) return [];
+  // at least a dot per request, and never fewer dots in all than Vizceral would draw
+  const budget = Math.max(total / TICKS_PER_SECOND, vizceralReleases.reduce((sum, r) => sum + r.releasesPerTick, 0));
+  return entries.map(([name, volume]) => {
+    const share = budget * (Number(volume) / total);
+    return {
+      name, volume: Number(volume), releasesPerTick: isFailing(name) ? Math.max(share, Math.min(budget, FAILING_FLOOR)) : share,
+    };
+  });
+}
+
+// Dots released and in flight per class on each connection view, for tests and the benchmark.
+function countDots(view) {
+  const launch = view.launchParticles;
+  view.launchParticles = function launchCounted(number, key, startX) {
+    this.launchingClass = key;
+    launch.call(this, number, key, startX);
+    this.launchingClass = null;
+  };
+  const setColor = view.setParticleColor;
+  view.setParticleColor = function setColorCounted(index, color) {
+    setColor.call(this, index, color);
+    if (!this.launchingClass) return;
+    this.dotClass = this.dotClass ?? [];
+    this.dotClass[index] = this.launchingClass;
+    this.launched = this.launched ?? {};
+    this.launched[this.launchingClass] = (this.launched[this.launchingClass] ?? 0) + 1;
+  };
+}
+
+export function reweightDots(ConnectionView) {
+  const view = ConnectionView.prototype;
+  const updateVolume = view.updateVolume;
+  view.updateVolume = function updateVolumeByShare() {
+    updateVolume.call(this);
+    this.releasesPerTick = shareDots(this.object.volume ?? {}, this.releasesPerTick);
+  };
+  countDots(view);
+}
+
+// Dots a connection view launched per class since the last reset, and those in flight now.
+export function dotCounts(view) {
+  const inFlight = {};
+  const positions = view.positionAttr.array;
+  for (let i = 0; i < positions.length / 3; i += 1) {
+    const cls = view.dotClass?.[i];
+    if (positions[i * 3] !== 0 && cls) inFlight[cls] = (inFlight[cls] ?? 0) + 1;
+  }
+  return { launched: { ...(view.launched ?? {}) }, inFlight };
+}
+
+export function resetDotCounts(view) {
+  view.launched = {};
+}
