@@ -3,15 +3,16 @@
 The page's own logic is tested against the agent's real HTTP layer (dashboard.app, dashboard.api,
 dashboard.sources) and graph (tracer.graph), so the JSON it reads is the JSON the agent serves. Only the
 collector and Docker are replaced: a thread drains a known set of flows into the graph once a second.
-Tests switch on 500s, freeze the agent, stop a service, and read which paths the browser asked for.
-Until five minutes before the test started, `web` also called `legacy`: the replay tests look for it.
+Tests switch on 500s, freeze the agent, make its API fail, stop a service, add an edge, and read which
+paths the browser asked for. Until five minutes before the test started, `web` also called `legacy`: the
+replay tests look for it (it is no ghost by then: ghosts last GHOST_SECONDS here).
 """
 from __future__ import annotations
 
 import threading
 import time
 
-from flask import request
+from flask import jsonify, request
 
 from dashboard.app import create_app
 from dashboard.sources import GraphSource
@@ -26,6 +27,7 @@ XSS_PATH = '/<script>alert("path")</script>'
 LONG_SERVICE = "inventory-reconciliation-worker"
 BACKFILL_SECONDS = 600  # of history made up at start
 LEGACY_UNTIL = 300  # seconds before the start
+GHOST_SECONDS = 20
 
 # service, namespace, containers (name, image)
 SERVICES = [
@@ -55,12 +57,18 @@ EDGES = {
 LEGACY_EDGE = ("web", "legacy")
 FAILING_EDGE = ("api", "db")
 SAMPLED_EDGE = ("web", "api")
+FIFTH_FAILING_EDGE = ("web", "api")  # 40 ok and 10 500s a second when switched on
+NEW_EDGE = ("web", "cache")
+LONG_TARGET = "/reports/" + "quarterly-revenue-by-region-" * 8
 
 
 class SyntheticAgent:
     def __init__(self) -> None:
         self.started = time.time()
         self.failing = False  # api -> db answers half its requests with 500
+        self.fifth_failing = False  # web -> api answers a fifth of its requests with 500
+        self.new_edge = False  # web starts calling cache
+        self.down = False  # the API answers 503, as a proxy in front of a stopped agent would
         self.frozen = False  # no drains, and the graph's clock stops: its data goes stale
         self.stopped: set[str] = set()  # services whose containers are gone
         self.paths: list[str] = []  # every path the browser asked for
@@ -72,9 +80,10 @@ class SyntheticAgent:
             processes={self.tgids[n]: e for n, e in endpoints.items()},
             addresses={self.ips[n]: e for n, e in endpoints.items()},
         )
-        self.graph = Graph(self.identity, parse_config({}), clock=lambda: self.now)
-        self.app = create_app(GraphSource(self.graph, self.identity, lambda: (True, "synthetic"), []), parse_config({}))
-        self.app.before_request(lambda: self.paths.append(request.path))
+        config = parse_config({"ghost_seconds": GHOST_SECONDS})
+        self.graph = Graph(self.identity, config, clock=lambda: self.now)
+        self.app = create_app(GraphSource(self.graph, self.identity, lambda: (True, "synthetic"), []), config)
+        self.app.before_request(self.before_request)
         self.stop = threading.Event()
         while self.now < self.started:
             self.drain(self.now + 1)
@@ -93,6 +102,12 @@ class SyntheticAgent:
             if not self.frozen:
                 self.drain(time.time())
 
+    def before_request(self):
+        self.paths.append(request.path)
+        if self.down and request.path.startswith("/api/"):
+            return jsonify(error="the agent is stopped"), 503
+        return None
+
     def legacy_gone(self, now: float) -> bool:
         return now >= self.started - LEGACY_UNTIL
 
@@ -110,6 +125,10 @@ class SyntheticAgent:
             edges[LEGACY_EDGE] = (8, 0, 0)
         if self.failing:
             edges[FAILING_EDGE] = (6, 0, 6)
+        if self.fifth_failing:
+            edges[FIFTH_FAILING_EDGE] = (40, 0, 10)
+        if self.new_edge:
+            edges[NEW_EDGE] = (7, 0, 0)
         return {pair: rates for pair, rates in edges.items() if not self.stopped & set(pair)}
 
     def drain(self, now: float) -> None:
@@ -131,5 +150,7 @@ class SyntheticAgent:
                                             b"HTTP/1.1 200 OK\r\n\r\n", now - 0.5))
                 events.append(RequestSample(server_key, "http", "201", 18700, b"POST /orders HTTP/1.1\r\n\r\n",
                                             b"HTTP/1.1 201 Created\r\n\r\n", now - 0.2))
+                events.append(RequestSample(server_key, "http", "500", 9100, f"GET {LONG_TARGET} HTTP/1.1\r\n\r\n".encode(),
+                                            b"HTTP/1.1 500 Internal Server Error\r\n\r\n", now - 0.8))
         self.now = now
         self.graph.ingest(Drain(now, flows, events, {}))

@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.browser.map_page import MapPage, changed_fraction, drawn_fraction
-from tests.browser.synthetic_agent import LONG_SERVICE, XSS_PATH, XSS_SERVICE
+from tests.browser.synthetic_agent import GHOST_SECONDS, LONG_SERVICE, XSS_PATH, XSS_SERVICE
 
 pytestmark = pytest.mark.browser
 
@@ -204,9 +204,10 @@ def test_live_refresh_keeps_the_layout_and_a_returning_service_gets_its_place(pa
     for name, point in before.items():
         assert page.node_point(name) == pytest.approx(point, abs=1), f"{name} moved on refresh"
 
-    # Netflix/vizceral#131: a service that leaves and comes back must not be drawn at (0,0) over another
+    # a service that stops stays as a ghost for a while, then leaves (GHOST_SECONDS); Netflix/vizceral#131:
+    # one that comes back must not be drawn at (0,0) over another
     agent.stopped = {"cache"}
-    page.wait(lambda: "cache" not in page.drawn_names(), "cache to leave")
+    page.wait(lambda: "cache" not in page.drawn_names(), "cache to leave", timeout=GHOST_SECONDS + 30)
     agent.stopped = set()
     page.wait(lambda: "cache" in page.drawn_names(), "cache to come back")
     assert page.node_point("cache") == pytest.approx(before["cache"], abs=1)

@@ -28,9 +28,10 @@ def run_module(chromium, site):
 
 
 ROUTES = [
-    {"view": [], "selection": None, "at": None},
-    {"view": ["shop"], "selection": {"kind": "service", "name": XSS_SERVICE}, "at": None},
-    {"view": ["shop", "a/b c?#&"], "selection": {"kind": "edge", "client": "web", "server": "x&y=z"}, "at": 1700000000},
+    {"view": [], "selection": None, "at": None, "minRate": 0, "changes": None},
+    {"view": ["shop"], "selection": {"kind": "service", "name": XSS_SERVICE}, "at": None, "minRate": 2.5, "changes": "hour"},
+    {"view": ["shop", "a/b c?#&"], "selection": {"kind": "edge", "client": "web", "server": "x&y=z"}, "at": 1700000000,
+     "minRate": 0, "changes": 1699990000},
 ]
 
 
@@ -42,8 +43,10 @@ def test_routes_survive_the_url(run_module, route):
 
 def test_route_formats_are_readable_and_garbage_is_ignored(run_module):
     assert run_module("route.js", "return m.formatRoute({view: ['shop'], selection: null, at: 5});") == "#/shop?at=5"
-    parsed = run_module("route.js", "return m.parseRoute('#/a/b/c/d?at=soon&client=x');")
-    assert parsed == {"view": ["a", "b"], "selection": None, "at": None}
+    parsed = run_module("route.js", "return m.parseRoute('#/a/b/c/d?at=soon&client=x&min=-3&changes=later');")
+    assert parsed == {"view": ["a", "b"], "selection": None, "at": None, "minRate": 0, "changes": None}
+    assert run_module("route.js", "return m.formatRoute({view: ['shop'], selection: null, at: null, minRate: 5, changes: 'hour'});") \
+        == "#/shop?min=5&changes=hour"
 
 
 def test_notices_reach_vizceral_escaped_exactly_once_and_without_links(run_module):
@@ -67,3 +70,20 @@ def test_numbers_read_well(run_module):
     values = run_module("format.js", """return [m.rate(1234.5), m.rate(0.25), m.percent(0.125), m.seconds(0.0004),
         m.seconds(0.0123), m.seconds(2.5), m.bytesRate(1536), m.age(3725), m.age(59), m.rate(undefined)];""")
     assert values == ["1,235/s", "0.25/s", "12.5%", "400 µs", "12.3 ms", "2.5 s", "1.5 KiB/s", "1h 02m", "59s", "–"]
+
+
+def test_failures_get_their_share_of_dots_and_a_rare_one_is_seen(run_module):
+    share = "return m.shareDots(args[0], args[1], args[2] ?? undefined).map((r) => [r.name, Math.round(r.releasesPerTick * 6000) / 100]);"
+    # the issue's edge: 16.6 ok, 2 404s and 2 500s a second, which Vizceral drew as 654 white, 3 orange, 2 red
+    vizceral = [{"name": "normal", "releasesPerTick": 3.2}, {"name": "warning", "releasesPerTick": 0.01},
+                {"name": "danger", "releasesPerTick": 0.01}]
+    dots = dict(run_module("particles.js", share, {"normal": 16.6, "warning": 2, "danger": 2}, vizceral, None))
+    total = sum(dots.values())
+    assert total == pytest.approx(3.22 * 60, abs=0.1)  # as many dots as Vizceral drew in all
+    assert dots["warning"] / total == pytest.approx(2 / 20.6, abs=0.001)
+    assert dots["danger"] / total == pytest.approx(2 / 20.6, abs=0.001)
+    # 1% errors on a quiet edge: at least one red dot a second; the edge's capacity caps the whole
+    dots = dict(run_module("particles.js", share, {"normal": 99, "danger": 1}, [], 1))
+    assert dots == {"normal": 59.4, "danger": 1}
+    dots = dict(run_module("particles.js", share, {"normal": 30, "danger": 0.3}, [], None))
+    assert dots == {"normal": 30, "danger": 1}

@@ -35,7 +35,7 @@ export class FrameLoop {
     this.frames = 0;
   }
 
-  // Something changed: draw for a while. interactive: the pointer is in use.
+  // Something changed: draw for a while. interactive: the user is acting (pointer, zoom): draw smoothly.
   wake({ interactive = false } = {}) {
     const now = performance.now();
     this.busyUntil = Math.max(this.busyUntil, now + SETTLE_MS);
@@ -65,7 +65,7 @@ export class FrameLoop {
     const moving = !this.frozen && graph && hasMovingDots(graph);
     const busy = time < this.busyUntil;
     if (!moving && !busy) return; // the picture on screen is still true: draw nothing until woken
-    const interval = 1000 / (time < this.activeUntil || busy ? ACTIVE_FPS : IDLE_FPS);
+    const interval = 1000 / (time < this.activeUntil ? ACTIVE_FPS : IDLE_FPS);
     const due = this.lastFrame + interval;
     if (time < due - 1) {
       this.schedule(due - time);

@@ -32,7 +32,11 @@ function makeNoticesSafe(item) {
   if (Array.isArray(item.notices)) item.notices = item.notices.map(safeNotice);
 }
 
-export const isGhost = (item) => item?.intuition?.state === 'ghost';
+// What the agent says of a node or connection: rps, error_rate, p99_seconds, state (live or ghost),
+// last_seen, last_rps, latency_warning.
+export const factsOf = (item) => item?.metadata?.intuition ?? {};
+
+export const isGhost = (item) => factsOf(item).state === 'ghost';
 
 // Safe notices, and ghosts (silent since, kept on the map) in their own colour.
 function prepareItem(item) {

@@ -4,16 +4,16 @@
 
 import { el } from './dom.js';
 import { percent, rate, seconds } from './format.js';
-import { isGhost, unescapeHtml } from './graphdata.js';
+import { factsOf, isGhost, unescapeHtml } from './graphdata.js';
 
 const OFFSET = 16; // px from the pointer
 const SEVERITY_CLASS = ['info', 'warning', 'danger'];
 
 const volume = (metrics) => Object.values(metrics ?? {}).reduce((sum, v) => sum + (Number(v) || 0), 0);
 
-// The figures of a node or connection: the agent's `intuition` block, else what the metrics say.
+// The figures of a node or connection: what the agent says of it, else what the metrics say.
 function figures(item) {
-  const facts = item.intuition ?? {};
+  const facts = factsOf(item);
   const total = volume(item.metrics);
   const rps = facts.rps ?? (item.metrics ? total : null);
   const errors = facts.error_rate ?? (total ? (Number(item.metrics?.danger) || 0) / total : null);
@@ -27,7 +27,7 @@ function badges(item) {
     (isGhost(item) || mark === 'vanished') && 'ghost',
     mark === 'new' && 'new',
     mark === 'changed' && 'changed',
-    item.intuition?.latency_warning && 'slow',
+    factsOf(item).latency_warning && 'slow',
   ].filter(Boolean);
 }
 
@@ -43,12 +43,12 @@ export class HoverCard {
       this.hide();
       return;
     }
-    const key = JSON.stringify([title, item.intuition, item.metrics, item.notices, item.metadata?.mark]);
+    const key = JSON.stringify([title, item.metadata, item.metrics, item.notices]);
     if (key !== this.key) {
       this.key = key;
       const notices = item.notices ?? [];
       this.element.replaceChildren(
-        el('p', { class: 'title' }, title, badges(item).map((b) => el('span', { class: `badge ${b}` }, b))),
+        el('p', { class: 'title' }, title, badges(item).map((b) => [' ', el('span', { class: `badge ${b}` }, b)])),
         el('p', { class: 'figures' }, figures(item)),
         notices.length ? el('ul', {}, notices.map((n) => el('li', { class: `severity-${SEVERITY_CLASS[n.severity] ?? 'info'}` },
           unescapeHtml(n.title)))) : null,

@@ -287,6 +287,7 @@ function installTestHooks() {
     resetDots: (connection) => map.resetDotCounts(connection),
     frames: () => map.frameStats(),
     nodePoint: (name) => map.nodePoint(name),
+    marks: () => overlay.lines,
   };
 }
 

@@ -15,6 +15,24 @@ const passesRate = (connection, minRate) => connection.getVolumeTotal() >= minRa
 // Colours of the classes the page adds: a ghost (silent since) and a new edge's ends.
 const EXTRA_CLASSES = { ghost: 'rgb(140, 120, 200)', new: 'rgb(91, 201, 120)' };
 
+// The numbers on the big donuts (global view, focused service): the agent's own, which count a
+// namespace's internal traffic; Vizceral's defaults derive them from connections alone, and on the
+// global view show shares of traffic instead of rates.
+const RATE = 'metadata.intuition.rps';
+const ERROR_RATE = 'metadata.intuition.error_rate';
+const DONUT_NUMBERS = {
+  detailedNode: {
+    volume: {
+      default: {
+        top: { header: 'RPS', data: RATE, format: '0,0.[0]' },
+        bottom: { header: 'ERROR RATE', data: ERROR_RATE, format: '0.[00]%' },
+      },
+      focused: { top: { header: 'RPS', data: RATE, format: '0,0.[0]' } },
+      entry: { top: { header: 'TOTAL RPS', data: RATE, format: '0,0.[0]' } },
+    },
+  },
+};
+
 // Netflix/vizceral#131: ltrTree's layout cache hands the whole cache entry to layoutPositions instead
 // of its positions, so a node that comes back after being removed is drawn at (0,0) on top of another.
 function fixLayoutCache(viz) {
@@ -49,6 +67,7 @@ export class ServiceMap {
     fixLayoutCache(this.viz);
     reweightDots(Vizceral.ConnectionView);
     this.viz.updateStyles({ colorTraffic: EXTRA_CLASSES });
+    this.viz.updateDefinitions(DONUT_NUMBERS);
     this.viz.setOptions({ showLabels: true, allowDraggingOfNodes: false });
     this.minRate = 0;
     this.hidden = [];
@@ -57,7 +76,7 @@ export class ServiceMap {
     this.loop = new FrameLoop(this.viz, onFrame);
     this.applyRateFilter();
     this.viz.on('viewChanged', ({ view }) => {
-      this.loop.wake();
+      this.loop.wake({ interactive: true }); // a zoom to draw smoothly
       onViewChanged(view.slice(), this.programmatic === 0);
     });
     this.viz.on('objectHighlighted', (object) => {

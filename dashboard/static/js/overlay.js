@@ -18,6 +18,7 @@ export class MarkOverlay {
     this.canvas = canvas;
     this.context = canvas.getContext('2d');
     this.drawn = false;
+    this.lines = []; // what the last frame drew: [{source, target, kind}], for tests
   }
 
   // level: the nodes and connections of the current view; pointOf(name): where the map draws a node.
@@ -32,6 +33,7 @@ export class MarkOverlay {
     const g = this.context;
     g.clearRect(0, 0, this.canvas.width, this.canvas.height);
     this.drawn = false;
+    this.lines = [];
     g.font = '11px system-ui, sans-serif';
     for (const connection of marked) {
       const from = pointOf(connection.source);
@@ -50,6 +52,7 @@ export class MarkOverlay {
         g.fillText(style.tag, (from.x + to.x) / 2 - box.left + 6, (from.y + to.y) / 2 - box.top - 6);
       }
       this.drawn = true;
+      this.lines.push({ source: connection.source, target: connection.target, kind: connection.metadata?.mark ?? 'ghost' });
     }
   }
 }

@@ -7,18 +7,31 @@
 // dots are counted once, for its whole rate, and shared out by each class's share of the requests;
 // failing classes also get at least one dot a second (when the edge draws that many), so that a 1%
 // error rate is seen. The metrics Vizceral shows as numbers stay the true rates.
+//
+// An edge holds at most maxParticles dots in flight; once full, Vizceral's launches fail in class order
+// (the first class gets every freed dot), which skews the colours. The dots per tick are therefore kept
+// under what the edge can hold: maxParticles over the ticks a dot takes to cross it.
 
 const TICKS_PER_SECOND = 60; // Vizceral's particle clock: one tick per frame at 60 frames a second
 const FAILING_FLOOR = 1 / TICKS_PER_SECOND; // one dot a second
 const isFailing = (cls) => cls !== 'normal';
+const MEAN_SPEED = 4; // units per tick: Vizceral gives each dot a speed of 3 + random(2)
+const HEADROOM = 0.8;
 
-// Releases per tick for each class, from the edge's rate by class and Vizceral's own releases.
-export function shareDots(volumes, vizceralReleases) {
+// Releases per tick that keep a connection view's dots in flight under its maximum.
+function capacity(view) {
+  return view.length > 0 ? (HEADROOM * view.maxParticles * MEAN_SPEED) / view.length : Infinity;
+}
+
+// Releases per tick for each class, from the edge's rate by class, Vizceral's own releases and the
+// most the edge can hold.
+export function shareDots(volumes, vizceralReleases, most = Infinity) {
   const entries = Object.entries(volumes).filter(([, v]) => Number(v) > 0);
   const total = entries.reduce((sum, [, v]) => sum + Number(v), 0);
   if (total === 0) return [];
   // at least a dot per request, and never fewer dots in all than Vizceral would draw
-  const budget = Math.max(total / TICKS_PER_SECOND, vizceralReleases.reduce((sum, r) => sum + r.releasesPerTick, 0));
+  const wanted = Math.max(total / TICKS_PER_SECOND, vizceralReleases.reduce((sum, r) => sum + r.releasesPerTick, 0));
+  const budget = Math.min(most, wanted);
   return entries.map(([name, volume]) => {
     const share = budget * (Number(volume) / total);
     return {
@@ -51,7 +64,7 @@ export function reweightDots(ConnectionView) {
   const updateVolume = view.updateVolume;
   view.updateVolume = function updateVolumeByShare() {
     updateVolume.call(this);
-    this.releasesPerTick = shareDots(this.object.volume ?? {}, this.releasesPerTick);
+    this.releasesPerTick = shareDots(this.object.volume ?? {}, this.releasesPerTick, capacity(this));
   };
   countDots(view);
 }
