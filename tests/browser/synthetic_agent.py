@@ -20,6 +20,7 @@ from tests.unit.graph_fakes import FakeIdentity, flow, key, requests
 from tracer.config import parse_config
 from tracer.graph import Graph
 from tracer.identity import ContainerInfo, Endpoint, ServiceInfo
+from tracer.identity.timeline import ContainerEvent
 from tracer.records import SERVER, Drain, RequestSample
 
 XSS_SERVICE = "<img src=x onerror=alert(1)>"
@@ -81,6 +82,12 @@ class SyntheticAgent:
             addresses={self.ips[n]: e for n, e in endpoints.items()},
         )
         config = parse_config({"ghost_seconds": GHOST_SECONDS})
+        # what Docker's event stream told: legacy went away, cache was OOM-killed and came back
+        self.identity.events = [
+            ContainerEvent(self.started - LEGACY_UNTIL, "die", "legacy", "shop", "legacy-1"),
+            ContainerEvent(self.started - 100, "oom", "cache", "shop", "cache-1"),
+            ContainerEvent(self.started - 95, "start", "cache", "shop", "cache-1"),
+        ]
         self.graph = Graph(self.identity, config, clock=lambda: self.now)
         self.app = create_app(GraphSource(self.graph, self.identity, lambda: (True, "synthetic"), []), config)
         self.app.before_request(self.before_request)

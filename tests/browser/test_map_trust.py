@@ -95,6 +95,29 @@ def test_replay_shows_the_panel_of_that_moment(page, agent):
     page.wait(lambda: "Replay of" not in page.panel_text(), "the panel back to now")
 
 
+def test_the_timeline_draws_throughput_errors_and_container_events(page, agent):
+    page.open("#/shop")
+    markers = page.wait(lambda: page.js("return [...document.querySelectorAll('#history-chart .marker')]"
+                                        ".map((m) => [m.className, m.title])"), "the event markers")
+    kinds = [cls for cls, _ in markers]
+    assert kinds == ["marker die", "marker oom", "marker start"], markers
+    assert markers[0][1].endswith("die: legacy-1 (shop/legacy)")
+    # requests as a line, errors (2% here: the hostile service's 500s) in red from the bottom
+    drawn = page.js("""const c = document.querySelector('#history-chart canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let line = 0, red = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          if (d[i + 3] > 100 && d[i + 2] > 180 && d[i + 1] > 150) line += 1;
+          if (d[i + 3] > 60 && d[i] > d[i + 1] + 60) red += 1;
+        }
+        return [line, red];""")
+    assert drawn[0] > 100 and drawn[1] > 10, drawn
+    # a marker opens the replay of its moment
+    page.driver.find_element(By.CSS_SELECTOR, "#history-chart .marker.die").click()
+    page.wait(lambda: f"at={int(agent.started - LEGACY_UNTIL)}" in page.hash(), "the replay of legacy's end")
+    assert page.freshness()[0] == "replay"
+
+
 def test_the_access_log_lists_requests_with_their_reporter_and_can_be_worked_with(page):
     page.open("#/shop?client=web&server=api")
     page.wait_for_panel("/orders")
@@ -164,12 +187,13 @@ def test_the_hover_card_is_readable(page):
     assert page.js("return document.querySelectorAll('.hover-card:not([hidden])').length") == 1
 
 
-def test_a_stopped_service_stays_as_a_ghost(page, agent):
-    page.open("#/shop")
+def test_a_stopped_service_stays_as_a_ghost_that_no_filter_hides(page, agent):
+    page.open("#/shop?min=1000")  # a filter that hides every edge with live, healthy traffic
     page.wait_for_names({"cache"})
     agent.stopped = {"cache"}
     page.wait(lambda: page.js("return window.__viz.currentGraph.nodes.cache.getClass()") == "ghost", "cache as a ghost", timeout=30)
     page.wait(lambda: {"source": "api", "target": "cache", "kind": "ghost"} in hook(page, "marks"), "the ghost edge drawn")
+    assert page.js("return window.__viz.currentGraph.connections['api--cache'].isVisible()")
     page.hover_at(page.node_point("cache"))
     card = page.wait(lambda: page.hover_card(), "the hover card")
     assert card.startswith("cache ghost\n"), card

@@ -2,14 +2,15 @@
 /* global Vizceral */
 
 import { FrameLoop } from './frameloop.js';
+import { isGhost } from './graphdata.js';
 import { dotCounts, resetDotCounts, reweightDots } from './particles.js';
 import { edgeSelection, serviceSelection, sameSelection } from './route.js';
 
 const RATE_FILTER = 'min-rate';
-// Trouble is never filtered away: an edge with failing requests or a marked one (a ghost, a change)
-// stays whatever its rate.
+// Trouble is never filtered away: an edge with failing requests, a ghost or a changed one stays
+// whatever its rate.
 const failing = (connection) => connection.getVolume('danger') > 0 || connection.getVolume('warning') > 0;
-const marked = (connection) => Boolean(connection.metadata?.mark);
+const marked = (connection) => Boolean(connection.metadata?.mark) || isGhost(connection);
 const passesRate = (connection, minRate) => connection.getVolumeTotal() >= minRate || failing(connection) || marked(connection);
 
 // Colours of the classes the page adds: a ghost (silent since) and a new edge's ends.
