@@ -56,6 +56,11 @@ def region(url: str) -> dict:
     return next((n for n in graph["nodes"] if n["name"] == NAMESPACE), {"nodes": [], "connections": []})
 
 
+def ghost(url: str, client: str, server: str) -> bool:
+    found = [c for c in region(url)["connections"] if (c["source"], c["target"]) == (client, server)]
+    return bool(found) and found[0]["metadata"]["intuition"]["state"] == "ghost"
+
+
 def connected(url: str, *pairs: tuple[str, str]) -> bool:
     return set(pairs) <= {(c["source"], c["target"]) for c in region(url)["connections"]}
 
@@ -145,7 +150,7 @@ def test_hostile_service_name_shows_as_text(page, livemap):
     assert "worker-src 'self' blob:" in policy
     page.open(f"#/{NAMESPACE}")
     page.click_at(page.node_point(EVIL))
-    assert page.wait_for_panel(livemap.env.name("evil")).startswith(f"×\n{EVIL}\n")
+    assert page.wait_for_panel(livemap.env.name("evil")).startswith(f"×\nPause\n{EVIL}\n")
     assert page.js("return document.querySelectorAll('#details img, #details script').length") == 0
     assert page.alerts() == []
     assert page.csp_violations() == []
@@ -172,17 +177,19 @@ def test_injected_500s_turn_the_edge_red_with_a_notice_within_5_s(page, livemap)
     page.wait_for_panel("of requests to api fail")
 
 
-def test_replay_shows_the_edges_after_traffic_stopped(page, livemap):
+def test_stopped_traffic_leaves_a_ghost_and_replay_shows_it_live(page, livemap):
     livemap.env.exec(livemap.web.id, "sh", "-c", "echo > /tmp/stop")
-    wait_until(lambda: not connected(livemap.url, ("web", "api")), 60, "web -> api to leave the live map")
+    wait_until(lambda: ghost(livemap.url, "web", "api"), 60, "web -> api to turn into a ghost")
     page.open(f"#/{NAMESPACE}")
-    web_api = "return !!window.__viz.currentGraph.connections['web--api']"
-    page.wait(lambda: not page.js(web_api), "the live map without web -> api")
+    state = "const c = window.__viz.currentGraph.connections['web--api']; return c && c.metadata.intuition.state"
+    page.wait(lambda: page.js(state) == "ghost", "web -> api drawn as a ghost")
+    page.wait(lambda: {"source": "web", "target": "api", "kind": "ghost"} in page.js("return window.intuitionTestHooks.marks()"),
+              "the ghost's dashed line")
 
     slider = page.driver.find_element(By.ID, "history")
     # the slider moves 10 s a step; the history keeps a snapshot every 10 s: aim well after the traffic began
     steps = int((time.time() - livemap.busy_since) / 10) - 2
     slider.send_keys(*[Keys.ARROW_LEFT] * steps)
-    page.wait(lambda: page.js(web_api), "web -> api replayed")
+    page.wait(lambda: page.js(state) == "live", "web -> api replayed live")
     assert "at=" in page.hash()
     assert page.freshness()[0] == "replay"

@@ -5,7 +5,7 @@
 // so dots keep their speed and rates. A frozen map stops its dots where they are.
 
 const TICK_MS = 1000 / 60;
-const IDLE_FPS = 15;
+const IDLE_FPS = 20;
 const ACTIVE_FPS = 30;
 const SETTLE_MS = 2500; // longest Vizceral transition (1 s) plus the layout worker's answer
 const ACTIVE_MS = 2000; // after the last pointer move
