@@ -229,3 +229,18 @@ def test_typing_in_search_keeps_the_panel_and_opening_it_moves_no_node(page):
     assert "api-1" in page.panel_text()
     page.driver.find_element(By.ID, "search").send_keys(Keys.ESCAPE)
     assert "api-1" in page.panel_text()
+
+
+def test_mark_now_shows_what_changes_from_that_moment_on(page, agent):
+    page.open("#/shop")
+    page.wait_for_names({"web", "cache"})
+    page.driver.find_element(By.ID, "mark").click()
+    marked = page.wait(lambda: re.search(r"changes=(\d+)", page.hash()), "the marked moment in the URL")
+    assert abs(int(marked.group(1)) - time.time()) < 5
+    assert page.driver.find_element(By.ID, "changes").text == "Hide changes"
+    agent.new_edge = True
+    page.wait(lambda: {"source": "web", "target": "cache", "kind": "new"} in hook(page, "marks"), "the new edge marked",
+              timeout=45)  # history keeps a view every 10 s
+    page.driver.find_element(By.ID, "changes").click()
+    page.wait(lambda: hook(page, "marks") == [], "the marks gone")
+    assert "changes=" not in page.hash()
