@@ -74,6 +74,7 @@ export class ServiceMap {
     this.hidden = [];
     this.selection = null;
     this.programmatic = 0;
+    this.signature = '';
     this.loop = new FrameLoop(this.viz, onFrame);
     this.applyRateFilter();
     this.viz.on('viewChanged', ({ view }) => {
@@ -113,7 +114,12 @@ export class ServiceMap {
     this.loop.wake();
   }
 
+  // A graph like the last one (bar its `updated` stamps) changes nothing on screen: Vizceral is not
+  // even told, so an idle map stays undrawn.
   update(graph) {
+    const signature = JSON.stringify(graph, (key, value) => (key === 'updated' ? undefined : value));
+    if (signature === this.signature) return;
+    this.signature = signature;
     this.quietly(() => this.viz.updateData(graph));
     this.refilterIfRatesCrossed();
   }
