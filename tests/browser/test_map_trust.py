@@ -84,8 +84,8 @@ def test_stopping_the_agent_turns_the_indicator_to_error_within_one_poll_and_fre
 def test_replay_shows_the_panel_of_that_moment(page, agent):
     moment = int(agent.started - LEGACY_UNTIL - 60)  # legacy still served web then
     page.open(f"#/shop?service=legacy&at={moment}")
-    text = page.wait_for_panel("Replay of")
-    assert "legacy\nservice in shop" in text
+    text = page.wait_for_panel("legacy-1")  # its container then: it has none now
+    assert "Replay of" in text and "legacy\nservice in shop" in text
     # web called legacy about 8 to 10 times a second then; it calls it no more now
     incoming = page.wait(lambda: page.texts("#details section:nth-of-type(3) tbody tr"), "legacy's callers then")
     assert re.match(r"web(8\.\d|9|9\.\d|10)/s0%", incoming[0]), incoming
