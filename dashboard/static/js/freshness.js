@@ -44,11 +44,11 @@ export class Freshness {
   state() {
     if (this.replayAt) return { state: 'replay', text: `replay of ${clock(this.replayAt)}` };
     if (this.error) {
-      const since = this.changedAt ?? this.failedAt;
+      const shown = this.changedAt === null ? 'nothing to show yet' : `this is the data of ${clock(this.changedAt / 1000)}`;
       return {
         state: 'error',
         text: `error · no answer for ${age((Date.now() - this.failedAt) / 1000)}`,
-        frozen: `Frozen: the agent did not answer (${this.error.message}); this is the data of ${clock(since / 1000)}.`,
+        frozen: `Frozen: the agent did not answer (${this.error.message}); ${shown}.`,
       };
     }
     if (this.changedAt === null) return { state: 'waiting', text: 'waiting for data' };
