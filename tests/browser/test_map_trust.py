@@ -181,10 +181,17 @@ def test_the_hover_card_is_readable(page):
     assert box[0] >= 220 and box[1], box
     assert box[2] <= 2.1, f"the notice wraps over {box[2]:.1f} lines"
 
-    # one card at a time: another node replaces it
-    page.hover_at(page.node_point("api"))
-    page.wait(lambda: page.hover_card().startswith("api\n"), "the card of api")
+    # one card at a time: another node replaces it; a node without notices lists none
+    page.hover_at(page.node_point("web"))
+    web = page.wait(lambda: (card := page.hover_card()).startswith("web\n") and card, "the card of web")
+    assert [line for line in web.split("\n") if line][2:] == [], web
     assert page.js("return document.querySelectorAll('.hover-card:not([hidden])').length") == 1
+
+    # in the global view, a namespace's card
+    page.open("#/")
+    page.hover_at(page.node_point("shop"))
+    shop = page.wait(lambda: page.hover_card(), "the card of shop")
+    assert re.fullmatch(r"shop\n+\S+/s · \S+% errors · p99 \S+ ms", shop.strip()), shop
 
 
 def test_a_stopped_service_stays_as_a_ghost_that_no_filter_hides(page, agent):

@@ -50,8 +50,8 @@ export class HoverCard {
       this.element.replaceChildren(
         el('p', { class: 'title' }, title, badges(item).map((b) => [' ', el('span', { class: `badge ${b}` }, b)])),
         el('p', { class: 'figures' }, figures(item)),
-        notices.length ? el('ul', {}, notices.map((n) => el('li', { class: `severity-${SEVERITY_CLASS[n.severity] ?? 'info'}` },
-          unescapeHtml(n.title)))) : null,
+        ...(notices.length ? [el('ul', {}, notices.map((n) => el('li', { class: `severity-${SEVERITY_CLASS[n.severity] ?? 'info'}` },
+          unescapeHtml(n.title))))] : []),
       );
     }
     this.element.hidden = false;
