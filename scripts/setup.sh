@@ -102,5 +102,5 @@ fi
 
 # --- what the tests drive for real --------------------------------------------------------------
 apt_install docker.io redis-server postgresql postgresql-contrib nginx-light prometheus \
-  chromium chromium-driver wrk nftables iproute2 curl busybox-static
+  chromium chromium-driver wrk nftables iproute2 curl busybox-static bpftool
 say "ready for tests"

@@ -9,6 +9,8 @@ NAME becomes the process's comm. Modes:
     connect SYNCNT       one connect with at most SYNCNT SYN retries; prints the errno name
     linger               connect, wait for one byte, close with SO_LINGER 0 (sends a reset)
     chatter COUNT SIZE   COUNT writes of SIZE bytes with TCP_NODELAY, then read 1 byte of acknowledgement
+    on-stdin SIZE        connect and print "connected"; then for each line on stdin send SIZE bytes, read
+                         SIZE bytes back and print "done"; close at the end of stdin
 """
 import ctypes
 import errno
@@ -68,6 +70,14 @@ def main(argv: list[str]) -> None:
             for _ in range(count):
                 s.sendall(b"m" * size)
             read_exactly(s, 1)
+    elif mode == "on-stdin":
+        size = int(args[0])
+        with socket.create_connection(address) as s:
+            print("connected", flush=True)
+            for _ in sys.stdin:
+                s.sendall(b"s" * size)
+                read_exactly(s, size)
+                print("done", flush=True)
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -1,0 +1,143 @@
+"""The agent as a process: SIGKILL leaves no BPF program behind, a restarted agent counts the traffic of
+connections that were open before it started, and SIGTERM detaches cleanly within 2 s."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import skip_or_fail
+from tests.helpers.agent_metrics import scrape
+from tests.helpers.docker_env import wait_until
+from tests.helpers.servers import free_port
+from tests.helpers.tcp_server import Server, read_exactly
+
+pytestmark = pytest.mark.kernel
+CLIENT_COMM = "intu-sig-cli"
+ROUND_BYTES = 1000
+ROUNDS = 3
+DETACH_SECONDS = 2.0
+
+
+class AgentProcess:
+    """`python -m tracer agent` on a free loopback port, as a user starts it."""
+
+    def __init__(self):
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process = subprocess.Popen([sys.executable, "-m", "tracer", "agent", "--listen", self.url[7:]],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_until(self._healthy, 60, "the agent to answer /healthz with 200")
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the agent exited with {self.process.returncode}: {self.process.stderr.read()}")
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def program_ids(self) -> set[int]:
+        """The BPF programs this process holds, from its file descriptors' fdinfo."""
+        ids = set()
+        fdinfo = f"/proc/{self.process.pid}/fdinfo"
+        for fd in os.listdir(fdinfo):
+            try:
+                with open(f"{fdinfo}/{fd}") as f:
+                    ids.update(int(line.split()[1]) for line in f if line.startswith("prog_id:"))
+            except FileNotFoundError:
+                continue
+        return ids
+
+    def client_bytes(self, name: str, reporter: str) -> float:
+        return sum(value for (sample, labels), value in scrape(self.url).items()
+                   if sample == name and (("client", f"host:{CLIENT_COMM}") in labels) and ("reporter", reporter) in labels)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(30)
+
+
+def loaded_program_ids() -> set[int]:
+    out = subprocess.run(["bpftool", "-j", "prog", "list"], capture_output=True, text=True, check=True).stdout
+    return {p["id"] for p in json.loads(out)}
+
+
+@pytest.fixture(autouse=True)
+def root_and_bpftool():
+    if os.geteuid() != 0:
+        skip_or_fail("the agent needs root to load its probes")
+    if subprocess.run(["which", "bpftool"], capture_output=True).returncode != 0:
+        skip_or_fail("bpftool is not installed (scripts/setup.sh --test installs it)")
+
+
+def echo(conn):
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        conn.sendall(data)
+
+
+def server_below_ephemeral_ports() -> Server:
+    """An echo server on a port below the ephemeral range: for a connection that predates it, the agent
+    takes the end with the lower port for the server (probes/bytes.c, adopt_socket)."""
+    for port in range(20000, 30000, 7):
+        try:
+            return Server(echo, port=port)
+        except OSError:
+            continue
+    raise AssertionError("no free port from 20000 to 30000")
+
+
+def test_sigkill_leaves_no_program_and_a_restart_counts_open_connections():
+    with server_below_ephemeral_ports() as server:
+        client = subprocess.Popen(
+            [sys.executable, "-m", "tests.helpers.tcp_client", CLIENT_COMM, "on-stdin", "127.0.0.1", str(server.port),
+             str(ROUND_BYTES)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert client.stdout.readline().strip() == "connected"  # open before any agent runs
+            first = AgentProcess()
+            try:
+                programs = first.program_ids()
+                assert len(programs) >= 5 and programs <= loaded_program_ids()
+            finally:
+                first.kill()
+            wait_until(lambda: not programs & loaded_program_ids(), 10, "the killed agent's programs to be unloaded")
+
+            second = AgentProcess()
+            try:
+                for _ in range(ROUNDS):
+                    client.stdin.write("go\n")
+                    client.stdin.flush()
+                    assert client.stdout.readline().strip() == "done"
+                expected = ROUNDS * ROUND_BYTES
+                wait_until(lambda: second.client_bytes("intuition_tcp_sent_bytes_total", "client") == expected, 30,
+                           f"{expected} bytes sent by the client, seen at the client")
+                wait_until(lambda: second.client_bytes("intuition_tcp_received_bytes_total", "server") == expected,
+                           30, f"{expected} bytes received by the server, seen at the server")
+            finally:
+                second.kill()
+        finally:
+            client.stdin.close()
+            client.wait(30)
+
+
+def test_sigterm_detaches_within_two_seconds():
+    agent = AgentProcess()
+    try:
+        programs = agent.program_ids()
+        assert programs and programs <= loaded_program_ids()
+        started = time.monotonic()
+        agent.process.send_signal(signal.SIGTERM)
+        assert agent.process.wait(30) == 0
+        wait_until(lambda: not programs & loaded_program_ids(), 30, "the agent's programs to be unloaded")
+        assert time.monotonic() - started <= DETACH_SECONDS
+    finally:
+        agent.kill()
