@@ -1,14 +1,15 @@
-"""What tracing costs: nginx under wrk on loopback, with the agent running (traced) and without (untraced).
+"""What tracing costs: nginx under wrk on loopback, untraced, with the floor (empty programs on the agent's
+hooks), with the agent counting connections and bytes only (`capture.l7: false`), and with the agent parsing
+requests (the default).
 
-    sudo .venv/bin/python -m benchmarks.overhead [--pairs 5] [--seconds 5]
+    sudo .venv/bin/python -m benchmarks.overhead [--rounds 5] [--seconds 5] [--before GIT_REF]
 
-Runs alternate untraced, traced, untraced, traced, ... Each traced run starts the real agent
-(`intuition agent`), waits for /healthz, runs wrk, and stops the agent. Prints the median ratio of
-requests/s (traced / untraced, per pair), the agent's CPU seconds per 100k requests (from /proc/<pid>/stat)
-and the BPF run time per request from the kernel's own accounting (kernel.bpf_stats_enabled, run_time_ns of
-the agent's programs), which covers both ends of each request: wrk's and nginx's. The accounting costs
-every program run two clock reads, so it is on only for a second wrk run of each traced run, not for the
-one whose throughput is compared.
+--before adds the agent as of another commit (both settings), exported with git archive. Each round runs the
+arms in turn (ABAB...: the machine's drift hits all arms alike) and the ratios are
+medians of per-round ratios to the round's untraced run. Each traced arm starts its process, waits until it
+is ready, runs wrk for throughput, then runs wrk again with the kernel's run-time accounting on (it costs
+every program run two clock reads, so throughput is measured without it) for the BPF time per request, per
+program, which covers both ends of each request: wrk's and nginx's.
 """
 from __future__ import annotations
 
@@ -19,16 +20,21 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
+from benchmarks import bpf_programs
 from tests.helpers.servers import free_port, running_nginx, stop
 
-AGENT = os.path.join(os.path.dirname(sys.executable), "intuition")
-BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRK_CONNECTIONS = 8
 WRK_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}   # wrk prints 5.00s, 1.00m
+ARM_TITLES = {"untraced": "untraced", "floor": "floor (empty programs, same hooks)",
+              "l4": "agent, capture.l7: false", "l7": "agent, L7 on (default)",
+              "l4 before": "previous design, capture.l7: false", "l7 before": "previous design, L7 on"}
 
 
 @dataclass
@@ -36,8 +42,11 @@ class Run:
     requests: int
     seconds: float
     agent_cpu_seconds: float = 0.0
+    start_seconds: float = 0.0          # from starting the process to its programs attached (agent: /healthz 200)
+    rss_mb: float = 0.0                 # the process's resident memory after its runs
     bpf_ns_per_request: float = 0.0
     bpf_runs_per_request: float = 0.0
+    programs: dict[str, tuple[float, float]] = field(default_factory=dict)   # name -> (ns, runs) per request
 
     @property
     def rate(self) -> float:
@@ -51,8 +60,7 @@ def wrk(port: int, seconds: int) -> tuple[int, float]:
     match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
     if not match:
         raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    duration = float(match[2]) * WRK_TIME_UNITS[match[3]]
-    return int(match[1]), duration
+    return int(match[1]), float(match[2]) * WRK_TIME_UNITS[match[3]]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -62,26 +70,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
 
 
-def bpf_accounting(pid: int) -> tuple[int, int]:
-    """(run_time_ns, run_cnt) summed over the BPF programs the process holds open (each program once)."""
-    per_program = {}
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-prog":
-                continue
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                info = dict(line.split(":", 1) for line in f if ":" in line)
-        except FileNotFoundError:
-            continue   # closed meanwhile
-        per_program[int(info["prog_id"])] = (int(info.get("run_time_ns", 0)), int(info.get("run_cnt", 0)))
-    return sum(ns for ns, _ in per_program.values()), sum(runs for _, runs in per_program.values())
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
-def wait_healthy(url: str, agent: subprocess.Popen, timeout: float = 180.0) -> None:
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        if agent.poll() is not None:
-            raise RuntimeError(f"the agent exited with {agent.returncode} before /healthz answered")
+        if process.poll() is not None:
+            raise RuntimeError(f"the agent exited with {process.returncode} before /healthz answered")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -93,85 +91,161 @@ def wait_healthy(url: str, agent: subprocess.Popen, timeout: float = 180.0) -> N
         time.sleep(0.5)
 
 
-def untraced_run(nginx_port: int, seconds: int) -> Run:
-    return Run(*wrk(nginx_port, seconds))
+@contextlib.contextmanager
+def agent(l7: bool, root: str = ROOT):
+    """`intuition agent` of the source tree at root, with L7 parsing on or off, until /healthz answers."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as config:
+        config.write(f"capture: {{l7: {'true' if l7 else 'false'}}}\n")
+        config.flush()
+        port = free_port()
+        process = subprocess.Popen([sys.executable, "-m", "tracer", "agent", "--config", config.name,
+                                    "--listen", f"127.0.0.1:{port}"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+            yield process
+        finally:
+            stop(process)
 
 
 @contextlib.contextmanager
-def bpf_stats():
-    """kernel.bpf_stats_enabled on for the block. It costs every program run two clock reads, which users do
-    not pay: throughput is measured with it off."""
-    with open(BPF_STATS) as f:
-        before = f.read().strip()
-    with open(BPF_STATS, "w") as f:
-        f.write("1")
+def floor():
+    """Empty programs on the agent's hooks (benchmarks/floor.py), until attached."""
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.floor"], stdout=subprocess.PIPE, text=True,
+                               stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
-        yield
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"benchmarks.floor exited with {process.wait()} before attaching")
+        yield process
     finally:
-        with open(BPF_STATS, "w") as f:
-            f.write(before)
+        stop(process)
 
 
-def traced_run(nginx_port: int, seconds: int) -> Run:
-    """A wrk run with the agent attached, then a second one with BPF accounting on for its run time."""
-    port = free_port()
-    agent = subprocess.Popen([AGENT, "agent", "--listen", f"127.0.0.1:{port}"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/healthz", agent)
-        cpu = cpu_seconds(agent.pid)
-        run = Run(*wrk(nginx_port, seconds))
-        run.agent_cpu_seconds = cpu_seconds(agent.pid) - cpu
-        with bpf_stats():
-            ns, runs = bpf_accounting(agent.pid)
-            accounted, _ = wrk(nginx_port, seconds)
-            ns_after, runs_after = bpf_accounting(agent.pid)
-        run.bpf_ns_per_request = (ns_after - ns) / accounted
-        run.bpf_runs_per_request = (runs_after - runs) / accounted
-        return run
-    finally:
-        stop(agent)
+def traced_run(process: subprocess.Popen, nginx_port: int, seconds: int, started: float) -> Run:
+    """A wrk run with `process`'s programs attached, then a second one with BPF accounting on. `started`: when
+    the process was started (time.monotonic)."""
+    attached = time.monotonic() - started
+    cpu = cpu_seconds(process.pid)
+    run = Run(*wrk(nginx_port, seconds))
+    run.agent_cpu_seconds = cpu_seconds(process.pid) - cpu
+    with bpf_programs.accounting():
+        before = bpf_programs.programs_of(process.pid)
+        accounted, _ = wrk(nginx_port, seconds)
+        after = bpf_programs.programs_of(process.pid)
+    for program in bpf_programs.delta(before, after):
+        if program.run_cnt:
+            run.programs[program.name] = (program.run_time_ns / accounted, program.run_cnt / accounted)
+    run.start_seconds = attached
+    run.rss_mb = rss_mb(process.pid)
+    run.bpf_ns_per_request = sum(ns for ns, _ in run.programs.values())
+    run.bpf_runs_per_request = sum(runs for _, runs in run.programs.values())
+    return run
 
 
-def measure(pairs: int, seconds: int) -> list[tuple[Run, Run]]:
+@contextlib.contextmanager
+def source_tree(ref: str):
+    """The repository's files at a git ref, exported to a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="intuition-before-") as tree:
+        archive = subprocess.run(["git", "-C", ROOT, "archive", ref], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        yield tree
+
+
+def arm_run(arm: str, nginx_port: int, seconds: int, before: str | None) -> Run:
+    if arm == "untraced":
+        return Run(*wrk(nginx_port, seconds))
+    if arm == "floor":
+        traced = floor()
+    else:
+        traced = agent(l7=arm.startswith("l7"), root=before if arm.endswith("before") else ROOT)
+    started = time.monotonic()
+    with traced as process:
+        return traced_run(process, nginx_port, seconds, started)
+
+
+def measure(rounds: int, seconds: int, before: str | None = None) -> list[dict[str, Run]]:
+    """Rounds of every arm; with `before` (a source tree), also the agent of that tree."""
+    arms = ["untraced", "floor", "l4", "l7"] + (["l4 before", "l7 before"] if before else [])
     with running_nginx() as nginx:
         results = []
-        for pair in range(pairs):
-            untraced = untraced_run(nginx.port, seconds)
-            traced = traced_run(nginx.port, seconds)
-            print(f"pair {pair + 1}: untraced {untraced.rate:8.0f} req/s, traced {traced.rate:8.0f} req/s",
-                  flush=True)
-            results.append((untraced, traced))
+        for n in range(rounds):
+            runs = {arm: arm_run(arm, nginx.port, seconds, before) for arm in arms}
+            print(f"round {n + 1}: " + ", ".join(f"{arm} {run.rate:.0f}/s" for arm, run in runs.items()), flush=True)
+            results.append(runs)
         return results
 
 
-def report(results: list[tuple[Run, Run]]) -> str:
-    ratio = statistics.median(traced.rate / untraced.rate for untraced, traced in results)
-    cpu = statistics.median(traced.agent_cpu_seconds / traced.requests * 100_000 for _, traced in results)
-    bpf = statistics.median(traced.bpf_ns_per_request for _, traced in results)
-    runs = statistics.median(traced.bpf_runs_per_request for _, traced in results)
-    untraced_rate = statistics.median(untraced.rate for untraced, _ in results)
-    traced_rate = statistics.median(traced.rate for _, traced in results)
-    return "\n".join([
-        f"untraced: median {untraced_rate:.0f} requests/s; traced: median {traced_rate:.0f} requests/s",
-        f"throughput traced/untraced (median of pairs): {ratio:.3f}",
-        f"agent CPU per 100k requests: {cpu:.4f} s",
-        f"BPF run time per request (both ends): {bpf:.0f} ns in {runs:.1f} program runs",
-    ])
+@dataclass
+class Summary:
+    """Medians over rounds, per arm."""
+    rate: dict[str, float]
+    ratio: dict[str, float]             # to the same round's untraced run
+    spread: dict[str, tuple[float, float]]   # lowest and highest per-round ratio
+    bpf_ns: dict[str, float]
+    bpf_runs: dict[str, float]
+    programs: dict[str, dict[str, tuple[float, float]]]   # arm -> program -> (ns, runs) per request
+    cpu_per_100k: dict[str, float]
+    start_seconds: dict[str, float]
+    rss_mb: dict[str, float]
+
+
+def summarise(results: list[dict[str, Run]]) -> Summary:
+    def median(arm, value):
+        return statistics.median(value(runs[arm], runs) for runs in results)
+
+    arms = list(results[0])
+    ratios = {arm: [runs[arm].rate / runs["untraced"].rate for runs in results] for arm in arms}
+    programs: dict[str, dict[str, tuple[float, float]]] = {}
+    for arm in arms[1:]:
+        names = sorted({name for runs in results for name in runs[arm].programs})
+        per_program = defaultdict(tuple)
+        for name in names:
+            per_program[name] = (median(arm, lambda r, _: r.programs.get(name, (0.0, 0.0))[0]),
+                                 median(arm, lambda r, _: r.programs.get(name, (0.0, 0.0))[1]))
+        programs[arm] = dict(per_program)
+    return Summary(
+        rate={arm: median(arm, lambda r, _: r.rate) for arm in arms},
+        ratio={arm: statistics.median(ratios[arm]) for arm in arms},
+        spread={arm: (min(ratios[arm]), max(ratios[arm])) for arm in arms},
+        bpf_ns={arm: median(arm, lambda r, _: r.bpf_ns_per_request) for arm in arms},
+        bpf_runs={arm: median(arm, lambda r, _: r.bpf_runs_per_request) for arm in arms},
+        programs=programs,
+        cpu_per_100k={arm: median(arm, lambda r, _: r.agent_cpu_seconds / r.requests * 100_000) for arm in arms},
+        start_seconds={arm: median(arm, lambda r, _: r.start_seconds) for arm in arms},
+        rss_mb={arm: median(arm, lambda r, _: r.rss_mb) for arm in arms},
+    )
+
+
+def report(summary: Summary) -> str:
+    lines = [f"{'arm':38} {'req/s':>8} {'ratio':>6} {'spread':>13} {'BPF ns/req':>10} {'runs/req':>8}"]
+    for arm in summary.rate:
+        low, high = summary.spread[arm]
+        lines.append(f"{ARM_TITLES[arm]:38} {summary.rate[arm]:8.0f} {summary.ratio[arm]:6.3f} "
+                     f"{low:6.3f}-{high:6.3f} {summary.bpf_ns[arm]:10.0f} {summary.bpf_runs[arm]:8.2f}")
+    for arm in summary.programs:
+        lines.append(f"{ARM_TITLES[arm]}: per program, ns and runs per request")
+        for name, (ns, runs) in sorted(summary.programs[arm].items(), key=lambda item: -item[1][0]):
+            lines.append(f"  {name:24} {ns:8.0f} ns {runs:6.2f} runs ({ns / runs if runs else 0:6.0f} ns/run)")
+    for arm in summary.programs:
+        lines.append(f"{ARM_TITLES[arm]}: start to attached {summary.start_seconds[arm]:.1f} s, "
+                     f"RSS {summary.rss_mb[arm]:.0f} MB, CPU per 100k requests {summary.cpu_per_100k[arm]:.4f} s")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=int, default=5, help="untraced/traced pairs (default 5)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of all arms (default 5)")
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration of each run (default 5)")
+    parser.add_argument("--before", metavar="GIT_REF", help="also measure the agent as of this commit, side by side")
     args = parser.parse_args(argv)
-    if args.pairs < 1 or args.seconds < 1:
-        parser.error("--pairs and --seconds must be at least 1")
+    if args.rounds < 1 or args.seconds < 1:
+        parser.error("--rounds and --seconds must be at least 1")
     if os.geteuid() != 0:
-        parser.error("needs root: the agent loads BPF programs and the benchmark sets kernel.bpf_stats_enabled")
-    print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} on loopback, {args.pairs} pairs of {args.seconds} s, "
+        parser.error("needs root: the agent loads BPF programs and the benchmark turns on BPF run-time accounting")
+    print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} on loopback, {args.rounds} rounds of {args.seconds} s, "
           f"{os.cpu_count()} CPUs, kernel {os.uname().release}", flush=True)
-    print(report(measure(args.pairs, args.seconds)))
+    with (source_tree(args.before) if args.before else contextlib.nullcontext()) as before:
+        print(report(summarise(measure(args.rounds, args.seconds, before))))
     return 0
 
 
