@@ -14,7 +14,8 @@ static __always_inline int on_socket_io(void *ctx, const void *sk, u16 family, u
         return 0;
     count_bytes(si, dir, ret);
 #ifdef L7_PARSERS
-    l7_on_io(ctx, sk, si, dir, ret);
+    if (!si->server_parses)
+        l7_on_io(ctx, sk, si, dir, ret);
 #endif
     return 0;
 }

@@ -70,7 +70,8 @@ struct sock_info {
     struct flow_key key;     /* key.tgid == 0 until the owner is known */
     u64 connect_start_ns;
     u8 opened;               /* the open was counted on key */
-    u8 pad[7];
+    u8 server_parses;        /* client: its server end is a socket on this host, which parses the requests */
+    u8 pad[6];
 };
 
 struct listener_key {
@@ -80,11 +81,17 @@ struct listener_key {
 };
 
 /* A connected client socket's local end, so that the server end on this host can tell its client apart from
- * other processes calling from the same address. */
+ * other processes calling from the same address, and find the client's socket. */
 struct client_end {
     u8 addr[16];
     u16 port;
     u8 pad[6];
+};
+
+struct client_socket {
+    u64 sk;
+    u32 tgid;
+    u32 pad;
 };
 
 struct owner {
@@ -108,7 +115,7 @@ BPF_TABLE("lru_hash", u64, struct sock_info, closed_sockets, MAX_CLOSED_SOCKETS)
 BPF_TABLE("lru_hash", struct listener_key, struct owner, listeners, MAX_LISTENERS);
 BPF_HASH(flows, struct flow_key, struct flow_stats, MAX_FLOWS);
 /* client end -> its process; an entry is overwritten when its port is reused, and otherwise ages out */
-BPF_TABLE("lru_hash", struct client_end, u32, client_ends, MAX_SOCKETS);
+BPF_TABLE("lru_hash", struct client_end, struct client_socket, client_ends, MAX_SOCKETS);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 BPF_PERCPU_ARRAY(lost, u64, LOST_COUNT);
 

@@ -4,10 +4,10 @@
 /* A state change's socket and its tuple. */
 struct state_change {
     const void *sk;
+    u8 local[16];            /* 8-byte aligned: compared a word at a time */
+    u8 peer[16];
     u16 sport;
     u16 dport;
-    u8 local[16];
-    u8 peer[16];
 };
 
 static __always_inline u64 socket_netns(const void *sk)
@@ -56,8 +56,8 @@ static __always_inline void on_connected(struct state_change *c, struct sock_inf
     /* before the server end can accept: on this host the client sends the handshake's last ACK after this */
     struct client_end end = {.port = c->sport};
     __builtin_memcpy(end.addr, c->local, 16);
-    u32 tgid = si->key.tgid;
-    client_ends.update(&end, &tgid);
+    struct client_socket client = {.sk = (u64)c->sk, .tgid = si->key.tgid};
+    client_ends.update(&end, &client);
     if (!si->opened)   /* TCP Fast Open writes before the handshake ends: the write counted it */
         count_client_open(si);
 }
@@ -80,6 +80,38 @@ static __always_inline void on_connect_failed(const void *sk, struct sock_info *
     emit_event(EVENT_CONNECT_FAILED, err, &si->key);
 }
 
+static __always_inline int same_addr(const u8 *a, const u8 *b)
+{
+    return *(const u64 *)a == *(const u64 *)b && *(const u64 *)(a + 8) == *(const u64 *)(b + 8);
+}
+
+/* 127.0.0.0/8 (IPv4-mapped) or ::1: every network namespace has its own, with the same tuples. */
+static __always_inline int is_loopback(const u8 *addr)
+{
+    if (*(const u64 *)addr != 0)
+        return 0;
+    u32 last = *(const u32 *)(addr + 12);
+    if (*(const u32 *)(addr + 8) == 0)
+        return last == 0x01000000;   /* ::1, network order */
+    return *(const u32 *)(addr + 8) == 0xffff0000 && (last & 0xff) == 127;
+}
+
+/* The server end `c` of a connection was accepted on this host. If its client is a socket on this host that
+ * sees the same tuple (no NAT between them), only this end parses the connection's requests: the client end
+ * counts bytes. Decided once per connection, before the client's first write: on this host the handshake's
+ * last ACK is processed before the client's connect() returns. */
+static __always_inline void mark_local_client(struct state_change *c, struct client_socket *client)
+{
+    u64 client_sk = client->sk;
+    struct sock_info *csi = sockets.lookup(&client_sk);
+    if (!csi || csi->key.role != ROLE_CLIENT || csi->key.server_port != c->sport ||
+        !same_addr(csi->key.peer_addr, c->local) || !same_addr(csi->key.local_addr, c->peer))
+        return;
+    if (is_loopback(c->local) && socket_netns((const void *)client_sk) != socket_netns(c->sk))
+        return;   /* the same loopback tuple in another network namespace */
+    csi->server_parses = 1;
+}
+
 /* SYN_RECV -> ESTABLISHED runs in softirq context: the owner is provisionally the listener's, and
  * the task that first reads or writes the socket claims it (claim_server_socket). */
 static __always_inline void on_accepted(struct state_change *c)
@@ -96,9 +128,11 @@ static __always_inline void on_accepted(struct state_change *c)
     }
     struct client_end end = {.port = c->dport};
     __builtin_memcpy(end.addr, c->peer, 16);
-    u32 *client = client_ends.lookup(&end);
-    if (client)
-        si.key.peer_tgid = *client;
+    struct client_socket *client = client_ends.lookup(&end);
+    if (client) {
+        si.key.peer_tgid = client->tgid;
+        mark_local_client(c, client);
+    }
     sockets.update(&sk, &si);
 }
 

@@ -22,6 +22,14 @@ def request_counts(capture, port: int, role: str, protocol: str) -> dict[str, in
     return {status: counts.count for status, counts in requests_of(capture, port, role, protocol).items()}
 
 
+def server_counts(capture, port: int, protocol: str) -> dict[str, int]:
+    """status -> count of `protocol` at the server end of a connection whose ends are both on this host: the
+    server end parses it, and the client end must count bytes only."""
+    client = request_counts(capture, port, "client", protocol)
+    assert client == {}, f"the client end parsed a connection whose server end is on this host: {client}"
+    return request_counts(capture, port, "server", protocol)
+
+
 def samples_of(capture, port: int, role: str) -> list[RequestSample]:
     return [e for e in capture.events if isinstance(e, RequestSample)
             and e.key.server_port == port and e.key.role == role]

@@ -11,6 +11,8 @@ NAME becomes the process's comm. Modes:
     chatter COUNT SIZE   COUNT writes of SIZE bytes with TCP_NODELAY, then read 1 byte of acknowledgement
     on-stdin SIZE        connect and print "connected"; then for each line on stdin send SIZE bytes, read
                          SIZE bytes back and print "done"; close at the end of stdin
+    http STATUS...       connect, print "connected", wait for a line on stdin, then send one HTTP request per
+                         STATUS (GET /STATUS) and read its response (tests.helpers.http_status_server's)
 """
 import ctypes
 import errno
@@ -19,6 +21,7 @@ import struct
 import sys
 import time
 
+from tests.helpers.http_status_server import http_status_request, http_status_response
 from tests.helpers.tcp_server import read_exactly
 
 PR_SET_NAME = 15
@@ -78,6 +81,13 @@ def main(argv: list[str]) -> None:
                 s.sendall(b"s" * size)
                 read_exactly(s, size)
                 print("done", flush=True)
+    elif mode == "http":
+        with socket.create_connection(address) as s:
+            print("connected", flush=True)
+            sys.stdin.readline()
+            for status in args:
+                s.sendall(http_status_request(status))
+                read_exactly(s, len(http_status_response(status)))
     else:
         raise SystemExit(f"unknown mode {mode}")
 

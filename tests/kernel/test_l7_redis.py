@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers.l7 import request_counts
+from tests.helpers.l7 import server_counts
 from tests.helpers.tcp_server import Server, read_exactly
 
 
@@ -62,9 +62,8 @@ def test_redis_cli_outcomes_exact(capture, redis_port):
     assert result.stdout.count("WRONGTYPE") == 7 and result.stdout.count("unknown command") == 3
     # redis-cli first asks for COMMAND DOCS (a reply of thousands of elements): one more success
     want = {"ok": 41, "WRONGTYPE": 7, "ERR": 3}
-    capture.wait_for(lambda c: request_counts(c, redis_port, "client", "redis") == want
-                     and request_counts(c, redis_port, "server", "redis") == want,
-                     what=f"{want} at both ends")
+    capture.wait_for(lambda c: server_counts(c, redis_port, "redis") == want,
+                     what=f"{want} at the server end")
     info = redis_info(redis_port)
     assert info["cmdstat_command|docs"].startswith("calls=1,")
     assert outcomes_in_info(info) == want
@@ -81,9 +80,8 @@ def test_redis_pipeline_of_100_counts_100(capture, redis_port):
             assert chunk, f"redis closed after {replies.count(b'+OK')} replies"
             replies += chunk
     want = {"ok": 100}
-    capture.wait_for(lambda c: request_counts(c, redis_port, "client", "redis") == want
-                     and request_counts(c, redis_port, "server", "redis") == want,
-                     what=f"{want} at both ends")
+    capture.wait_for(lambda c: server_counts(c, redis_port, "redis") == want,
+                     what=f"{want} at the server end")
 
 
 def scripted_replies(replies: list[bytes]):
@@ -105,9 +103,8 @@ def test_blob_error_counts_its_first_word(capture):
             s.sendall(command("PING"))
             receive(s, len(reply))
         want = {"SYNTAX": 1, "WRONGTYPE": 1, "ERR": 1, "ok": 1}
-        capture.wait_for(lambda c: request_counts(c, server.port, "client", "redis") == want
-                         and request_counts(c, server.port, "server", "redis") == want,
-                         what=f"{want} at both ends")
+        capture.wait_for(lambda c: server_counts(c, server.port, "redis") == want,
+                         what=f"{want} at the server end")
 
 
 @pytest.mark.kernel
@@ -120,9 +117,8 @@ def test_inline_commands_counted(capture, redis_port):
             s.sendall(line)
             assert receive(s, len(reply)) == reply
     want = {"ok": 3, "ERR": 1}
-    capture.wait_for(lambda c: request_counts(c, redis_port, "client", "redis") == want
-                     and request_counts(c, redis_port, "server", "redis") == want,
-                     what=f"{want} at both ends")
+    capture.wait_for(lambda c: server_counts(c, redis_port, "redis") == want,
+                     what=f"{want} at the server end")
     assert outcomes_in_info(redis_info(redis_port)) == want
 
 
@@ -154,8 +150,8 @@ def test_line_protocols_are_not_inline_redis(capture, greeting):
 
 
 @pytest.mark.kernel
-def test_malformed_reply_is_a_parse_error_at_each_end(capture):
-    """A reply of no RESP type breaks the framing: counted as a parse error where it is sent and received."""
+def test_malformed_reply_is_a_parse_error(capture):
+    """A reply of no RESP type breaks the framing: counted as a parse error at the end that parses, the server's."""
     replies = [b"+PONG\r\n", b"?bogus\r\n"]
     capture.poll()
     before = capture.collector.parse_errors.get("redis", 0)
@@ -163,9 +159,9 @@ def test_malformed_reply_is_a_parse_error_at_each_end(capture):
         for reply in replies:
             s.sendall(command("PING"))
             receive(s, len(reply))
-        capture.wait_for(lambda c: c.collector.parse_errors.get("redis", 0) - before >= 2,
-                         what="a redis parse error at each end")
+        capture.wait_for(lambda c: c.collector.parse_errors.get("redis", 0) - before >= 1,
+                         what="a redis parse error at the server end")
     capture.poll()
-    assert capture.collector.parse_errors["redis"] - before == 2
+    assert capture.collector.parse_errors["redis"] - before == 1
     # the bogus reply still answered its command: both requests completed
-    assert request_counts(capture, server.port, "client", "redis") == {"ok": 2}
+    assert server_counts(capture, server.port, "redis") == {"ok": 2}
