@@ -5,14 +5,13 @@
  * are read at offsets from the running kernel's BTF, passed in as -D constants (OFF_*).
  *
  * Limits come from the loader as -D constants: MAX_SOCKETS, MAX_CLOSED_SOCKETS, MAX_FLOWS, MAX_LISTENERS,
- * RINGBUF_PAGES.
+ * RINGBUF_PAGES. So do the numbers user space reads back (tracer/probe_constants.py): ROLE_*, EVENT_*, PROTO_*,
+ * LOST_*, STATUS_LEN, LATENCY_BUCKETS.
  */
 #ifndef INTUITION_COMMON_H
 #define INTUITION_COMMON_H
 
 #define COMM_LEN 16
-#define ROLE_CLIENT 1
-#define ROLE_SERVER 2
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -26,15 +25,6 @@
 
 #define ECONNREFUSED 111
 #define ETIMEDOUT 110
-
-#define EVENT_CONNECT_FAILED 1
-#define EVENT_RESET_SENT 2
-#define EVENT_RESET_RECEIVED 3
-
-/* indexes of the lost-event counters */
-#define LOST_RINGBUF 0
-#define LOST_FLOWS_FULL 1
-#define LOST_COUNT 2
 
 /* One in-kernel aggregate: owner, role, peer and server port. Never the client's ephemeral port.
  * Addresses are 16 bytes; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d). */

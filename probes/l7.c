@@ -9,19 +9,13 @@
  * combination of them; a map value it treats as unknown, so the paths through a loop step merge again. */
 
 #define PROTO_UNKNOWN 0
-#define PROTO_HTTP 1
-#define PROTO_REDIS 2
-#define PROTO_POSTGRES 3
-#define PROTO_NONE 4          /* not a protocol we parse: bytes only */
-#define PROTO_COUNT 4         /* parse error counters, indexed by PROTO_* (0 unused) */
+#define PROTO_NONE PROTO_COUNT   /* not a protocol we parse: bytes only */
 
 #define SIDE_REQUEST 0
 #define SIDE_RESPONSE 1
 
 #define PENDING_MAX 8         /* outstanding (pipelined) requests whose start times are kept */
 #define DETECT_ATTEMPTS 4     /* request-side I/Os looked at before giving a socket up as bytes only */
-#define STATUS_LEN 16
-#define LATENCY_BUCKETS 27    /* tracer/records.py LATENCY_BUCKETS */
 #define L7_MAX_PASSES 33       /* parser runs per I/O: the kernel allows 33 tail calls in a chain */
 #define SCRATCH_SIZE (2 * L7_WINDOW)  /* reads of a few bytes past the window stay inside the array */
 #define WIN(i) ((i) & (SCRATCH_SIZE - 1))
@@ -171,7 +165,6 @@ static __always_inline int walk_ready(struct l7_state *st, int side, struct l7_s
 /* Samples: a request's first bytes are kept per socket while the second's sample budget lasts, and go
  * out through the ring buffer with the first bytes of its response. Errors may use the whole budget,
  * successes half of it. */
-#define EVENT_REQUEST_SAMPLE 4    /* after common.h's EVENT_* */
 #define SAMPLED_SOCKETS 4096      /* sockets whose latest request bytes are kept */
 
 struct request_bytes {
@@ -337,7 +330,7 @@ static __always_inline void record_request(struct l7_state *st, struct sock_info
     key->pad = 0;
     struct request_stats *stats = requests.lookup_or_try_init(key, initial);
     if (!stats) {
-        count_lost(LOST_FLOWS_FULL);
+        count_lost(LOST_REQUESTS_FULL);
         return;
     }
     __sync_fetch_and_add(&stats->count, 1);

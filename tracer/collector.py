@@ -9,13 +9,14 @@ import ctypes as ct
 import time
 
 from . import flows
+from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
 from .loader import CaptureConfig, ProbeInfo, load
 from .records import Drain, FlowDelta, RequestCounts
 
-# the probes' own counters (probes/common.h LOST_*), then the kernel's count of skipped program runs
-LOST_SOURCES = ("ringbuf", "flows_map_full", "bpf_recursion")
+# the probes' own counters, then the kernel's count of skipped program runs
+LOST_SOURCES = (*LOST_COUNTERS.values(), "bpf_recursion")
 MAP_NAMES = ("sockets", "closed_sockets", "flows", "listeners")
 L7_MAP_NAMES = ("l7_sockets", "requests")
 MAP_COUNT_INTERVAL = 10.0  # seconds; counting walks every key, too costly for each drain

@@ -8,12 +8,12 @@ from __future__ import annotations
 import ctypes as ct
 import ipaddress
 
+from .probe_constants import (EVENT_CONNECT_FAILED, EVENT_REQUEST_SAMPLE, EVENT_RESET_RECEIVED, EVENT_RESET_SENT,
+                              PROTOCOL_IDS, ROLE_CLIENT, ROLE_SERVER, STATUS_LEN)
 from .records import (CLIENT, LATENCY_BUCKETS, SERVER, ConnectFailure, FlowCounters, FlowDelta, FlowKey, RequestCounts,
                       RequestSample, Reset)
 
-ROLES = {1: CLIENT, 2: SERVER}
-EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED = 1, 2, 3
-EVENT_REQUEST_SAMPLE = 4  # probes/l7.c
+ROLES = {ROLE_CLIENT: CLIENT, ROLE_SERVER: SERVER}
 ECONNREFUSED, ETIMEDOUT = 111, 110
 
 
@@ -39,9 +39,7 @@ class FlowStatsStruct(ct.Structure):
     )]
 
 
-# PROTO_* of probes/l7.c
-PROTOCOLS = {1: "http", 2: "redis", 3: "postgres"}
-STATUS_LEN = 16
+PROTOCOLS = dict(PROTOCOL_IDS.values())
 
 
 class RequestKeyStruct(ct.Structure):

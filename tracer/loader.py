@@ -11,6 +11,7 @@ import platform
 from dataclasses import dataclass, field
 
 from . import btf, kernel
+from .probe_constants import PROTOCOL_IDS, compiler_defines
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,8 @@ COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
 BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
 # Request parsing reads the syscall's user buffer from the sock length tracepoints (needs L7_WINDOW).
 L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_io.c")
-# parser program -> its index in the l7_parsers tail-call array (PROTO_* in probes/l7.c)
-L7_PARSERS = {"l7_parse_http": 1, "l7_parse_redis": 2, "l7_parse_postgres": 3}
+# parser program -> its index in the l7_parsers tail-call array (its protocol's number)
+L7_PARSERS = {f"l7_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
 MAX_LISTENERS = 4096
 MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
 
@@ -101,6 +102,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
     """Compiler flags: limits, struct offsets from BTF and the cgroup hierarchy. Sets info.btf and the cgroup
     mode and root the probes report in."""
     defines: dict[str, int] = {
+        **compiler_defines(),
         "MAX_SOCKETS": capture.max_sockets,
         "MAX_FLOWS": capture.max_flows,
         "MAX_LISTENERS": MAX_LISTENERS,

@@ -26,6 +26,8 @@ def test_kprobe_bytes_programs_pass_the_verifier(collector):
 @pytest.mark.parametrize("table, side, mirror", [
     ("flows", "Key", flows.FlowKeyStruct),
     ("flows", "Leaf", flows.FlowStatsStruct),
+    ("requests", "Key", flows.RequestKeyStruct),
+    ("requests", "Leaf", flows.RequestStatsStruct),
 ])
 def test_ctypes_mirrors_match_the_compiled_layout(collector, table, side, mirror):
     compiled = getattr(collector._bpf[table.encode()], side)

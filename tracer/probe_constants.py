@@ -1,0 +1,28 @@
+"""Numbers the probes and the agent share, defined once: the loader hands them to the compiler as -D flags
+(probes/*.c use them by these names), and the decoders of the probes' records read them here."""
+from __future__ import annotations
+
+from .records import LATENCY_BUCKETS
+
+ROLE_CLIENT, ROLE_SERVER = 1, 2
+EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED, EVENT_REQUEST_SAMPLE = 1, 2, 3, 4
+# the protocols parsed in the kernel; each number also indexes the parser program and the parse error counter
+PROTOCOL_IDS = {"PROTO_HTTP": (1, "http"), "PROTO_REDIS": (2, "redis"), "PROTO_POSTGRES": (3, "postgres")}
+STATUS_LEN = 16
+# the probes' loss counters, by index in their per-CPU array
+LOST_COUNTERS = {"LOST_RINGBUF": "ringbuf", "LOST_FLOWS_FULL": "flows_map_full",
+                 "LOST_REQUESTS_FULL": "requests_map_full"}
+
+
+def compiler_defines() -> dict[str, int]:
+    defines = {
+        "ROLE_CLIENT": ROLE_CLIENT, "ROLE_SERVER": ROLE_SERVER,
+        "EVENT_CONNECT_FAILED": EVENT_CONNECT_FAILED, "EVENT_RESET_SENT": EVENT_RESET_SENT,
+        "EVENT_RESET_RECEIVED": EVENT_RESET_RECEIVED, "EVENT_REQUEST_SAMPLE": EVENT_REQUEST_SAMPLE,
+        "STATUS_LEN": STATUS_LEN, "LATENCY_BUCKETS": LATENCY_BUCKETS,
+        "PROTO_COUNT": max(number for number, _ in PROTOCOL_IDS.values()) + 1,
+        "LOST_COUNT": len(LOST_COUNTERS),
+    }
+    defines.update({name: number for name, (number, _) in PROTOCOL_IDS.items()})
+    defines.update({name: index for index, name in enumerate(LOST_COUNTERS)})
+    return defines
