@@ -23,10 +23,9 @@ def request_counts(capture, port: int, role: str, protocol: str) -> dict[str, in
 
 
 def server_counts(capture, port: int, protocol: str) -> dict[str, int]:
-    """status -> count of `protocol` at the server end of a connection whose ends are both on this host: the
-    server end parses it, and the client end must count bytes only."""
-    client = request_counts(capture, port, "client", protocol)
-    assert client == {}, f"the client end parsed a connection whose server end is on this host: {client}"
+    """status -> count of `protocol` at the server end: the end that parses when both ends are on this host.
+    (That the client end then counts bytes only is tests/kernel/test_l7_parsing_end.py's: there the client
+    writes only once the server has accepted, which a real client on a loaded host need not wait for.)"""
     return request_counts(capture, port, "server", protocol)
 
 

@@ -55,7 +55,6 @@ def test_curl_request_yields_a_sample(capture, nginx):
     assert (shown["protocol"], shown["operation"], shown["target"], shown["status"]) == \
         ("http", "GET", "/missing/sampled", "404"), shown
     assert shown["parse_error"] is None and 0 < shown["latency_ms"] < 5000
-    assert samples_of(capture, nginx.port, "client") == []   # the server end parses
 
 
 @pytest.mark.kernel
