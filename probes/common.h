@@ -55,13 +55,46 @@ struct flow_stats {
     u64 resets_received;
 };
 
-/* Per-socket state, keyed by the struct sock pointer. */
+#ifdef L7_WINDOW
+/* A connection's request parsing state (probes/l7*.c), part of its socket's state so that one lookup per
+ * socket call finds both. */
+#define PENDING_MAX 8         /* outstanding (pipelined) requests whose start times are kept */
+
+struct l7_direction {
+    u64 skip;                 /* bytes of the current message still to come, not to be parsed */
+    u32 elems;                /* redis: elements left in the current top-level message */
+    u8 synced;                /* the next byte starts a message */
+    u8 in_line;               /* redis: inside a line whose end is still to be found */
+    u8 batch_open;            /* postgres: an extended-protocol batch was counted, Sync ends it */
+    u8 error_seen;            /* postgres: the pending request's ErrorResponse was counted */
+};
+
+struct l7_state {
+    u8 protocol;
+    u8 attempts;
+    u8 head;                  /* oldest pending request in started_ns */
+    u8 pending;
+    u8 no_inline;             /* detection: this socket is not Redis spoken inline */
+    u8 carry_len;             /* http: bytes of a status line that the next response I/O continues */
+    u8 pad[2];
+    u64 started_ns[PENDING_MAX];
+    u64 completed_ns;         /* start of the request answered last: its sample's request bytes */
+    struct l7_direction side[2];
+    u8 carry[16];
+};
+#endif
+
+/* Per-socket state, keyed by the struct sock pointer. A socket's entry is created at its connect or accept (or
+ * its first I/O) and moves to closed_sockets at its close: a reused struct sock starts afresh. */
 struct sock_info {
     struct flow_key key;     /* key.tgid == 0 until the owner is known */
     u64 connect_start_ns;
     u8 opened;               /* the open was counted on key */
     u8 server_parses;        /* client: its server end is a socket on this host, which parses the requests */
     u8 pad[6];
+#ifdef L7_WINDOW
+    struct l7_state l7;
+#endif
 };
 
 struct listener_key {

@@ -14,7 +14,6 @@
 #define SIDE_REQUEST 0
 #define SIDE_RESPONSE 1
 
-#define PENDING_MAX 8         /* outstanding (pipelined) requests whose start times are kept */
 #define DETECT_ATTEMPTS 4     /* request-side I/Os looked at before giving a socket up as bytes only */
 #define L7_MAX_PASSES 33       /* parser runs per I/O: the kernel allows 33 tail calls in a chain */
 #define SCRATCH_SIZE (2 * L7_WINDOW)  /* reads of a few bytes past the window stay inside the array */
@@ -25,29 +24,6 @@
 #define OPAQUE(counter) asm volatile("" : "+r"(counter))
 /* Makes the compiler reload memory, so that a loop step starts from the scratch map, not registers. */
 #define RELOAD() asm volatile("" ::: "memory")
-
-struct l7_direction {
-    u64 skip;                 /* bytes of the current message still to come, not to be parsed */
-    u32 elems;                /* redis: elements left in the current top-level message */
-    u8 synced;                /* the next byte starts a message */
-    u8 in_line;               /* redis: inside a line whose end is still to be found */
-    u8 batch_open;            /* postgres: an extended-protocol batch was counted, Sync ends it */
-    u8 error_seen;            /* postgres: the pending request's ErrorResponse was counted */
-};
-
-struct l7_state {
-    u32 portpair;             /* tells a reused struct sock from the connection this state belongs to */
-    u8 protocol;
-    u8 attempts;
-    u8 head;                  /* oldest pending request in started_ns */
-    u8 pending;
-    u8 no_inline;             /* detection: this socket is not Redis spoken inline */
-    u64 started_ns[PENDING_MAX];
-    u64 completed_ns;         /* start of the request answered last: its sample's request bytes */
-    struct l7_direction side[2];
-    u8 carry_len;             /* http: bytes of a status line that the next response I/O continues */
-    u8 carry[16];
-};
 
 struct request_key {
     struct flow_key flow;
@@ -85,7 +61,6 @@ struct l7_scratch {
     u8 pad;
 };
 
-BPF_TABLE("lru_hash", u64, struct l7_state, l7_sockets, MAX_SOCKETS);
 BPF_HASH(requests, struct request_key, struct request_stats, MAX_FLOWS);
 BPF_PERCPU_ARRAY(parse_errors, u64, PROTO_COUNT);
 BPF_PROG_ARRAY(l7_parsers, PROTO_COUNT);   /* one program per protocol: each fits the verifier alone */

@@ -3,25 +3,6 @@
 
 #define L7_PARSERS   /* bytes_tracepoint.c calls l7_on_io */
 
-static __always_inline u32 socket_portpair(const void *sk)
-{
-    u32 ports = 0;
-    bpf_probe_read_kernel(&ports, sizeof(ports), (char *)sk + OFF_SKC_DPORT);
-    return ports;
-}
-
-static __always_inline struct l7_state *l7_state_of(const void *sk)
-{
-    u64 key = (u64)sk;
-    u32 ports = socket_portpair(sk);
-    struct l7_state *st = l7_sockets.lookup(&key);
-    if (st && st->portpair == ports)
-        return st;
-    struct l7_state fresh = {.portpair = ports};
-    l7_sockets.update(&key, &fresh);
-    return l7_sockets.lookup(&key);
-}
-
 static __always_inline u8 detect_protocol(const u8 *s, u32 n)
 {
     if (http_is_request_line(s, n))
@@ -65,8 +46,8 @@ static __always_inline int l7_detect(struct l7_state *st, int side, struct l7_sc
 /* Called in the tracepoint for every TCP read or write: hands it to its protocol's parser program. */
 static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info *si, int dir, u32 total)
 {
-    struct l7_state *st = l7_state_of(sk);
-    if (!st || st->protocol == PROTO_NONE)
+    struct l7_state *st = &si->l7;
+    if (st->protocol == PROTO_NONE)
         return;
     int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;
     if (st->protocol == PROTO_UNKNOWN && side == SIDE_RESPONSE && !st->pending) {
@@ -102,9 +83,11 @@ static __always_inline int l7_io_of(struct l7_io *io)
     if (!io->work)
         return 0;
     u64 sk = io->work->sk;
-    io->st = l7_sockets.lookup(&sk);
     io->si = sockets.lookup(&sk);
-    return io->st && io->si;
+    if (!io->si)
+        return 0;
+    io->st = &io->si->l7;
+    return 1;
 }
 
 /* Tail-call targets, one per protocol; the loader puts them into l7_parsers at their PROTO_* index. A
