@@ -67,6 +67,9 @@ static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info
     work->passes = 0;
     if (st->protocol == PROTO_UNKNOWN && !l7_detect(st, side, work))
         return;
+    /* HTTP's first pass runs here: a tail call costs more than the parse of a typical message */
+    if (st->protocol == PROTO_HTTP && !http_on_io(st, si, work))
+        return;
     l7_parsers.call(ctx, st->protocol);
 }
 
