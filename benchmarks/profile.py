@@ -1,0 +1,86 @@
+"""Where the BPF time of a request goes: the probes compiled whole and cut short at successive points, each
+attached in turn while nginx answers `wrk -t1 -c1` on loopback, with the kernel's run-time accounting on.
+
+    sudo .venv/bin/python -m benchmarks.profile [--seconds 3] [--repeats 2]
+
+A cut is a replacement in the probes' text (it must match exactly, so a cut that no longer fits the sources
+fails loudly). The difference between two rows is what the code between their cuts costs per request.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+from benchmarks import bpf_programs
+from tests.helpers.servers import running_nginx
+from tracer import loader
+from tracer.kernel import cgroup_layout
+
+# name -> replacements in the program text; None: compiled without request parsing (capture.l7: false)
+CUTS: dict[str, list[tuple[str, str]] | None] = {
+    "connections and bytes only (capture.l7: false)": None,
+    "+ the socket's L7 state": [(
+        "    int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;",
+        "    return;\n    int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;")],
+    "+ the syscall's registers and buffer": [("    work->sk = (u64)sk;", "    return;\n    work->sk = (u64)sk;")],
+    "+ parsing, without counting the response": [(
+        "        record_request(st, si, PROTO_HTTP, request_completed(st));", "        request_completed(st);")],
+    "+ parsing, without keeping request bytes for samples": [(
+        "    if (st->pending == 0)\n        remember_request(now);", "")],
+    "all (the agent as shipped)": [],
+}
+
+
+def program(cuts: list[tuple[str, str]]) -> str:
+    text = loader.program_text(use_kprobes=False, l7=True)
+    for old, new in cuts:
+        if old not in text:
+            raise SystemExit(f"cut no longer matches the probes: {old!r}")
+        text = text.replace(old, new, 1)
+    return text
+
+
+def measure(name: str, cuts: list[tuple[str, str]] | None, port: int, seconds: int) -> float:
+    """BPF ns per request of the probes with `cuts`, attached to this process while wrk runs."""
+    l7 = cuts is not None
+    info = loader.ProbeInfo(l7=l7)
+    capture = loader.CaptureConfig(l7=l7)
+    text = program(cuts) if l7 else loader.program_text(use_kprobes=False, l7=False)
+    b = loader.compile_program(text, loader.build_cflags(capture, info, cgroup_layout()))
+    try:
+        if l7:
+            loader._install_l7_parsers(b, info)
+        with bpf_programs.accounting():
+            before = bpf_programs.programs_of(os.getpid())
+            out = subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", f"http://127.0.0.1:{port}/ok"],
+                                 check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+            after = bpf_programs.programs_of(os.getpid())
+    finally:
+        b.cleanup()
+    requests = int(re.search(r"(\d+) requests in", out)[1])
+    return sum(p.run_time_ns for p in bpf_programs.delta(before, after)) / requests
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="rounds over all cuts; the median is printed")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        parser.error("needs root: loads BPF programs")
+    results: dict[str, list[float]] = {name: [] for name in CUTS}
+    with running_nginx() as nginx:
+        for _ in range(args.repeats):
+            for name, cuts in CUTS.items():
+                results[name].append(measure(name, cuts, nginx.port, args.seconds))
+    for name, values in results.items():
+        values.sort()
+        print(f"{name:55} {values[len(values) // 2]:6.0f} ns per request  (runs: {', '.join(f'{v:.0f}' for v in values)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
