@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -64,21 +65,26 @@ def measure(name: str, cuts: list[tuple[str, str]] | None, port: int, seconds: i
     return sum(p.run_time_ns for p in bpf_programs.delta(before, after)) / requests
 
 
+def profile(seconds: int, repeats: int) -> dict[str, list[float]]:
+    """cut -> BPF ns per request of each round, sorted."""
+    results: dict[str, list[float]] = {name: [] for name in CUTS}
+    with running_nginx() as nginx:
+        for _ in range(repeats):
+            for name, cuts in CUTS.items():
+                results[name].append(measure(name, cuts, nginx.port, seconds))
+    return {name: sorted(values) for name, values in results.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2, help="rounds over all cuts; the median is printed")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over all cuts; the median is printed")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: loads BPF programs")
-    results: dict[str, list[float]] = {name: [] for name in CUTS}
-    with running_nginx() as nginx:
-        for _ in range(args.repeats):
-            for name, cuts in CUTS.items():
-                results[name].append(measure(name, cuts, nginx.port, args.seconds))
-    for name, values in results.items():
-        values.sort()
-        print(f"{name:55} {values[len(values) // 2]:6.0f} ns per request  (runs: {', '.join(f'{v:.0f}' for v in values)})")
+    for name, values in profile(args.seconds, args.repeats).items():
+        print(f"{name:55} {statistics.median(values):6.0f} ns per request  "
+              f"(rounds: {', '.join(f'{v:.0f}' for v in values)})")
     return 0
 
 

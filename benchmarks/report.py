@@ -1,6 +1,6 @@
-"""Runs the overhead benchmark with the previous design beside the current one and writes docs/performance.md:
-the machine, kernel and date, throughput against untraced and the floor, BPF time per request per program, and
-the agent's start time, memory and CPU.
+"""Runs the overhead benchmark with the previous design beside the current one, and the profile, and writes
+docs/performance.md: the machine, kernel and date, throughput against untraced and the floor, BPF time per
+request per program, the agent's start time, memory and CPU, and where the BPF time of a request goes.
 
     sudo .venv/bin/python -m benchmarks.report --before GIT_REF [--rounds 5] [--seconds 5]
 """
@@ -10,10 +10,11 @@ import argparse
 import datetime
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
-from benchmarks import overhead
+from benchmarks import overhead, profile
 
 OUTPUT = os.path.join(overhead.ROOT, "docs", "performance.md")
 
@@ -31,7 +32,7 @@ def commit(ref: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def markdown(summary: overhead.Summary, before: str, rounds: int, seconds: int) -> str:
+def markdown(summary: overhead.Summary, cuts: dict[str, list[float]], before: str, rounds: int, seconds: int) -> str:
     arms = list(summary.rate)
     lines = [
         "# Performance",
@@ -62,6 +63,12 @@ def markdown(summary: overhead.Summary, before: str, rounds: int, seconds: int) 
     for arm in summary.programs:
         lines.append(f"| {overhead.ARM_TITLES[arm]} | {summary.start_seconds[arm]:.1f} | {summary.rss_mb[arm]:.0f} | "
                      f"{summary.cpu_per_100k[arm]:.4f} |")
+    lines += ["", "## Where the BPF time of a request goes", "",
+              "`benchmarks/profile.py`: the current probes cut short at successive points, nginx under `wrk -t1 -c1` "
+              "(one connection: no batching, so more per request than above). Each row adds the part it names.", "",
+              "| probes up to | BPF ns per request (median) | rounds |", "|---|---|---|"]
+    for name, values in cuts.items():
+        lines.append(f"| {name} | {statistics.median(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -76,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     with overhead.source_tree(args.before) as before:
         summary = overhead.summarise(overhead.measure(args.rounds, args.seconds, before))
     print(overhead.report(summary))
+    cuts = profile.profile(args.seconds, repeats=3)
     with open(OUTPUT, "w") as f:
-        f.write(markdown(summary, args.before, args.rounds, args.seconds))
+        f.write(markdown(summary, cuts, args.before, args.rounds, args.seconds))
     print(f"wrote {OUTPUT}")
     return 0
 
