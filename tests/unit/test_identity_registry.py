@@ -42,7 +42,7 @@ def test_removed_container_still_names_late_flows_then_is_forgotten():
     clock = Clock()
     reg = ContainerRegistry(clock, retain=60)
     reg.upsert(record(1, "short", networks={"bridge": "172.17.0.9"}))
-    reg.remove(container_id(1))
+    reg.remove(container_id(1), "docker")
     assert reg.services() == [] and reg.endpoints() == []
     clock.now += 30
     assert reg.record(container_id(1)).info.name == "short"
@@ -56,8 +56,8 @@ def test_replace_all_removes_what_the_daemon_no_longer_has():
     reg = ContainerRegistry(Clock())
     reg.upsert(record(1, "gone"))
     reg.upsert(record(2, "kept", networks={"bridge": "172.17.0.3"}))
-    reg.replace_all([record(2, "kept-renamed", networks={"bridge": "172.17.0.3"}), record(3, "new", networks={})])
-    assert reg.known_ids() == {container_id(2), container_id(3)}
+    reg.replace_all([record(2, "kept-renamed", networks={"bridge": "172.17.0.3"}), record(3, "new", networks={})], "docker")
+    assert reg.known_ids("docker") == {container_id(2), container_id(3)}
     assert [s.service for s in reg.services()] == ["kept-renamed", "new"]
 
 
@@ -69,7 +69,7 @@ def test_published_ports_of_running_containers():
     assert reg.publishes("127.0.0.1", 8080) and not reg.publishes("172.17.0.1", 8080)
     assert reg.publishes("172.17.0.1", 8081) and reg.publishes("fd00::2", 8081)
     assert not reg.publishes("127.0.0.1", 8082)
-    reg.remove(container_id(2))
+    reg.remove(container_id(2), "docker")
     assert not reg.publishes("172.17.0.1", 8081)
 
 

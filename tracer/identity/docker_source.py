@@ -24,6 +24,8 @@ from .timeline import ContainerEvents
 
 log = logging.getLogger(__name__)
 
+RUNTIME = "docker"  # ContainerRecord.runtime of the containers this source reports
+
 # Reconnect quickly (the issue asks for a resync within 5 s of the daemon's return) without spinning.
 BACKOFF_FIRST_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 2.0
@@ -117,7 +119,7 @@ class DockerSource:
                 continue  # removed since the listing
             except ValueError as err:
                 log.error("skipping container %s: %s", summary["Id"][:12], err)
-        self._registry.replace_all(records)
+        self._registry.replace_all(records, RUNTIME)
         self._events.seed(records)
         for record in records:
             self._learn(record.id, record.pid)
@@ -140,7 +142,7 @@ class DockerSource:
             if action in CONTAINER_ACTIONS:
                 self.inspect_later(container_id)
             elif action == "destroy":  # queued behind any inspection of it, which must not revive it
-                self._schedule(("remove", container_id), lambda: self._registry.remove(container_id))
+                self._schedule(("remove", container_id), lambda: self._registry.remove(container_id, RUNTIME))
         elif kind == "network":
             container_id = (actor.get("Attributes") or {}).get("container")
             if container_id and action in ("connect", "disconnect"):
@@ -175,7 +177,7 @@ class DockerSource:
         try:
             record: ContainerRecord = record_from_inspect(api.inspect_container(container_id), self._node)
         except docker.errors.NotFound:
-            self._registry.remove(container_id)
+            self._registry.remove(container_id, RUNTIME)
             return
         except ValueError as err:
             log.error("skipping container %s: %s", container_id[:12], err)

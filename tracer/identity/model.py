@@ -48,7 +48,8 @@ class PublishedPort:
 
 @dataclass(frozen=True)
 class ContainerRecord:
-    """Everything identity needs about one container, taken from one `docker inspect`."""
+    """Everything identity needs about one container, taken from one `docker inspect` (or its runtime's
+    equivalent)."""
 
     info: ContainerInfo
     endpoint: Endpoint
@@ -57,6 +58,7 @@ class ContainerRecord:
     gateways: tuple[str, ...]  # its networks' gateways: addresses of this host
     published: tuple[PublishedPort, ...]
     host_network: bool  # shares the host's network namespace (--network host)
+    runtime: str = "docker"  # the source that reported it: each resync replaces only its own containers
 
     @property
     def id(self) -> str:

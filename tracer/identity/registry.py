@@ -33,30 +33,34 @@ class ContainerRegistry:
             self._index_published()
         self._addresses.set_addresses(record.id, record.addresses, now)
 
-    def remove(self, container_id: str) -> None:
+    def remove(self, container_id: str, runtime: str) -> None:
+        """The runtime says the container is gone; another runtime's container of that id stays."""
         now = self._clock()
         with self._lock:
-            if container_id in self._records:
+            record = self._records.get(container_id)
+            if record is not None and record.runtime != runtime:
+                return
+            if record is not None:
                 self._removed_at.setdefault(container_id, now)
             self._index_published()
         self._addresses.set_addresses(container_id, (), now)
         self.prune()
 
-    def replace_all(self, records: Iterable[ContainerRecord]) -> None:
-        """A full resync: exactly these containers exist now."""
+    def replace_all(self, records: Iterable[ContainerRecord], runtime: str) -> None:
+        """A full resync of one runtime: exactly these of its containers exist now."""
         records = list(records)
         current = {r.id for r in records}
         for record in records:
             self.upsert(record)
-        for container_id in self.known_ids() - current:
-            self.remove(container_id)
+        for container_id in self.known_ids(runtime) - current:
+            self.remove(container_id, runtime)
 
     def set_vips(self, vips: dict[str, Endpoint]) -> None:
         self._vips = dict(vips)
 
-    def known_ids(self) -> set[str]:
+    def known_ids(self, runtime: str) -> set[str]:
         with self._lock:
-            return set(self._records) - set(self._removed_at)
+            return {i for i, r in self._records.items() if r.runtime == runtime} - set(self._removed_at)
 
     def record(self, container_id: str) -> Optional[ContainerRecord]:
         """A container's record, also for a while after it was removed."""
