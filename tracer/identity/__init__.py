@@ -1,6 +1,7 @@
-"""Identity: cgroup/pid/IP -> container -> service, from the kernel's facts and the Docker engine.
+"""Identity: cgroup/pid/IP -> container -> service, from the kernel's facts and the container runtimes
+(the Docker engine, containerd for Kubernetes pods).
 
-The rest of the agent uses only what is exported here; nothing else talks to Docker.
+The rest of the agent uses only what is exported here; nothing else talks to a runtime.
 """
 from .identity import Identity
 from .model import HOST, INTERNET, ContainerInfo, Endpoint, ServiceInfo

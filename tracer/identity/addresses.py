@@ -47,6 +47,18 @@ def parse_if_inet6(text: str) -> set[str]:
     return found
 
 
+def netns_addresses(proc_net: str) -> set[str]:
+    """The addresses of a network namespace, from a process's procfs `net` directory in it."""
+    with open(f"{proc_net}/fib_trie") as f:
+        found = parse_fib_trie(f.read())
+    try:
+        with open(f"{proc_net}/if_inet6") as f:
+            found |= parse_if_inet6(f.read())
+    except FileNotFoundError:
+        pass  # kernel without IPv6
+    return found
+
+
 class HostAddresses:
     """The addresses of this host's network namespace, refreshed from procfs (pid 1's namespace)."""
 
@@ -56,13 +68,7 @@ class HostAddresses:
         self._addresses: frozenset[str] = frozenset()
 
     def refresh(self) -> None:
-        with open(f"{self._proc_net}/fib_trie") as f:
-            found = parse_fib_trie(f.read())
-        try:
-            with open(f"{self._proc_net}/if_inet6") as f:
-                found |= parse_if_inet6(f.read())
-        except FileNotFoundError:
-            pass  # kernel without IPv6
+        found = netns_addresses(self._proc_net)
         found.update(self._extra())
         self._addresses = frozenset(found)  # replaced whole: readers on other threads see old or new
 

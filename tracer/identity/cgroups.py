@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 CGROUP_MODES = ("v1", "v2")
 # Docker container ids are 64 lowercase hex digits; the look-arounds refuse longer hex runs.
@@ -98,14 +98,25 @@ class CgroupFs:
         except OSError:
             return None
 
-    def container_inodes(self, container_id: str, pid: int) -> set[int]:
-        """Cgroup ids of a container: its main process's cgroup, and both drivers' layouts."""
-        paths = list(driver_paths(container_id))
+    def container_inodes(self, container_id: str, pid: int, runtime_paths: Sequence[str] = ()) -> set[int]:
+        """Cgroup ids of a container: its main process's cgroup, both Docker drivers' layouts and the paths
+        its runtime gave (a Kubernetes pod's container, whose path holds the pod's)."""
+        paths = [*driver_paths(container_id), *runtime_paths]
         if pid:
             live = self.process_path(pid)
             if live is not None:
                 paths.append(live)
         return {i for i in map(self.inode, paths) if i is not None}
+
+    def processes(self, path: str) -> list[int]:
+        """The processes in a cgroup (its `cgroup.procs`), none when it does not exist here."""
+        if ".." in path.split("/"):
+            return []
+        try:
+            with open(os.path.join(self.root, path.lstrip("/"), "cgroup.procs")) as f:
+                return [int(line) for line in f.read().split()]
+        except OSError:
+            return []
 
     def find(self, inode: int) -> Optional[str]:
         """Search the hierarchy for the directory with this inode; its path, or None."""

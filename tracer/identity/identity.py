@@ -1,8 +1,9 @@
 """Identity: the one interface through which the agent turns kernel facts into container and service names."""
 from __future__ import annotations
 
+import os
 import socket
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 from tracer.records import FlowKey
 
@@ -10,6 +11,7 @@ from .addresses import HostAddresses
 from .background import Background
 from .cgroup_watch import CgroupWatch
 from .cgroups import CgroupFs
+from .containerd_source import ContainerdSource
 from .docker_source import DockerSource
 from .local import LocalResolver
 from .model import INTERNET, ContainerRecord, Endpoint, ServiceInfo
@@ -20,6 +22,8 @@ from .timeline import ContainerEvent, ContainerEvents
 
 # Host addresses change only with interfaces and Docker networks (those also trigger a refresh).
 PERIODIC_SECONDS = 5.0
+# containerd's socket where Kubernetes distributions put it (kubeadm and most; k3s): each one found is followed.
+CONTAINERD_SOCKETS = ("/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock")
 
 
 class Identity:
@@ -28,7 +32,8 @@ class Identity:
     traffic from direct calls); `local`/`peer` name single ends from addresses alone."""
 
     def __init__(self, cgroup_root: str, cgroup_mode: str, node: str = socket.gethostname(),
-                 docker_url: Optional[str] = None, proc_root: str = "/proc"):
+                 docker_url: Optional[str] = None, proc_root: str = "/proc",
+                 containerd_sockets: Sequence[str] = CONTAINERD_SOCKETS):
         self.node = node
         self._registry = ContainerRegistry()
         self._cgroups = CgroupFs(cgroup_root, cgroup_mode, proc_root)
@@ -40,14 +45,20 @@ class Identity:
         self._events = ContainerEvents()
         self._docker = DockerSource(self._registry, node, docker_url, self._learn, self._refresh_addresses_later,
                                     self._background.submit, self._events)
+        self._containerd = [ContainerdSource(self._registry, node, path, proc_root, self._learn, self._background.submit)
+                            for path in containerd_sockets if os.path.exists(path)]
 
     def start(self) -> None:
         self._host_addresses.refresh()
         self._background.start()
         self._cgroup_watch.start()
         self._docker.start()
+        for source in self._containerd:
+            source.start()
 
     def stop(self) -> None:
+        for source in self._containerd:
+            source.stop()
         self._docker.stop()
         self._cgroup_watch.stop()
         self._background.stop()
@@ -55,6 +66,11 @@ class Identity:
     @property
     def docker_connected(self) -> bool:
         return self._docker.connected
+
+    @property
+    def containerd_connected(self) -> bool:
+        """Whether every containerd socket found is followed (True when there is none)."""
+        return all(source.connected for source in self._containerd)
 
     @property
     def resyncs(self) -> int:
@@ -96,12 +112,14 @@ class Identity:
         record = self._registry.record(container_id)
         if record is None:
             self._docker.inspect_later(container_id)
+            for source in self._containerd:
+                source.inspect_later(container_id)
             return LocalEnd(provisional_endpoint(container_id), None, host_netns=False, is_proxy=False)
         return LocalEnd(record.endpoint, record, record.host_network, is_proxy=False)
 
-    def _learn(self, container_id: str, pid: int) -> None:
+    def _learn(self, container_id: str, pid: int, runtime_paths: Sequence[str] = ()) -> None:
         if container_id:
-            self._local.learn_container(container_id, pid)
+            self._local.learn_container(container_id, pid, runtime_paths)
 
     def _search_later(self, cgroup_id: int) -> None:
         self._background.submit(("search", cgroup_id), lambda: self._local.search(cgroup_id))
@@ -112,6 +130,8 @@ class Identity:
     def _periodic(self) -> None:
         self._host_addresses.refresh()
         self._registry.prune()
+        for source in self._containerd:
+            source.periodic()
 
 
 def _in_host_netns(endpoint: Endpoint, record: Optional[ContainerRecord]) -> bool:

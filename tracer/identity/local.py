@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Hashable, Optional
+from typing import Callable, Hashable, Optional, Sequence
 
 from .cgroups import CgroupFs, container_id_from_path
 
@@ -60,9 +60,9 @@ class LocalResolver:
             self._by_task[(tgid, comm)] = container_id
         return container_id
 
-    def learn_container(self, container_id: str, pid: int) -> None:
-        """Remember a container's cgroup ids while it runs (called on Docker's start and at resync)."""
-        for inode in self._cgroups.container_inodes(container_id, pid):
+    def learn_container(self, container_id: str, pid: int, runtime_paths: Sequence[str] = ()) -> None:
+        """Remember a container's cgroup ids while it runs (called on its runtime's start and at resync)."""
+        for inode in self._cgroups.container_inodes(container_id, pid, runtime_paths):
             self.remember(inode, container_id)
 
     def remember(self, cgroup_id: int, container_id: Optional[str]) -> None:
