@@ -24,6 +24,8 @@ from typing import Any, Callable, Hashable, Optional, Sequence
 
 from . import cri
 from .addresses import netns_addresses
+from .kube_api import KubeApi, PodFacts
+from .kube_naming import POD_NAME_LABEL, POD_NAMESPACE_LABEL
 from .registry import ContainerRegistry
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ class Ctr:
 
 class ContainerdSource:
     def __init__(self, registry: ContainerRegistry, node: str, socket: str, proc_root: str, learn: Learn,
-                 schedule: Schedule, ctr_binary: str = "ctr"):
+                 schedule: Schedule, kube_api: Optional[KubeApi], ctr_binary: str = "ctr"):
         self._registry = registry
         self._node = node
         self._socket = socket
@@ -95,6 +97,7 @@ class ContainerdSource:
         self._proc_root = proc_root
         self._learn = learn
         self._schedule = schedule
+        self._kube_api = kube_api  # None: pods are named from their labels alone
         self._stopping = threading.Event()
         self._stream: Optional[subprocess.Popen] = None
         self._thread: Optional[threading.Thread] = None
@@ -245,7 +248,7 @@ class ContainerdSource:
         addresses: tuple[str, ...] = ()
         if cri.is_sandbox(info):
             addresses, host_network = pod_addresses(self._proc_root, pid)
-            pod = cri.pod_of(info)
+            pod = cri.pod_of(info, self._api_facts(info, uid))
             if uid:
                 self._pods[uid] = (pod, host_network)
         else:
@@ -259,6 +262,16 @@ class ContainerdSource:
             return
         self._registry.upsert(record)
         self._learn(container_id, pid, (path,) if path else ())
+
+    def _api_facts(self, sandbox: dict[str, Any], uid: str) -> Optional[PodFacts]:
+        """The API server's word on the pod: asked once per pod, and again while it could not tell."""
+        known = self._pods.get(uid)
+        if known is not None and known[0].owners is not None:
+            return PodFacts(dict(known[0].annotations), list(known[0].owners))
+        if self._kube_api is None:
+            return None
+        labels = sandbox.get("Labels") or {}
+        return self._kube_api.pod(labels[POD_NAMESPACE_LABEL], labels[POD_NAME_LABEL])
 
     def _guarded(self, job: Callable[..., Any], *args: Any) -> None:
         """A ctr call from the worker; quiet when containerd is down (the event thread says so)."""

@@ -8,9 +8,10 @@ to the sandbox: only the sandbox's record holds it.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, NamedTuple, Optional
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 from . import kube_naming
+from .kube_api import PodFacts
 from .model import ContainerInfo, ContainerRecord, Endpoint
 
 RUNTIME = "containerd"  # ContainerRecord.runtime of these records
@@ -18,10 +19,12 @@ KIND_LABEL = "io.cri-containerd.kind"  # "sandbox" or "container"
 
 
 class Pod(NamedTuple):
-    """What a pod's sandbox says about the pod: its labels, and the OCI annotations the runtime passed on."""
+    """What a pod's sandbox says about the pod: its labels, and the OCI annotations the runtime passed on;
+    with what the API server adds when it was asked: the pod's own annotations and its owners."""
 
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
+    owners: Optional[Sequence[kube_naming.Owner]] = None  # None: unknown (the labels tell the workload)
 
 
 def is_sandbox(info: Mapping[str, Any]) -> bool:
@@ -38,8 +41,11 @@ def pod_uid(info: Mapping[str, Any]) -> str:
     return (info.get("Labels") or {}).get(kube_naming.POD_UID_LABEL, "")
 
 
-def pod_of(sandbox: Mapping[str, Any]) -> Pod:
-    return Pod(dict(sandbox.get("Labels") or {}), dict(_spec(sandbox).get("annotations") or {}))
+def pod_of(sandbox: Mapping[str, Any], api_facts: Optional[PodFacts] = None) -> Pod:
+    annotations = dict(_spec(sandbox).get("annotations") or {})
+    if api_facts is None:
+        return Pod(dict(sandbox.get("Labels") or {}), annotations)
+    return Pod(dict(sandbox.get("Labels") or {}), {**annotations, **api_facts.annotations}, api_facts.owners)
 
 
 def cgroup_path(info: Mapping[str, Any]) -> Optional[str]:
@@ -85,9 +91,10 @@ def record_from_info(info: Mapping[str, Any], pod: Optional[Pod], node: str, pid
         raise ValueError(f"container without {err}: {str(info)[:200]}") from None
     pod_labels = {**labels, **pod.labels} if pod is not None else labels
     annotations = pod.annotations if pod is not None else {}
+    owners = pod.owners if pod is not None else None
     container_name = labels.get(kube_naming.CONTAINER_NAME_LABEL)
     info_name = f"{pod_name}/{container_name}" if container_name and not is_sandbox(info) else pod_name
-    service = kube_naming.pod_service(pod_name, pod_labels, annotations)
+    service = kube_naming.pod_service(pod_name, pod_labels, annotations, owners)
     return ContainerRecord(
         info=ContainerInfo(id=container_id, name=info_name, image=info.get("Image") or "",
                            state="running" if pid else "exited", node=node, started_at=started_at, task_slot=None),

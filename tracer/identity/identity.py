@@ -12,6 +12,7 @@ from .background import Background
 from .cgroup_watch import CgroupWatch
 from .cgroups import CgroupFs
 from .containerd_source import ContainerdSource
+from .kube_api import KubeApi
 from .docker_source import DockerSource
 from .local import LocalResolver
 from .model import INTERNET, ContainerRecord, Endpoint, ServiceInfo
@@ -45,8 +46,10 @@ class Identity:
         self._events = ContainerEvents()
         self._docker = DockerSource(self._registry, node, docker_url, self._learn, self._refresh_addresses_later,
                                     self._background.submit, self._events)
-        self._containerd = [ContainerdSource(self._registry, node, path, proc_root, self._learn, self._background.submit)
-                            for path in containerd_sockets if os.path.exists(path)]
+        sockets = [path for path in containerd_sockets if os.path.exists(path)]
+        kube_api = KubeApi.in_cluster() if sockets else None
+        self._containerd = [ContainerdSource(self._registry, node, path, proc_root, self._learn, self._background.submit,
+                                             kube_api) for path in sockets]
 
     def start(self) -> None:
         self._host_addresses.refresh()
