@@ -4,17 +4,11 @@ import subprocess
 import pytest
 
 from tests.docker.conftest import Edges, start_identity
-from tests.helpers.docker_env import ensure_dockerd, live_restore, stop_dockerd, wait_until
+from tests.helpers.docker_env import ensure_dockerd, live_restore, stop_dockerd, wait_until, wget_loop
 from tests.helpers.servers import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.kernel]
 HTTP_SERVER = ("python3", "-m", "http.server", "80")
-
-
-def wget_loop(url: str, count: int, pause: float = 0) -> list[str]:
-    """A shell loop in a container: `count` HTTP GETs of url (bounded: count times at most)."""
-    return ["sh", "-c", f"i=0; while [ $i -lt {count} ]; do busybox wget -q -O /dev/null {url} || exit 1; "
-                        f"i=$((i+1)); sleep {pause}; done"]
 
 
 def curl(url: str, count: int) -> None:

@@ -58,6 +58,12 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, inter
         time.sleep(interval)
 
 
+def wget_loop(url: str, count: int, pause: float = 0) -> list[str]:
+    """A shell loop in a container: `count` HTTP GETs of url (bounded: count times at most)."""
+    return ["sh", "-c", f"i=0; while [ $i -lt {count} ]; do busybox wget -q -O /dev/null {url} || exit 1; "
+                        f"i=$((i+1)); sleep {pause}; done"]
+
+
 # --- the daemon ------------------------------------------------------------------------------------
 
 def _api() -> docker.APIClient:
@@ -148,6 +154,13 @@ def ensure_image(api: docker.APIClient) -> str:
     """The offline test image: busybox and a usr-merged skeleton whose /usr the host lends at run time."""
     if api.images(name=IMAGE):
         return IMAGE
+    api.import_image_from_data(rootfs_tar(), repository=IMAGE.split(":")[0], tag=IMAGE.split(":")[1],
+                               changes=['CMD ["sh"]'])
+    return IMAGE
+
+
+def rootfs_tar() -> bytes:
+    """The test image's root filesystem as a tar: busybox and a usr-merged skeleton for the host's /usr."""
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
         for name in ("usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc", "proc", "sys", "dev", "run", "root",
@@ -162,9 +175,7 @@ def ensure_image(api: docker.APIClient) -> str:
         _add_file(tar, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/sh\n"
                                      "postgres:x:999:999::/var/lib/postgresql:/bin/sh\n")
         _add_file(tar, "etc/group", "root:x:0:\nnogroup:x:65534:\npostgres:x:999:\n")
-    api.import_image_from_data(data.getvalue(), repository=IMAGE.split(":")[0], tag=IMAGE.split(":")[1],
-                               changes=['CMD ["sh"]'])
-    return IMAGE
+    return data.getvalue()
 
 
 def _add_dir(tar: tarfile.TarFile, name: str, mode: int) -> None:

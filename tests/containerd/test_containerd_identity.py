@@ -1,0 +1,133 @@
+"""Kubernetes pods on containerd, without Docker: a private containerd, pods made as the CRI plugin makes
+them (labels, pod cgroups of both drivers' layouts, a network namespace per pod), real traffic, real probes.
+Flows are named `<namespace>/<workload>` from both ends, also with Docker running beside containerd."""
+import os
+import subprocess
+import uuid
+from typing import NamedTuple
+
+import pytest
+
+from tests.docker.conftest import Edges, docker_env, start_identity  # noqa: F401 (docker_env: a fixture)
+from tests.helpers.cgroups import cgroup2_hierarchy
+from tests.helpers.containerd_env import LAYOUTS, ContainerdEnv, Task
+from tests.helpers.docker_env import wait_until, wget_loop
+from tests.helpers.netns import veth_pair
+from tracer.identity import Endpoint, Identity
+
+pytestmark = [pytest.mark.kernel]
+PORT = 8080
+DEPLOYMENT_POD = ("web-5d9c7b8f4-x7k2p", {"pod-template-hash": "5d9c7b8f4"})
+STATEFUL_POD = ("api-0", {"statefulset.kubernetes.io/pod-name": "api-0", "controller-revision-hash": "api-6b8f5"})
+
+
+@pytest.fixture
+def containerd_env():
+    env = ContainerdEnv()
+    yield env
+    env.close()
+
+
+class Shop(NamedTuple):
+    web: Task
+    api: Task
+    api_sandbox: str
+    api_ip: str
+
+
+def shop(env: ContainerdEnv, layout: str) -> Shop:
+    """shop/api (a StatefulSet's pod serving HTTP) and shop/web (a Deployment's pod), linked by a veth pair."""
+    web_ns, api_ns = env.netns(), env.netns()
+    subnet = f"10.{200 + uuid.uuid4().int % 50}.{uuid.uuid4().int % 250}"
+    veth_pair(web_ns, api_ns, f"{subnet}.1", f"{subnet}.2")
+    api_pod = env.pod("shop", *STATEFUL_POD, api_ns, layout)
+    api = env.container(api_pod, "api", "python3", "-m", "http.server", str(PORT))
+    web = env.container(env.pod("shop", *DEPLOYMENT_POD, web_ns, layout), "web", "sleep", "600")
+    wait_until(lambda: env.listening(api, PORT), 30, "the api pod to listen")
+    return Shop(web, api, api_pod.sandbox_id, f"{subnet}.2")
+
+
+def listed_in(identity: Identity, namespace: str, service: str, state: str = "") -> set[str]:
+    """Ids of the containers identity lists under the service (in that state, when given)."""
+    return {c.id for s in identity.services() if (s.namespace, s.service) == (namespace, service)
+            for c in s.containers if c.state == state or not state}
+
+
+def wait_named(identity: Identity, container_id: str, namespace: str, service: str) -> None:
+    wait_until(lambda: container_id in listed_in(identity, namespace, service, "running"), 30,
+               f"identity to name {container_id[:12]} {namespace}/{service}")
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_pods_are_named_by_workload_from_both_ends(collector, containerd_env, layout, tmp_path):
+    identity = start_identity(docker_url=f"unix://{tmp_path}/no-docker.sock", containerd_sockets=[containerd_env.socket])
+    try:
+        wait_until(lambda: identity.containerd_connected, 30, "identity to follow containerd")
+        web, api, api_sandbox, api_ip = shop(containerd_env, layout)
+        wait_named(identity, web.id, "shop", "web")
+        wait_named(identity, api.id, "shop", "api")
+        edges = Edges(collector, identity)
+        containerd_env.exec(web, *wget_loop(f"http://{api_ip}:{PORT}/", 5))
+        edges.wait_for(lambda e: e.opens("shop/web", "shop/api", "client") >= 5
+                       and e.opens("shop/web", "shop/api", "server") >= 5, "shop/web -> shop/api from both ends")
+        edges.poll()
+        assert edges.opens("shop/web", "shop/api", "client") == 5
+        assert edges.opens("shop/web", "shop/api", "server") == 5
+        assert {(s.namespace, s.service): sorted(c.name for c in s.containers) for s in identity.services()} == {
+            ("shop", "api"): ["api-0", "api-0/api"],
+            ("shop", "web"): [DEPLOYMENT_POD[0], f"{DEPLOYMENT_POD[0]}/web"]}
+        assert (api_ip, Endpoint("api", "shop", api_sandbox)) in identity.endpoints()  # the pod IP, for peers
+        containerd_env.remove(web.id)
+        wait_until(lambda: web.id not in listed_in(identity, "shop", "web"), 30, "the deletion to be seen")
+    finally:
+        identity.stop()
+
+
+def test_docker_and_containerd_at_once(collector, containerd_env, docker_env):
+    docker_db = docker_env.run("db", "sleep", "600", compose=("shop", "db"))
+    identity = start_identity(containerd_sockets=[containerd_env.socket])  # Docker at its usual socket
+    try:
+        wait_until(lambda: identity.containerd_connected, 30, "identity to follow containerd")
+        web, api, _, api_ip = shop(containerd_env, "cgroupfs")
+        wait_named(identity, web.id, "shop", "web")
+        wait_named(identity, api.id, "shop", "api")
+        assert docker_db.id in listed_in(identity, "shop", "db", "running")
+        edges = Edges(collector, identity)
+        containerd_env.exec(web, *wget_loop(f"http://{api_ip}:{PORT}/", 3))
+        edges.wait_for(lambda e: e.opens("shop/web", "shop/api", "server") >= 3, "shop/web -> shop/api")
+        services = {(s.namespace, s.service) for s in identity.services()}
+        assert {("shop", "db"), ("shop", "web"), ("shop", "api")} <= services
+    finally:
+        identity.stop()
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_v2_pod_cgroups_name_the_containerd_container(containerd_env, layout, tmp_path):
+    """The cgroup v2 path: a process in a v2 directory laid out like the kubelet's drivers is named by the
+    containerd container whose id the directory carries."""
+    web_ns = containerd_env.netns()
+    pod = containerd_env.pod("shop", *DEPLOYMENT_POD, web_ns, layout)
+    web = containerd_env.container(pod, "web", "sleep", "600")
+    with cgroup2_hierarchy() as root:
+        relative = LAYOUTS[layout].format(uid=pod.uid, uid_=pod.uid.replace("-", "_"), id=web.id)
+        made = []
+        path = root
+        for part in relative.strip("/").split("/"):
+            path = os.path.join(path, part)
+            if not os.path.isdir(path):
+                os.mkdir(path)
+                made.append(path)
+        proc = subprocess.Popen(["sh", "-c", f'echo $$ > "{path}/cgroup.procs" && exec sleep 600'])
+        identity = Identity(root, "v2", docker_url=f"unix://{tmp_path}/no-docker.sock",
+                            containerd_sockets=[containerd_env.socket])
+        identity.start()
+        try:
+            wait_until(lambda: open(f"/proc/{proc.pid}/comm").read().strip() == "sleep", 10, "the process to exec")
+            wait_until(lambda: identity.local(os.stat(path).st_ino, proc.pid, "sleep") == Endpoint("web", "shop", web.id),
+                       30, "the v2 cgroup named after its pod")
+        finally:
+            proc.kill()
+            proc.wait()
+            identity.stop()
+            for directory in reversed(made):
+                os.rmdir(directory)
