@@ -21,7 +21,7 @@ import subprocess
 import tarfile
 import tempfile
 import uuid
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from tests.conftest import skip_or_fail
 from tests.helpers.docker_env import rootfs_tar, wait_until
@@ -70,6 +70,17 @@ class ContainerdEnv:
         self.dir = tempfile.mkdtemp(prefix="intu-k8s-ctd-")
         self.socket = f"{self.dir}/containerd.sock"
         self.rootfs = f"{self.dir}/rootfs"
+        self._tasks: list[str] = []  # container ids, in creation order
+        self._cgroups: list[str] = []
+        self._netns: list[NetNS] = []
+        self._daemon: Optional[subprocess.Popen] = None
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
         with tarfile.open(fileobj=io.BytesIO(rootfs_tar())) as tar:
             tar.extractall(self.rootfs)  # our own tar: no member leaves the directory
         with open(f"{self.dir}/config.toml", "w") as f:
@@ -77,9 +88,6 @@ class ContainerdEnv:
         self._log = open(f"{self.dir}/containerd.log", "wb")
         self._daemon = subprocess.Popen(["containerd", "--config", f"{self.dir}/config.toml"],
                                         stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL)
-        self._tasks: list[str] = []  # container ids, in creation order
-        self._cgroups: list[str] = []
-        self._netns: list[NetNS] = []
         wait_until(self._answers, START_SECONDS, f"containerd to answer (its log: {self.dir}/containerd.log)", 0.2)
 
     def _answers(self) -> bool:
@@ -149,11 +157,12 @@ class ContainerdEnv:
         return next(int(r[1]) for r in rows if r[0] == container_id)
 
     def close(self) -> None:
-        for container_id in reversed(self._tasks):
-            self.remove(container_id)
-        self._daemon.terminate()
-        self._daemon.wait(timeout=30)
-        self._log.close()
+        if self._daemon is not None:
+            for container_id in reversed(self._tasks):
+                self.remove(container_id)
+            self._daemon.terminate()
+            self._daemon.wait(timeout=30)
+            self._log.close()
         for cgroup in self._cgroups:  # runc removed the containers' own; their pod's parents stay behind
             _remove_parents(cgroup)
         for ns in self._netns:
