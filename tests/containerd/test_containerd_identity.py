@@ -60,7 +60,8 @@ def wait_named(identity: Identity, container_id: str, namespace: str, service: s
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_pods_are_named_by_workload_from_both_ends(collector, containerd_env, layout, tmp_path):
-    identity = start_identity(docker_url=f"unix://{tmp_path}/no-docker.sock", containerd_sockets=[containerd_env.socket])
+    identity = start_identity(docker_url=f"unix://{tmp_path}/no-docker.sock",
+                              containerd_sockets=[containerd_env.socket])
     try:
         wait_until(lambda: identity.containerd_connected, 30, "identity to follow containerd")
         web, api, api_sandbox, api_ip = shop(containerd_env, layout)
@@ -123,8 +124,9 @@ def test_v2_pod_cgroups_name_the_containerd_container(containerd_env, layout, tm
         identity.start()
         try:
             wait_until(lambda: open(f"/proc/{proc.pid}/comm").read().strip() == "sleep", 10, "the process to exec")
-            wait_until(lambda: identity.local(os.stat(path).st_ino, proc.pid, "sleep") == Endpoint("web", "shop", web.id),
-                       30, "the v2 cgroup named after its pod")
+            named = Endpoint("web", "shop", web.id)
+            wait_until(lambda: identity.local(os.stat(path).st_ino, proc.pid, "sleep") == named, 30,
+                       "the v2 cgroup named after its pod")
         finally:
             proc.kill()
             proc.wait()

@@ -33,7 +33,8 @@ START_SECONDS = 30
 # cgroupfs manager (systemd expands the slice names of the second into exactly these directories).
 LAYOUTS = {
     "cgroupfs": "/kubepods/besteffort/pod{uid}/{id}",
-    "systemd": "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice/cri-containerd-{id}.scope",
+    "systemd": "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_}.slice/"
+               "cri-containerd-{id}.scope",
 }
 CONFIG = """version = 2
 root = "{dir}/root"

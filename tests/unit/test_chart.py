@@ -85,7 +85,8 @@ def test_default_daemonset_runs_privileged_on_every_node_with_what_the_agent_rea
 
 def test_other_values_reach_the_manifests():
     manifests = render(OTHER_VALUES)
-    assert sorted(manifests) == ["ConfigMap", "DaemonSet", "PodMonitor", "Service", "ServiceAccount", "ServiceMonitor"]
+    assert sorted(manifests) == ["ConfigMap", "DaemonSet", "PodMonitor", "Service", "ServiceAccount",
+                                 "ServiceMonitor"]
     pod = manifests["DaemonSet"]["spec"]["template"]["spec"]
     agent = pod["containers"][0]
     assert pod["automountServiceAccountToken"] is False  # no API rights: no token in the pod
@@ -93,7 +94,8 @@ def test_other_values_reach_the_manifests():
     assert agent["securityContext"]["capabilities"] == {
         "add": ["BPF", "PERFMON", "SYS_ADMIN", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH"], "drop": ["ALL"]}
     assert pod["priorityClassName"] == "system-node-critical"
-    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "node-role.example/observed": "yes"}  # Helm merges maps
+    # Helm merges maps: a default key stays unless set to null
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "node-role.example/observed": "yes"}
     assert pod["serviceAccountName"] == manifests["ServiceAccount"]["metadata"]["name"] == "observer"
     assert agent["image"] == "registry.example/intuition:1.2.3"
     assert agent["resources"] == {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}

@@ -28,7 +28,8 @@ APP = info(APP_ID, {**POD_LABELS, "io.kubernetes.container.name": "web", "io.cri
 
 
 def test_a_sandbox_names_its_pod_and_holds_the_pod_ip():
-    rec = cri.record_from_info(SANDBOX, cri.pod_of(SANDBOX), "node-1", 4242, 1700000000.0, ("10.244.1.7",))
+    rec = cri.record_from_info(SANDBOX, cri.pod_of(SANDBOX), "node-1", 4242, "running", 1700000000.0,
+                               ("10.244.1.7",))
     assert rec.endpoint == Endpoint("web", "shop", SANDBOX_ID)
     assert (rec.info.name, rec.info.state, rec.info.node, rec.info.started_at) == (
         "web-5d9c7b8f4-x7k2p", "running", "node-1", 1700000000.0)
@@ -36,25 +37,26 @@ def test_a_sandbox_names_its_pod_and_holds_the_pod_ip():
 
 
 def test_an_app_container_is_named_from_its_sandbox_labels():
-    rec = cri.record_from_info(APP, cri.pod_of(SANDBOX), "node-1", 0, None)
+    rec = cri.record_from_info(APP, cri.pod_of(SANDBOX), "node-1", 0, "exited", None)
     assert rec.endpoint == Endpoint("web", "shop", APP_ID)
     assert (rec.info.name, rec.info.state, rec.addresses) == ("web-5d9c7b8f4-x7k2p/web", "exited", ())
 
 
 def test_without_its_sandbox_an_app_container_is_named_from_its_own_labels():
-    assert cri.record_from_info(APP, None, "n", 1, None).endpoint == Endpoint("web-5d9c7b8f4-x7k2p", "shop", APP_ID)
+    record = cri.record_from_info(APP, None, "n", 1, "running", None)
+    assert record.endpoint == Endpoint("web-5d9c7b8f4-x7k2p", "shop", APP_ID)
 
 
 def test_an_annotation_the_runtime_passed_on_names_the_pod():
     sandbox = info(SANDBOX_ID, SANDBOX["Labels"], annotations={"intuition.service": "storefront"})
-    assert cri.record_from_info(APP, cri.pod_of(sandbox), "n", 1, None).endpoint.service == "storefront"
+    assert cri.record_from_info(APP, cri.pod_of(sandbox), "n", 1, "running", None).endpoint.service == "storefront"
 
 
 def test_only_kubernetes_containers_are_pod_containers():
     assert cri.is_pod_container(APP) and cri.is_sandbox(SANDBOX) and not cri.is_sandbox(APP)
     assert not cri.is_pod_container(info("c" * 64, {"io.kubernetes.pod.name": "x"}))
     with pytest.raises(ValueError, match="io.kubernetes.pod.namespace"):
-        cri.record_from_info(info("c" * 64, {"io.kubernetes.pod.name": "x"}), None, "n", 0, None)
+        cri.record_from_info(info("c" * 64, {"io.kubernetes.pod.name": "x"}), None, "n", 0, "created", None)
 
 
 @pytest.mark.parametrize("cgroups_path, path", [
@@ -87,7 +89,7 @@ def test_event_lines_of_ctr_events():
 def test_each_runtime_resyncs_and_removes_only_its_own_containers():
     registry = ContainerRegistry()
     docker = record(1, "db", labels={"com.docker.compose.project": "shop"}, networks={"bridge": "172.17.0.2"})
-    pod = cri.record_from_info(SANDBOX, cri.pod_of(SANDBOX), "n", 7, None, ("10.244.1.7",))
+    pod = cri.record_from_info(SANDBOX, cri.pod_of(SANDBOX), "n", 7, "running", None, ("10.244.1.7",))
     registry.upsert(docker)
     registry.upsert(pod)
     registry.replace_all([], "docker")  # Docker knows no container now: the pod stays

@@ -18,7 +18,8 @@ def owned_by(kind, name):
 
 OBJECTS = {
     "/api/v1/namespaces/shop/pods/web-5d9c7b8f4-x7k2p": {"metadata": {
-        "annotations": {"intuition.service": "storefront"}, "ownerReferences": owned_by("ReplicaSet", "web-5d9c7b8f4")}},
+        "annotations": {"intuition.service": "storefront"},
+        "ownerReferences": owned_by("ReplicaSet", "web-5d9c7b8f4")}},
     "/apis/apps/v1/namespaces/shop/replicasets/web-5d9c7b8f4": {"metadata": {
         "ownerReferences": owned_by("Deployment", "web")}},
     "/api/v1/namespaces/shop/pods/db-0": {"metadata": {"ownerReferences": [
@@ -94,11 +95,14 @@ def test_refused_rights_fall_back_to_labels_and_ask_again_later(api_server):
 
 
 def test_api_facts_name_the_pod_over_its_labels():
-    sandbox = {"ID": "a" * 64, "Labels": {"io.kubernetes.pod.name": "web-5d9c7b8f4-x7k2p", "pod-template-hash": "5d9c7b8f4",
-                                          "io.kubernetes.pod.namespace": "shop", "io.cri-containerd.kind": "sandbox"}}
+    sandbox = {"ID": "a" * 64, "Labels": {"io.kubernetes.pod.name": "web-5d9c7b8f4-x7k2p", "io.kubernetes.pod.namespace": "shop",
+                                          "pod-template-hash": "5d9c7b8f4", "io.cri-containerd.kind": "sandbox"}}
     facts = PodFacts({}, [Owner("ReplicaSet", "web-5d9c7b8f4"), Owner("Deployment", "frontend")])
-    assert cri.record_from_info(sandbox, cri.pod_of(sandbox, facts), "n", 1, None).endpoint.service == "frontend"
-    assert cri.record_from_info(sandbox, cri.pod_of(sandbox), "n", 1, None).endpoint.service == "web"
+    def service(pod):
+        return cri.record_from_info(sandbox, pod, "n", 1, "running", None).endpoint.service
+
+    assert service(cri.pod_of(sandbox, facts)) == "frontend"
+    assert service(cri.pod_of(sandbox)) == "web"
 
 
 def test_in_cluster_credentials(tmp_path, monkeypatch):

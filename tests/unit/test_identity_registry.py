@@ -56,7 +56,8 @@ def test_replace_all_removes_what_the_daemon_no_longer_has():
     reg = ContainerRegistry(Clock())
     reg.upsert(record(1, "gone"))
     reg.upsert(record(2, "kept", networks={"bridge": "172.17.0.3"}))
-    reg.replace_all([record(2, "kept-renamed", networks={"bridge": "172.17.0.3"}), record(3, "new", networks={})], "docker")
+    reg.replace_all([record(2, "kept-renamed", networks={"bridge": "172.17.0.3"}), record(3, "new", networks={})],
+                    "docker")
     assert reg.known_ids("docker") == {container_id(2), container_id(3)}
     assert [s.service for s in reg.services()] == ["kept-renamed", "new"]
 

@@ -60,13 +60,13 @@ class Ctr:
     def info(self, container_id: str) -> dict[str, Any]:
         return json.loads(self._run("containers", "info", container_id))
 
-    def running_tasks(self) -> dict[str, int]:
-        """container id -> pid of its task, for the tasks that run (`ctr tasks list`: TASK PID STATUS)."""
+    def tasks(self) -> dict[str, int]:
+        """container id -> pid of its task, 0 for a task that has stopped (`ctr tasks list`: TASK PID STATUS)."""
         tasks = {}
         for line in self._run("tasks", "list").splitlines()[1:]:
             fields = line.split()
-            if len(fields) == 3 and fields[1].isdigit() and fields[2] == "RUNNING":
-                tasks[fields[0]] = int(fields[1])
+            if len(fields) == 3 and fields[1].isdigit():
+                tasks[fields[0]] = int(fields[1]) if fields[2] == "RUNNING" else 0
         return tasks
 
     def events(self) -> subprocess.Popen:
@@ -101,10 +101,12 @@ class ContainerdSource:
         self._stopping = threading.Event()
         self._stream: Optional[subprocess.Popen] = None
         self._thread: Optional[threading.Thread] = None
-        # Read and written on the background worker only.
+        # Read and written under the lock: by the worker's jobs, and by the full resync on the event thread.
+        self._lock = threading.Lock()
         self._pods: dict[str, tuple[cri.Pod, bool]] = {}  # pod uid -> (its sandbox's facts, host network)
         self._pids: dict[str, int] = {}  # container id -> its running task's pid, as last recorded
         self._started: dict[str, float] = {}  # container id -> when its task started, from the event
+        self._ran: set[str] = set()  # containers whose task ran and ended ("exited" rather than "created")
         self._last_reconcile = 0.0
         self.connected = False
 
@@ -125,12 +127,12 @@ class ContainerdSource:
 
     def inspect_later(self, container_id: str) -> None:
         if self.connected:
-            self._schedule(("containerd-inspect", container_id), lambda: self._guarded(self._inspect, container_id))
+            self._schedule(("containerd-inspect", container_id), lambda: self._job(self._inspect, container_id))
 
     def periodic(self) -> None:
         """Called every few seconds by identity: queue a reconciliation when one is due."""
         if self.connected and time.monotonic() - self._last_reconcile >= RECONCILE_SECONDS:
-            self._schedule("containerd-reconcile", lambda: self._guarded(self._resync, False))
+            self._schedule("containerd-reconcile", lambda: self._job(self._resync, False))
 
     def _run(self) -> None:
         backoff, outage_logged = BACKOFF_FIRST_SECONDS, False
@@ -155,7 +157,8 @@ class ContainerdSource:
             if self._stopping.is_set():
                 return "stopping"
             try:
-                count = self._resync(full=True)
+                with self._lock:
+                    count = self._resync(full=True)
             except CtrError as err:
                 return str(err)
             self.connected = True
@@ -186,33 +189,35 @@ class ContainerdSource:
             self._learn(container_id, pid, ())  # at once: the task may run for a moment only
             started = time.time()
             self._schedule(("containerd-started", container_id),
-                           lambda: self._task_started(container_id, pid, started))
+                           lambda: self._job(self._task_started, container_id, pid, started))
         elif topic in ("/tasks/exit", "/tasks/delete"):
             if payload.get("id", container_id) == container_id:  # the task's main process, not an exec
-                self._schedule(("containerd-exit", container_id), lambda: self._task_ended(container_id))
+                self._schedule(("containerd-exit", container_id), lambda: self._job(self._task_ended, container_id))
         elif topic in ("/containers/create", "/containers/update"):
             self.inspect_later(container_id)
         elif topic == "/containers/delete":
-            self._schedule(("containerd-remove", container_id), lambda: self._forget(container_id))
+            self._schedule(("containerd-remove", container_id), lambda: self._job(self._forget, container_id))
 
     def _task_started(self, container_id: str, pid: int, started: float) -> None:
         self._pids[container_id] = pid
+        self._ran.add(container_id)
         self._started[container_id] = started
-        self._guarded(self._inspect, container_id)
+        self._inspect(container_id)
 
     def _task_ended(self, container_id: str) -> None:
         if self._pids.pop(container_id, 0):
-            self._guarded(self._inspect, container_id)
+            self._inspect(container_id)
 
     def _forget(self, container_id: str) -> None:
         self._pids.pop(container_id, None)
         self._started.pop(container_id, None)
+        self._ran.discard(container_id)
         self._registry.remove(container_id, cri.RUNTIME)
 
     def _resync(self, full: bool) -> int:
         """List containers and tasks; describe what is new or changed (everything when full)."""
         self._last_reconcile = time.monotonic()
-        tasks = self._ctr.running_tasks()
+        tasks = self._ctr.tasks()
         ids = self._ctr.container_ids()
         known = self._registry.known_ids(cri.RUNTIME)
         changed = [i for i in ids if full or i not in known or tasks.get(i, 0) != self._pids.get(i, 0)]
@@ -222,9 +227,8 @@ class ContainerdSource:
                 infos.append(self._ctr.info(container_id))
             except NotFound:
                 continue  # removed since the listing
-        for container_id in set(self._pids) - set(tasks):
-            self._pids.pop(container_id)
-        self._pids.update(tasks)
+        self._pids = {i: pid for i, pid in tasks.items() if pid}
+        self._ran.update(tasks)
         # sandboxes first: their pods name the app containers
         for info in sorted(infos, key=lambda i: not cri.is_sandbox(i)):
             self._describe(info)
@@ -254,7 +258,8 @@ class ContainerdSource:
         else:
             pod, host_network = self._pods.get(uid, (None, False))
         try:
-            record = cri.record_from_info(info, pod, self._node, pid, self._started.get(container_id),
+            state = "running" if pid else "exited" if container_id in self._ran else "created"
+            record = cri.record_from_info(info, pod, self._node, pid, state, self._started.get(container_id),
                                           addresses, host_network)
             path = cri.cgroup_path(info)
         except ValueError as err:
@@ -273,10 +278,11 @@ class ContainerdSource:
         labels = sandbox.get("Labels") or {}
         return self._kube_api.pod(labels[POD_NAMESPACE_LABEL], labels[POD_NAME_LABEL])
 
-    def _guarded(self, job: Callable[..., Any], *args: Any) -> None:
-        """A ctr call from the worker; quiet when containerd is down (the event thread says so)."""
+    def _job(self, job: Callable[..., Any], *args: Any) -> None:
+        """A job on the worker; quiet when containerd is down (the event thread says so)."""
         try:
-            job(*args)
+            with self._lock:
+                job(*args)
         except CtrError as err:
             log.debug("containerd call from the background failed: %s", err)
 

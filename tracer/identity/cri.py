@@ -76,13 +76,13 @@ def slice_path(slice_name: str) -> str:
     return "".join("/" + "-".join(words[: i + 1]) + ".slice" for i in range(len(words)))
 
 
-def record_from_info(info: Mapping[str, Any], pod: Optional[Pod], node: str, pid: int,
+def record_from_info(info: Mapping[str, Any], pod: Optional[Pod], node: str, pid: int, state: str,
                      started_at: Optional[float], addresses: tuple[str, ...] = (),
                      host_network: bool = False) -> ContainerRecord:
     """One container's record from containerd's description of it (`ctr containers info`).
 
     `pod`: its sandbox's description, None when the sandbox is unknown (then its own labels name it);
-    `pid`: its task's process, 0 when it runs none (its state is then "exited")."""
+    `pid`: its task's process, 0 when it runs none; `state`: running, created or exited, as Docker says."""
     try:
         container_id, labels = info["ID"], dict(info.get("Labels") or {})
         pod_name = labels[kube_naming.POD_NAME_LABEL]
@@ -97,7 +97,7 @@ def record_from_info(info: Mapping[str, Any], pod: Optional[Pod], node: str, pid
     service = kube_naming.pod_service(pod_name, pod_labels, annotations, owners)
     return ContainerRecord(
         info=ContainerInfo(id=container_id, name=info_name, image=info.get("Image") or "",
-                           state="running" if pid else "exited", node=node, started_at=started_at, task_slot=None),
+                           state=state, node=node, started_at=started_at, task_slot=None),
         endpoint=Endpoint(service, namespace, container_id),
         pid=pid,
         addresses=addresses,

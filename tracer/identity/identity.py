@@ -48,8 +48,8 @@ class Identity:
                                     self._background.submit, self._events)
         sockets = [path for path in containerd_sockets if os.path.exists(path)]
         kube_api = KubeApi.in_cluster() if sockets else None
-        self._containerd = [ContainerdSource(self._registry, node, path, proc_root, self._learn, self._background.submit,
-                                             kube_api) for path in sockets]
+        self._containerd = [ContainerdSource(self._registry, node, path, proc_root, self._learn,
+                                             self._background.submit, kube_api) for path in sockets]
 
     def start(self) -> None:
         self._host_addresses.refresh()
