@@ -118,6 +118,13 @@ def test_container_inodes_include_the_process_cgroup_and_driver_layouts(tree):
     assert fs.container_inodes("a" * 64, 0) == set()
 
 
+def test_container_inodes_include_the_paths_the_runtime_gives(tree):
+    pod_path = f"kubepods/burstable/pod3f1c2e8a-6b0d/{'a' * 64}"
+    (tree / "memory" / pod_path).mkdir(parents=True)
+    fs = CgroupFs(str(tree / "memory"), "v1", str(tree / "proc"))
+    assert fs.container_inodes("a" * 64, 0, ["/" + pod_path, "/kubepods/gone"]) == {ino(tree, pod_path)}
+
+
 class Resolver:
     def __init__(self, tree, mode="v1"):
         self.searches = []

@@ -108,16 +108,6 @@ class CgroupFs:
                 paths.append(live)
         return {i for i in map(self.inode, paths) if i is not None}
 
-    def processes(self, path: str) -> list[int]:
-        """The processes in a cgroup (its `cgroup.procs`), none when it does not exist here."""
-        if ".." in path.split("/"):
-            return []
-        try:
-            with open(os.path.join(self.root, path.lstrip("/"), "cgroup.procs")) as f:
-                return [int(line) for line in f.read().split()]
-        except OSError:
-            return []
-
     def find(self, inode: int) -> Optional[str]:
         """Search the hierarchy for the directory with this inode; its path, or None."""
         if self.inode("/") == inode:
