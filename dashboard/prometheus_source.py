@@ -306,9 +306,12 @@ class PrometheusGraph:
         span = self.history_span()
         points = []
         if span is not None:
+            oldest, now = span
+            # steps counted back from now: the newest point is now, when rates surely have two samples
+            start = now - (now - oldest) // HISTORY_STEP_SECONDS * HISTORY_STEP_SECONDS
             with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
-                futures = {name: pool.submit(self._prometheus.query_range, promql, span[0], span[1],
-                                             HISTORY_STEP_SECONDS) for name, promql in TIMELINE_QUERIES.items()}
+                futures = {name: pool.submit(self._prometheus.query_range, promql, start, now, HISTORY_STEP_SECONDS)
+                           for name, promql in TIMELINE_QUERIES.items()}
                 points = timeline_points({name: future.result() for name, future in futures.items()})
         return {"interval_seconds": HISTORY_STEP_SECONDS, "points": points, "events": []}
 

@@ -106,3 +106,41 @@ def test_dashboard_shows_the_edge_from_prometheus(prometheus, dashboard):
 
     one = get(f"{dashboard}/api/services/{CLIENT}").json()
     assert one["outgoing"][0]["server"] == server
+
+
+HTTP_CLIENT_COMM = "intu-e2e-http"
+OK_REQUESTS, FAILING_REQUESTS = 24, 6  # over the cluster view's 60 s window: 0.5 a second, 20% failing
+
+
+def test_the_cluster_views_numbers_are_the_truth_of_its_traffic(prometheus, dashboard, nginx):
+    query = prometheus
+    for path, count in (("/ok", OK_REQUESTS), ("/fail", FAILING_REQUESTS)):
+        subprocess.run([sys.executable, "-m", "tests.helpers.tcp_client", HTTP_CLIENT_COMM, "get", "127.0.0.1",
+                        str(nginx.port), path, str(count)], check=True, capture_output=True, timeout=60)
+    served = f'intuition_requests_total{{client="host:{HTTP_CLIENT_COMM}",reporter="server"}}'
+    wait_until(lambda: scalar(query(f"sum({served})")) == OK_REQUESTS + FAILING_REQUESTS, 30,
+               "every request in Prometheus", 0.5)
+
+    # the global view through the very rendering of the one-host path: the series are younger than the
+    # window, so they count whole
+    graph = get(f"{dashboard}/api/graph").json()
+    host = next(n for n in graph["nodes"] if n["name"] == "host")
+    edge = next(c for c in host["connections"] if c["source"] == f"host:{HTTP_CLIENT_COMM}")
+    facts = edge["metadata"]["intuition"]
+    assert (facts["rps"], facts["error_rate"], facts["state"]) == (0.5, 0.2, "live")
+    assert facts["p99_seconds"] is not None and facts["p99_seconds"] < 1
+    # the namespace's node: every request its services serve, its internal traffic included
+    in_host = {n["name"] for n in host["nodes"] if n["metadata"]["namespace"] == "host"}
+    served_rps = sum(c["metadata"]["intuition"]["rps"] for c in host["connections"] if c["target"] in in_host)
+    assert abs(host["metadata"]["intuition"]["rps"] - served_rps) < 0.01 and served_rps >= 0.5
+    internet = graph["nodes"][0]
+    assert internet["name"] == "INTERNET" and internet["metadata"]["intuition"]["rps"] >= served_rps
+
+    timeline = get(f"{dashboard}/api/timeline").json()
+    assert timeline["interval_seconds"] == 60 and timeline["events"] == []
+    assert timeline["points"] and all(set(p) == {"t", "rps", "error_rate"} for p in timeline["points"])
+    assert timeline["points"][-1]["rps"] > 0 and timeline["points"][-1]["error_rate"] > 0  # ours, still in its rate window
+
+    changes = get(f"{dashboard}/api/changes").json()  # against the oldest moment Prometheus holds
+    assert {"client": f"host:{HTTP_CLIENT_COMM}", "client_namespace": "host", "server": "host:nginx",
+            "server_namespace": "host"} in changes["new"]

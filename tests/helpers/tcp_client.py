@@ -13,6 +13,7 @@ NAME becomes the process's comm. Modes:
                          SIZE bytes back and print "done"; close at the end of stdin
     http STATUS...       connect, print "connected", wait for a line on stdin, then send one HTTP request per
                          STATUS (GET /STATUS) and read its response (tests.helpers.http_status_server's)
+    get PATH COUNT       COUNT HTTP/1.1 GETs of PATH, one connection each, each answer read to its end
 """
 import ctypes
 import errno
@@ -88,6 +89,13 @@ def main(argv: list[str]) -> None:
             for status in args:
                 s.sendall(http_status_request(status))
                 read_exactly(s, len(http_status_response(status)))
+    elif mode == "get":
+        path, count = args[0], int(args[1])
+        for _ in range(count):
+            with socket.create_connection(address) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                while s.recv(4096):
+                    pass
     else:
         raise SystemExit(f"unknown mode {mode}")
 

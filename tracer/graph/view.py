@@ -19,8 +19,8 @@ LIVE, GHOST = "live", "ghost"  # a ghost had traffic and went silent: kept on th
 # Notice severities as Vizceral draws them, and the node or edge class each one gives.
 INFO, WARN, ERROR = 0, 1, 2
 SEVERITY_CLASS = {INFO: NORMAL, WARN: WARNING, ERROR: DANGER}
-FAILING_SHARE_FOR_ERROR = 0.05
-CONNECT_FAILURES = ("connect_refused", "connect_timeout", "connect_other")  # FlowCounters fields  # below this share of failing requests a notice is only a warning
+FAILING_SHARE_FOR_ERROR = 0.05  # below this share of failing requests a notice is only a warning
+CONNECT_FAILURES = ("connect_refused", "connect_timeout", "connect_other")  # FlowCounters fields
 
 
 class Notice(NamedTuple):
@@ -176,7 +176,7 @@ def edge_view(key: EdgeKey, recent: Traffic, active: int, span: float, last_seen
         bytes_to_client=to_client / span,
         opened=tcp.opens / span,
         active=active,
-        connect_failures=(tcp.connect_refused + tcp.connect_timeout + tcp.connect_other) / span,
+        connect_failures=sum(getattr(tcp, name) for name in CONNECT_FAILURES) / span,
         resets=(tcp.resets_sent + tcp.resets_received) / span,
         retransmits=tcp.retransmits / span,
         latency=latency,
