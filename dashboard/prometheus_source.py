@@ -304,15 +304,14 @@ class PrometheusGraph:
         """The timeline's throughput and error rate over the history span; the metrics carry no container
         events (those live in each agent's /api/timeline)."""
         span = self.history_span()
-        points = []
-        if span is not None:
-            oldest, now = span
-            # steps counted back from now: the newest point is now, when rates surely have two samples
-            start = now - (now - oldest) // HISTORY_STEP_SECONDS * HISTORY_STEP_SECONDS
-            with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
-                futures = {name: pool.submit(self._prometheus.query_range, promql, start, now, HISTORY_STEP_SECONDS)
-                           for name, promql in TIMELINE_QUERIES.items()}
-                points = timeline_points({name: future.result() for name, future in futures.items()})
+        # within the first step of Prometheus's life the history has no aligned moment yet: now alone
+        oldest, now = span or (self._clock(), self._clock())
+        # steps counted back from now: the newest point is now, when rates surely have two samples
+        start = now - (now - oldest) // HISTORY_STEP_SECONDS * HISTORY_STEP_SECONDS
+        with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
+            futures = {name: pool.submit(self._prometheus.query_range, promql, start, now, HISTORY_STEP_SECONDS)
+                       for name, promql in TIMELINE_QUERIES.items()}
+            points = timeline_points({name: future.result() for name, future in futures.items()})
         return {"interval_seconds": HISTORY_STEP_SECONDS, "points": points, "events": []}
 
     def history_span(self) -> tuple[float, float] | None:
