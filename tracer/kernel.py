@@ -5,6 +5,7 @@ Used by the loader to pick hooks and by `intuition doctor` to report. Nothing he
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
@@ -20,8 +21,25 @@ def tracefs() -> str | None:
     return None
 
 
-# Tracepoints the probes attach to unconditionally (Linux 4.16+); the sock length ones (6.3+) have a kprobe
-# fallback.
+# The oldest kernel the probes load on: their events go through a BPF ring buffer (Linux 5.8), which is newer
+# than the batch map reads the drain uses (5.6) and the tracepoints below. Distributions may backport it, so
+# `intuition doctor` loads the probes rather than trusting the version.
+MIN_KERNEL = (5, 8)
+# The sock length tracepoints: bytes and request parsing; without them bytes come from kprobes, unparsed.
+SOCK_LENGTH_KERNEL = (6, 3)
+
+
+def version_text(version: tuple[int, int]) -> str:
+    return f"Linux {version[0]}.{version[1]}"
+
+
+def release_version(release: str) -> tuple[int, int] | None:
+    """(major, minor) of a release string such as "6.1.0-13-amd64"; None if it does not start with one."""
+    match = re.match(r"(\d+)\.(\d+)", release)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+# Tracepoints the probes attach to unconditionally; the sock length ones have a kprobe fallback.
 REQUIRED_TRACEPOINTS = (("sock", "inet_sock_set_state"), ("tcp", "tcp_destroy_sock"), ("tcp", "tcp_retransmit_skb"),
                         ("tcp", "tcp_send_reset"), ("tcp", "tcp_receive_reset"))
 OPTIONAL_TRACEPOINTS = (("sock", "sock_send_length"), ("sock", "sock_recv_length"))

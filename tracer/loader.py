@@ -90,7 +90,8 @@ def _require_tracefs() -> None:
         raise ProbeError("tracefs is not mounted: run `mount -t tracefs nodev /sys/kernel/tracing`")
     for category, event in kernel.REQUIRED_TRACEPOINTS:
         if not kernel.tracepoint_exists(category, event):
-            raise ProbeError(f"tracepoint {category}:{event} is missing: Intuition needs Linux 4.16 or newer")
+            raise ProbeError(f"tracepoint {category}:{event} is missing: Intuition needs "
+                             f"{kernel.version_text(kernel.MIN_KERNEL)} or newer")
 
 
 def _power_of_two(n: int) -> int:
@@ -142,7 +143,8 @@ def choose_bytes_hook() -> bool:
         return False
     if kernel.kprobes_available():
         return True
-    raise ProbeError("no hook to count bytes: the kernel has neither sock:sock_send_length (Linux 6.3+) nor kprobes")
+    raise ProbeError("no hook to count bytes: the kernel has neither sock:sock_send_length "
+                     f"({kernel.version_text(kernel.SOCK_LENGTH_KERNEL)}+) nor kprobes")
 
 
 def program_text(use_kprobes: bool, l7: bool = False) -> str:
