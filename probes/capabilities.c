@@ -1,6 +1,5 @@
-/* Trivial programs that `intuition doctor` loads and attaches to learn which hook types this kernel
- * really accepts (a kernel can list a feature and still refuse it). */
+/* A trivial kprobe that `intuition doctor` attaches to learn whether this kernel offers the kprobe bytes
+ * path (used where the sock length tracepoints are missing) while the agent itself uses the tracepoints. */
 #include <uapi/linux/ptrace.h>
 
 int try_kprobe(struct pt_regs *ctx) { return 0; }
-int try_tracepoint(void *ctx) { return 0; }

@@ -42,8 +42,24 @@ def check_root() -> Check:
     return Check("privileges", FAIL, "not root", "run as root (loading BPF programs needs CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)")
 
 
-def check_kernel() -> Check:
-    return Check("kernel", OK, f"Linux {platform.release()}")
+FLOOR = kernel.version_text(kernel.MIN_KERNEL)
+SOCK_LENGTH = kernel.version_text(kernel.SOCK_LENGTH_KERNEL)
+NEEDS = (f"Intuition needs {FLOOR}+ (the BPF ring buffer; batch map reads came in 5.6) and {SOCK_LENGTH}+ "
+         "to parse requests (the sock length tracepoints; before that bytes are counted with kprobes)")
+
+
+def check_kernel(release: str = platform.release()) -> Check:
+    """What the version promises; the probe load below is what decides (distributions backport features)."""
+    version = kernel.release_version(release)
+    if version is None:
+        return Check("kernel", WARN, f"Linux {release}: version not understood, the probe load below decides", NEEDS)
+    if version < kernel.MIN_KERNEL:
+        return Check("kernel", WARN, f"Linux {release} is older than {FLOOR}: the probes load only if it "
+                     "backports the BPF ring buffer (the probe load below says)", f"upgrade to {FLOOR} or newer")
+    if version < kernel.SOCK_LENGTH_KERNEL:
+        return Check("kernel", OK, f"Linux {release} (>= {FLOOR}; before {SOCK_LENGTH} bytes are counted with "
+                     "kprobes and requests are not parsed)")
+    return Check("kernel", OK, f"Linux {release} (>= {SOCK_LENGTH}: every feature of the probes)")
 
 
 def check_btf(path: str = btf.VMLINUX_BTF) -> Check:
@@ -125,44 +141,84 @@ def _attach(what: Callable[[], object]) -> str | None:
     return None
 
 
-def check_hooks() -> list[Check]:
-    """Load and attach trivial programs of each kind: a kernel may list a hook type and still refuse it."""
-    checks = []
+def check_tracepoints() -> Check:
     tracepoints = kernel.REQUIRED_TRACEPOINTS + kernel.OPTIONAL_TRACEPOINTS
     missing = [f"{c}:{e}" for c, e in tracepoints if not kernel.tracepoint_exists(c, e)]
-    if missing:
-        needs_fail = any(not kernel.tracepoint_exists(c, e) for c, e in kernel.REQUIRED_TRACEPOINTS)
-        checks.append(Check("tracepoints", FAIL if needs_fail else WARN, "missing " + ", ".join(missing),
-                            "Intuition needs Linux 4.16+; byte counting uses kprobes where the sock length tracepoints (6.3+) are absent"))
-    else:
-        checks.append(Check("tracepoints", OK, "all present: " + ", ".join(f"{c}:{e}" for c, e in tracepoints)))
-    try:
-        bcc = loader._bcc()
-    except loader.ProbeError:
-        return checks
-    with open(os.path.join(loader.PROBES_DIR, "capabilities.c")) as f:
-        text = f.read().encode()
+    if not missing:
+        return Check("tracepoints", OK, "all present: " + ", ".join(f"{c}:{e}" for c, e in tracepoints))
+    if any(not kernel.tracepoint_exists(c, e) for c, e in kernel.REQUIRED_TRACEPOINTS):
+        return Check("tracepoints", FAIL, "missing " + ", ".join(missing), f"upgrade the kernel: {NEEDS}")
+    return Check("tracepoints", WARN, "missing " + ", ".join(missing),
+                 f"bytes are counted with kprobes and requests are not parsed; {SOCK_LENGTH}+ has these tracepoints")
+
+
+def _uses_kprobes(info: loader.ProbeInfo) -> bool:
+    return "kprobe" in info.hooks.values()
+
+
+def check_probes(load: Callable[[], tuple[object, loader.ProbeInfo]], kprobes: Callable[[], Check]) -> list[Check]:
+    """Load and attach the agent's own probes as it does, use their ring buffer and batch map reads as its
+    drain does, then detach. A kernel may list a feature and still refuse it. Where the probes count bytes
+    with the tracepoints, `kprobes` tells whether the fallback path of older kernels works too."""
     holder = {}
-    err = _attach(lambda: holder.setdefault("b", bcc.BPF(text=text)))
+    err = _attach(lambda: holder.update(zip(("b", "info"), load())))
     if err:
-        checks.append(Check("BPF programs", FAIL, f"cannot compile a trivial program: {err}",
-                            "check the kernel headers and BCC installation"))
-        return checks
-    b = holder["b"]
+        return [Check("probes", FAIL, f"the agent's probes did not load: {err}", f"see the checks above; {NEEDS}")]
+    b, info = holder["b"], holder["info"]
     try:
-        err = _attach(lambda: b.attach_tracepoint(tp=b"sock:inet_sock_set_state", fn_name=b"try_tracepoint"))
-        checks.append(Check("tracepoint attach", FAIL if err else OK, err or "works", "" if not err else "needs root and tracefs"))
-        err = _attach(lambda: b.attach_kprobe(event=b"tcp_sendmsg", fn_name=b"try_kprobe"))
-        checks.append(Check("kprobes", WARN if err else OK, f"refused: {err}" if err else "work",
-                            "kernel built without CONFIG_KPROBES: bytes come from the sock length tracepoints"))
+        checks = [Check(f"hook {hook}", OK, mechanism) for hook, mechanism in sorted(info.hooks.items())]
+        err = _attach(lambda: (b[b"events"].open_ring_buffer(lambda *_: None), b.ring_buffer_consume()))
+        checks.append(Check("BPF ring buffer", FAIL if err else OK, f"refused: {err}" if err else "events read back",
+                            f"upgrade to {FLOOR} or newer"))
+        err = _attach(lambda: list(b[b"flows"].items_lookup_batch()))
+        checks.append(Check("batch map reads", FAIL if err else OK, f"refused: {err}" if err else "counters drained",
+                            f"upgrade to {FLOOR} or newer (batch map reads need 5.6)"))
     finally:
         b.cleanup()
-    with open(os.path.join(loader.PROBES_DIR, "capability_fentry.c")) as f:
-        fentry = f.read().encode()
-    err = _attach(lambda: bcc.BPF(text=fentry).cleanup())
-    checks.append(Check("fentry", WARN if err else OK, f"refused: {err}" if err else "works",
-                        "not needed: Intuition uses tracepoints or kprobes"))
+    checks.append(check_requests(info))
+    if not _uses_kprobes(info):
+        checks.append(kprobes())
     return checks
+
+
+def check_requests(info: loader.ProbeInfo) -> Check:
+    if info.l7:
+        refused = sorted(set(loader.L7_PARSERS) - set(info.hooks))
+        if refused:
+            return Check("request parsing", WARN, "the verifier refused " + ", ".join(refused),
+                         "their protocols are counted as bytes only; run the agent with --verbose for the reason")
+        return Check("request parsing", OK, "every parser loaded, fed by the sock length tracepoints")
+    if _uses_kprobes(info):
+        return Check("request parsing", WARN, "off: bytes are counted with kprobes",
+                     f"upgrade to {SOCK_LENGTH} or newer (the sock length tracepoints carry the payload path)")
+    if not info.btf:
+        return Check("request parsing", WARN, "off: no kernel BTF", "use a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+    return Check("request parsing", WARN, f"off on {platform.machine()}", "the probes read x86_64 syscall registers only")
+
+
+def check_kprobes() -> Check:
+    """A trivial kprobe: kprobes are the bytes path of kernels without the sock length tracepoints."""
+    bcc = loader._bcc()
+    with open(os.path.join(loader.PROBES_DIR, "capabilities.c")) as f:
+        text = f.read().encode()
+
+    def attach():
+        b = bcc.BPF(text=text)
+        try:
+            b.attach_kprobe(event=b"tcp_sendmsg", fn_name=b"try_kprobe")
+        finally:
+            b.cleanup()
+
+    err = _attach(attach)
+    return Check("kprobes", WARN if err else OK, f"refused: {err}" if err else "work (the fallback bytes path)",
+                 f"not needed here: kernels before {SOCK_LENGTH} count bytes with kprobes (CONFIG_KPROBES)")
+
+
+def check_hooks() -> list[Check]:
+    tracepoints = check_tracepoints()
+    if tracepoints.status == FAIL:
+        return [tracepoints]
+    return [tracepoints] + check_probes(lambda: loader.load(loader.CaptureConfig()), check_kprobes)
 
 
 def run_checks(docker_url: str | None = None) -> list[Check]:

@@ -1,5 +1,7 @@
 """doctor's reporting and its checks that need no root."""
-from tracer import doctor
+import pytest
+
+from tracer import doctor, loader
 from tracer.doctor import FAIL, OK, WARN, Check
 
 
@@ -42,3 +44,94 @@ def test_missing_btf_is_a_warning_with_the_fix(tmp_path):
 def test_unreachable_docker_is_a_warning_not_a_failure(tmp_path):
     check = doctor.check_docker(f"unix://{tmp_path}/no.sock")
     assert check.status == WARN and "host:<comm>" in check.fix
+
+
+def test_kernel_version_against_the_real_floor():
+    old = doctor.check_kernel("5.4.0-150-generic")
+    assert old.status == WARN and "older than Linux 5.8" in old.detail and "Linux 5.8" in old.fix
+    middle = doctor.check_kernel("5.15.0")
+    assert middle.status == OK and "before Linux 6.3 bytes are counted with kprobes" in middle.detail
+    assert doctor.check_kernel("6.18.0").status == OK
+    assert doctor.check_kernel("unknown").status == WARN
+    assert "4.16" not in doctor.NEEDS and "Linux 5.8+" in doctor.NEEDS and "Linux 6.3+" in doctor.NEEDS
+
+
+class FakeTable:
+    def __init__(self, refuse=None):
+        self.refuse = refuse
+
+    def open_ring_buffer(self, callback):
+        if self.refuse:
+            raise Exception(self.refuse)
+
+    def items_lookup_batch(self):
+        if self.refuse:
+            raise Exception(self.refuse)
+        return iter([])
+
+
+class FakeBPF:
+    def __init__(self, refuse_ring=None, refuse_batch=None):
+        self.tables = {b"events": FakeTable(refuse_ring), b"flows": FakeTable(refuse_batch)}
+        self.cleaned = False
+
+    def __getitem__(self, name):
+        return self.tables[name]
+
+    def ring_buffer_consume(self):
+        pass
+
+    def cleanup(self):
+        self.cleaned = True
+
+
+TRACEPOINT_HOOKS = {"sock:inet_sock_set_state": "tracepoint+raw_tracepoint", "sock:sock_send_length": "tracepoint",
+                    **{name: "tail_call" for name in loader.L7_PARSERS}}
+KPROBE = Check("kprobes", WARN, "refused", "not needed here")
+
+
+def by_name(checks):
+    return {c.name: c for c in checks}
+
+
+def test_probes_report_each_hook_as_the_agent_loads_it_and_detach():
+    b = FakeBPF()
+    info = loader.ProbeInfo(hooks=dict(TRACEPOINT_HOOKS), btf=True, l7=True)
+    checks = by_name(doctor.check_probes(lambda: (b, info), lambda: KPROBE))
+    assert checks["hook sock:sock_send_length"].detail == "tracepoint"
+    assert checks["hook sock:inet_sock_set_state"].detail == "tracepoint+raw_tracepoint"
+    assert checks["BPF ring buffer"].status == OK and checks["batch map reads"].status == OK
+    assert checks["request parsing"].status == OK
+    assert checks["kprobes"] is KPROBE  # the fallback path is tried only where the load did not use it
+    assert b.cleaned
+
+
+def test_kprobe_load_skips_the_trivial_kprobe_and_says_why_requests_are_off():
+    info = loader.ProbeInfo(hooks={"tcp_sendmsg": "kprobe", "tcp_recvmsg": "kprobe"}, btf=True)
+    checks = by_name(doctor.check_probes(lambda: (FakeBPF(), info), lambda: pytest.fail("kprobes tried twice")))
+    assert checks["hook tcp_sendmsg"].detail == "kprobe"
+    assert checks["request parsing"].status == WARN and "Linux 6.3" in checks["request parsing"].fix
+
+
+def test_refused_ring_buffer_and_batch_reads_fail_with_the_floor():
+    b = FakeBPF(refuse_ring="Invalid argument", refuse_batch="Invalid argument")
+    checks = by_name(doctor.check_probes(lambda: (b, loader.ProbeInfo(hooks=dict(TRACEPOINT_HOOKS), l7=True)),
+                                         lambda: KPROBE))
+    assert checks["BPF ring buffer"].status == FAIL and "Linux 5.8" in checks["BPF ring buffer"].fix
+    assert checks["batch map reads"].status == FAIL and "5.6" in checks["batch map reads"].fix
+    assert b.cleaned and doctor.exit_code(list(checks.values())) == 1
+
+
+def test_probes_that_do_not_load_fail_with_the_reason_and_the_floor():
+    def load():
+        raise loader.ProbeError("BCC could not compile or load the probes (map create failed)")
+
+    [check] = doctor.check_probes(load, lambda: KPROBE)
+    assert check.status == FAIL and "map create failed" in check.detail
+    assert "Linux 5.8+" in check.fix and "Linux 6.3+" in check.fix
+
+
+def test_a_parser_the_verifier_refused_is_named():
+    hooks = {h: m for h, m in TRACEPOINT_HOOKS.items() if h != "l7_parse_redis"}
+    check = doctor.check_requests(loader.ProbeInfo(hooks=hooks, btf=True, l7=True))
+    assert check.status == WARN and "l7_parse_redis" in check.detail
