@@ -24,6 +24,7 @@ from tracer.graph import EdgeKey, GraphView, Traffic
 from tracer.graph.classes import request_class
 from tracer.graph.edge import EdgeReport
 from tracer.graph.latency import BUCKET_BOUNDS_SECONDS
+from tracer.graph.origin import with_error_origins
 from tracer.graph.view import EdgeView, assemble_view, edge_view
 from tracer.identity.model import ContainerInfo, ServiceInfo
 from tracer.metrics import CONNECT_FAILURE_REASONS
@@ -298,7 +299,8 @@ class PrometheusGraph:
             return None
         views = edge_views(traffic_by_edge(_unprefixed("recent.", results)), active_by_edge(results["active"]),
                            WINDOW_SECONDS)
-        return assemble_view(at, WINDOW_SECONDS, views, services_from(results["services"], results["containers"]))
+        return with_error_origins(assemble_view(at, WINDOW_SECONDS, views,
+                                                services_from(results["services"], results["containers"])))
 
     def timeline(self) -> dict:
         """The timeline's throughput and error rate over the history span; the metrics carry no container

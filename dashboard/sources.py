@@ -13,6 +13,7 @@ from tracer.graph import EdgeView, Graph, GraphView, NodeView, Notice
 from tracer.graph.changes import changes
 from tracer.graph.details import edge_details, replayed_edge_details, view_latency_ms
 from tracer.graph.view import summarize
+from tracer.graph.origin import role_json
 from tracer.graph.vizceral import render
 
 BASELINE_SECONDS = 3600  # /api/changes compares with this long ago unless told otherwise
@@ -124,6 +125,7 @@ class GraphSource:
             "namespace": node.namespace,
             "class": node.klass,
             "notices": _notices(node.notices),
+            "errors": role_json(node.errors),
             "containers": [c._asdict() for c in node.containers],
             "incoming": [_edge_summary(e) for e in view.edges if (e.server, e.server_namespace) == me],
             "outgoing": [_edge_summary(e) for e in view.edges if (e.client, e.client_namespace) == me],

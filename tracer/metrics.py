@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-from .graph import EdgeKey, Graph, Traffic
+from .graph import EdgeKey, Graph, GraphView, Traffic
 from .graph.classes import DANGER, request_class
 from .graph.latency import cumulative_buckets
 from .records import SERVER, RequestCounts
@@ -50,6 +50,7 @@ class IntuitionCollector:
         edges = self._graph.edges()
         yield from edge_families(edges)
         yield from inventory_families(self._identity)
+        yield error_origin_family(self._graph.view())
         yield from self_families(self._stats())
         if self._service_graph:
             yield from service_graph_families(edges)
@@ -131,6 +132,14 @@ def inventory_families(identity) -> Iterator[Metric]:
     yield services
     yield containers
     yield endpoints
+
+
+def error_origin_family(view: GraphView) -> Metric:
+    family = GaugeMetricFamily("intuition_service_error_origin", "1 where errors start: the service fails while "
+                               "its dependencies are healthy; else 0.", labels=["service", "namespace"])
+    for node in view.nodes:
+        family.add_metric([node.service, node.namespace], int(bool(node.errors and node.errors.origin)))
+    return family
 
 
 def self_families(stats: SelfStats) -> Iterator[Metric]:

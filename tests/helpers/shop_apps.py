@@ -48,3 +48,36 @@ WEB = REQUESTS + r"""
 print("done", flush=True)
 time.sleep(3600)
 """
+
+# chain's last service: 200, or 500 while the file /tmp/fail exists (the test creates it to inject errors)
+FAILING_BACKEND = r"""
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if os.path.exists("/tmp/fail"):
+            self.path = '/fail'""" + _REPLY
+
+# chain's middle: passes each request on to the address in argv[1] over a new connection; 500 when that fails
+PROXY = r"""
+import sys, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        try:
+            urllib.request.urlopen(f"http://{sys.argv[1]}/", timeout=1).read()
+        except OSError:  # an HTTP error status, a refused or timed out connect
+            self.path = '/fail'""" + _REPLY
+
+# chain's first service: a request to argv[1] every 50 ms for at most argv[2] seconds, then idle
+LOAD = r"""
+import sys, time, urllib.request
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    try:
+        urllib.request.urlopen(f"http://{sys.argv[1]}/", timeout=5).read()
+    except OSError:
+        pass
+    time.sleep(0.05)
+time.sleep(3600)
+"""

@@ -16,6 +16,7 @@ from .edge import OTHER, Edge, EdgeKey, EdgeReport, Traffic
 from .history import HistoryRing
 from .samples import event_record, sample_record
 from . import trends
+from .origin import with_error_origins
 from .view import GraphView, assemble_view, edge_view, ghost_view
 
 
@@ -135,7 +136,8 @@ class Graph:
                 views.append(ghost_view(key, edge.active_connections, edge.last_active, edge.last_rps))
             elif edge.active_connections:  # idle, with connections open (a pool): on the map without rates
                 views.append(edge_view(key, recent, edge.active_connections, span, edge.last_active))
-        return trends.mark(assemble_view(now, span, views, services), self._history.recent(trends.BASELINE_VIEWS))
+        marked = trends.mark(assemble_view(now, span, views, services), self._history.recent(trends.BASELINE_VIEWS))
+        return with_error_origins(marked)
 
     def view_at(self, timestamp: float) -> GraphView | None:
         with self._lock:

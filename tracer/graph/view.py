@@ -143,6 +143,7 @@ class NodeView(NamedTuple):
     summary: Optional[Summary] = None  # None for a service without traffic
     latency_warning: bool = False
     containers: tuple = ()  # identity's ContainerInfo at the time of the view, kept for replay
+    errors: object = None  # origin.ErrorRole: where its errors start, set by origin.with_error_origins
 
     @property
     def klass(self) -> str:

@@ -15,6 +15,7 @@ import html
 from collections import defaultdict
 
 from .classes import CLASSES, DANGER, NORMAL, WARNING
+from .origin import role_json
 from .view import INTERNET, EdgeView, GraphView, Notice, NodeView, served, summarize
 
 HEADROOM = 1.5  # maxVolume over the busiest connection, so that it is not drawn saturated
@@ -109,7 +110,8 @@ def _region(namespace: str, view: GraphView) -> dict:
             "renderer": "focusedChild",
             "class": node.klass,
             "notices": _notices(node.notices),
-            "metadata": {"service": node.service, "namespace": node.namespace, "intuition": _node_intuition(node)},
+            "metadata": {"service": node.service, "namespace": node.namespace, "intuition": _node_intuition(node),
+                         "errors": role_json(node.errors)},
         }
 
     by_key = {(n.service, n.namespace): n for n in view.nodes}
