@@ -11,10 +11,11 @@ NS = "shop"
 
 
 def edge(client: str, server: str, ok: float = 10.0, fail: float = 0.0, refused_4xx: float = 0.0,
-         connect_failures: float = 0.0, resets: float = 0.0, namespace: str = NS) -> EdgeView:
+         connect_failures: float = 0.0, resets: float = 0.0, namespace: str = NS, slow: bool = False) -> EdgeView:
+    """An edge's rates; slow: it carries a latency warning."""
     return EdgeView(client, namespace, server, namespace, "server", normal=ok, warning=refused_4xx, danger=fail,
                     bytes_to_server=0.0, bytes_to_client=0.0, opened=0.0, active=0,
-                    connect_failures=connect_failures, resets=resets, retransmits=0.0)
+                    connect_failures=connect_failures, resets=resets, retransmits=0.0, latency_warning=slow)
 
 
 def roles(*edges: EdgeView) -> dict:
@@ -72,6 +73,16 @@ def test_a_failing_cycle_has_victims_but_no_origin():
     assert found["a"].origins == () and found["b"].origins == ()
 
 
+def test_latency_starts_where_a_service_slowed_but_its_calls_did_not():
+    found = roles(edge("a", "b", slow=True), edge("b", "c", slow=True), edge("c", "d"))
+    assert set(found) == {"c"}
+    assert found["c"].latency_origin and not found["c"].origin
+
+
+def test_no_latency_warning_no_latency_origin():
+    assert roles(edge("a", "b"), edge("b", "c")) == {}
+
+
 # --- through the graph, the API and /metrics ---------------------------------------------------------
 
 A, B, C = (Endpoint(name, NS, f"c-{name}") for name in "abc")
@@ -101,7 +112,8 @@ def test_origin_and_victims_in_notices_api_and_metric():
     meta = {n["name"]: n["metadata"]["errors"] for n in region["nodes"]}
     assert meta["c"] == {"origin": True, "error_share": 0.4, "origins": [],
                          "blast_radius": [{"service": "a", "namespace": NS, "error_share": 0.4},
-                                          {"service": "b", "namespace": NS, "error_share": 0.4}]}
+                                          {"service": "b", "namespace": NS, "error_share": 0.4}],
+                         "latency_origin": False}
     assert meta["b"]["origins"] == [{"service": "c", "namespace": NS}] and not meta["b"]["origin"]
     service = client.get("/api/services/b").get_json()
     assert service["errors"]["origins"] == [{"service": "c", "namespace": NS}]
@@ -110,3 +122,16 @@ def test_origin_and_victims_in_notices_api_and_metric():
     origin = {s.labels["service"]: s.value for f in text_string_to_metric_families(text)
               if f.name == "intuition_service_error_origin" for s in f.samples}
     assert origin == {"a": 0, "b": 0, "c": 1}
+
+
+def test_latency_origin_from_the_graphs_latency_warnings():
+    identity = FakeIdentity(processes={1: A, 2: B}, addresses={B_IP: B, C_IP: C})
+    graph, clock = make_graph(identity, window_seconds=10)
+    for slow in [False] * 60 + [True] * 10:  # c takes 200 ms instead of 1 ms over the last 10 s
+        tick(graph, clock,
+             flow(key(1, B_IP, CLIENT), requests("http", "200", 5, latency_us=202_000 if slow else 2_000)),
+             flow(key(2, C_IP, CLIENT), requests("http", "200", 5, latency_us=200_000 if slow else 1_000)))
+    nodes = {n.service: n for n in graph.view().nodes}
+    assert nodes["c"].notices[0].title == "latency starts here: it slowed down, its dependencies did not"
+    assert nodes["c"].errors.latency_origin
+    assert not nodes["b"].errors.latency_origin and not nodes["a"].errors.latency_origin

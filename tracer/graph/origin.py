@@ -6,6 +6,9 @@ failing). HTTP 4xx are the client's mistake and never make a service fail. A fai
 calls succeed is an origin. A service whose calls fail is a victim of the origins it reaches by following
 failing calls; an origin's blast radius is every victim that reaches it, with the share of that victim's
 calls that fail.
+
+The same for latency: a service with a latency warning (trends.py) on an edge into it and on none of its
+own calls is where latency starts.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class ErrorRole(NamedTuple):
     error_share: float  # of the requests to this service, those that fail
     origins: tuple[Service, ...] = ()  # for a victim: the origins its failing calls lead to
     blast_radius: tuple[Caller, ...] = ()  # for an origin: every caller that sees errors because of it
+    latency_origin: bool = False  # latency starts here
 
 
 NO_ROLE = ErrorRole(origin=False, error_share=0.0)
@@ -36,8 +40,7 @@ NO_ROLE = ErrorRole(origin=False, error_share=0.0)
 
 def _failures(edge: EdgeView) -> tuple[float, float]:
     """(failing, attempted) calls per second on one edge; failed connects never became requests."""
-    failing = edge.danger + edge.connect_failures + edge.resets
-    return failing, max(edge.requests + edge.connect_failures, failing)
+    return edge.failures, max(edge.requests + edge.connect_failures, edge.failures)
 
 
 def _share(edges: list[EdgeView]) -> float:
@@ -53,8 +56,16 @@ def _fails(edges: list[EdgeView]) -> bool:
     return bool(edges) and _share(edges) >= FAILING_SHARE_FOR_ERROR
 
 
+def _latency_origins(incoming: dict[Service, list[EdgeView]],
+                     outgoing: dict[Service, list[EdgeView]]) -> set[Service]:
+    """Services warned slower on some edge into them but on none of their calls."""
+    return {service for service, into in incoming.items()
+            if any(e.latency_warning for e in into) and not any(e.latency_warning for e in outgoing.get(service, ()))}
+
+
 def error_roles(edges: tuple[EdgeView, ...]) -> dict[Service, ErrorRole]:
-    """The role of every service that fails or sees its calls fail; the others have none."""
+    """The role of every service that fails, sees its calls fail or is where latency starts; the others have
+    none."""
     incoming: dict[Service, list[EdgeView]] = {}
     outgoing: dict[Service, list[EdgeView]] = {}
     for edge in edges:
@@ -84,6 +95,8 @@ def error_roles(edges: tuple[EdgeView, ...]) -> dict[Service, ErrorRole]:
     for origin in origins:
         callers = [Caller(*s, _share(outgoing[s])) for s, leads_to in sorted(victims.items()) if origin in leads_to]
         roles[origin] = roles[origin]._replace(blast_radius=tuple(callers))
+    for service in _latency_origins(incoming, outgoing):
+        roles[service] = roles.get(service, ErrorRole(False, _share(incoming[service])))._replace(latency_origin=True)
     return roles
 
 
@@ -96,13 +109,15 @@ def _name(service: Service, seen_from: str) -> str:
 
 
 def role_notices(node: NodeView, role: ErrorRole) -> tuple[Notice, ...]:
+    notices = []
     if role.origin:
-        return (Notice(f"errors start here: {_percent(role.error_share)} of requests fail, its dependencies "
-                       "are healthy", ERROR),)
-    if role.origins:
-        names = ", ".join(_name(o, node.namespace) for o in role.origins)
-        return (Notice(f"errors come from {names}", WARN),)
-    return ()
+        notices.append(Notice(f"errors start here: {_percent(role.error_share)} of requests fail, its "
+                              "dependencies are healthy", ERROR))
+    elif role.origins:
+        notices.append(Notice(f"errors come from {', '.join(_name(o, node.namespace) for o in role.origins)}", WARN))
+    if role.latency_origin:
+        notices.append(Notice("latency starts here: it slowed down, its dependencies did not", WARN))
+    return tuple(notices)
 
 
 def with_error_origins(view: GraphView) -> GraphView:
@@ -123,4 +138,5 @@ def role_json(role: ErrorRole | None) -> dict:
         "error_share": role.error_share,
         "origins": [{"service": s, "namespace": ns} for s, ns in role.origins],
         "blast_radius": [c._asdict() for c in role.blast_radius],
+        "latency_origin": role.latency_origin,
     }
