@@ -85,11 +85,13 @@ def _matches(wanted: tuple, pair: tuple) -> bool:
 class GraphSource:
     """The in-process graph of `intuition run` and `intuition agent`."""
 
-    def __init__(self, graph: Graph, identity, health: Callable[[], tuple[bool, str]], collectors: list):
+    def __init__(self, graph: Graph, identity, health: Callable[[], tuple[bool, str]], collectors: list,
+                 containers=None):
         self._graph = graph
         self._identity = identity
         self._health = health
         self._collectors = collectors
+        self._containers = containers  # tracer.container_health.ContainerHealth, when the agent follows them
 
     def _view(self, at: float | None) -> GraphView:
         """The graph now, or the moment of history at `at`; NotFound saying what history covers."""
@@ -117,8 +119,13 @@ class GraphSource:
     def _services(self, view: GraphView) -> list[dict]:
         return [self._service(node, view) for node in view.nodes]
 
-    @staticmethod
-    def _service(node: NodeView, view: GraphView) -> dict:
+    def _container(self, container) -> dict:
+        found = container._asdict()
+        if self._containers is not None:
+            found["health"] = self._containers.container_json(container.id)
+        return found
+
+    def _service(self, node: NodeView, view: GraphView) -> dict:
         me = (node.service, node.namespace)
         return {
             "name": node.service,
@@ -126,7 +133,7 @@ class GraphSource:
             "class": node.klass,
             "notices": _notices(node.notices),
             "errors": role_json(node.errors),
-            "containers": [c._asdict() for c in node.containers],
+            "containers": [self._container(c) for c in node.containers],
             "incoming": [_edge_summary(e) for e in view.edges if (e.server, e.server_namespace) == me],
             "outgoing": [_edge_summary(e) for e in view.edges if (e.client, e.client_namespace) == me],
         }

@@ -21,6 +21,7 @@ from waitress.server import create_server
 from . import __version__
 from .collector import Collector
 from .config import Config, Listen
+from .container_health import CgroupStats, ContainerHealth
 from .graph import Graph
 from .identity import Identity
 from .metrics import IntuitionCollector, SelfStats
@@ -38,6 +39,7 @@ class Agent:
         self.collector = Collector(config.capture)
         self.identity: Identity | None = None
         self.graph: Graph | None = None
+        self.container_health: ContainerHealth | None = None
         self._thread = threading.Thread(target=self._run, name="intuition-drain", daemon=True)
         self._started = threading.Event()
         self._stop = threading.Event()
@@ -57,9 +59,10 @@ class Agent:
         try:
             self.collector.start()
             info = self.collector.probe_info
-            self.identity = Identity(info.cgroup_root, info.cgroup_mode)
+            self.container_health = ContainerHealth(CgroupStats(info.cgroup_mode), self.config.history.interval_seconds)
+            self.identity = Identity(info.cgroup_root, info.cgroup_mode, on_docker_event=self.container_health.on_event)
             self.identity.start()
-            self.graph = Graph(self.identity, self.config)
+            self.graph = Graph(self.identity, self.config, containers=self.container_health)
         except BaseException as e:  # handed to start(), which raises it in the caller's thread
             self._start_error = e
             self.collector.close()
@@ -78,6 +81,7 @@ class Agent:
             next_drain += DRAIN_INTERVAL
             try:
                 self.graph.ingest(self.collector.drain())
+                self.container_health.sample_if_due(c.id for s in self.identity.services() for c in s.containers)
             except Exception as e:  # keep the agent up; /healthz reports it until a drain succeeds again
                 log.exception("drain failed")
                 self._drain_error = f"{type(e).__name__}: {e}"
@@ -117,8 +121,10 @@ class Agent:
         from dashboard.app import create_app
         from dashboard.sources import GraphSource
 
-        metrics = IntuitionCollector(self.graph, self.identity, self.self_stats, self.config.metrics.service_graph)
-        return create_app(GraphSource(self.graph, self.identity, self.health, [metrics]), self.config)
+        metrics = IntuitionCollector(self.graph, self.identity, self.self_stats, self.config.metrics.service_graph,
+                                     self.container_health)
+        return create_app(GraphSource(self.graph, self.identity, self.health, [metrics], self.container_health),
+                          self.config)
 
 
 class WebServer:

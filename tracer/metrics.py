@@ -36,8 +36,10 @@ class SelfStats:
 
 
 class IntuitionCollector:
-    def __init__(self, graph: Graph, identity, stats: Callable[[], SelfStats], service_graph: bool):
+    def __init__(self, graph: Graph, identity, stats: Callable[[], SelfStats], service_graph: bool,
+                 containers=None):
         self._graph = graph
+        self._containers = containers  # tracer.container_health.ContainerHealth, when the agent follows them
         self._identity = identity
         self._stats = stats
         self._service_graph = service_graph
@@ -51,6 +53,8 @@ class IntuitionCollector:
         yield from edge_families(edges)
         yield from inventory_families(self._identity)
         yield error_origin_family(self._graph.view())
+        if self._containers is not None:
+            yield from container_health_families(self._identity, self._containers)
         yield from self_families(self._stats())
         if self._service_graph:
             yield from service_graph_families(edges)
@@ -140,6 +144,33 @@ def error_origin_family(view: GraphView) -> Metric:
     for node in view.nodes:
         family.add_metric([node.service, node.namespace], int(bool(node.errors and node.errors.origin)))
     return family
+
+
+def container_health_families(identity, containers) -> Iterator[Metric]:
+    labels = ["service", "namespace", "container"]
+    cpu = CounterMetricFamily("intuition_container_cpu_seconds_total", "CPU time of the container's cgroup.",
+                              labels=labels)
+    memory = GaugeMetricFamily("intuition_container_memory_bytes", "Memory the container's cgroup uses.",
+                               labels=labels)
+    limit = GaugeMetricFamily("intuition_container_memory_limit_bytes", "The container's memory limit; absent "
+                              "without one.", labels=labels)
+    restarts = CounterMetricFamily("intuition_container_restarts_total", "Times the container started again "
+                                   "after it died, since the agent started.", labels=labels)
+    oom_kills = CounterMetricFamily("intuition_container_oom_kills_total", "Times the kernel killed a process of "
+                                    "the container for memory, since the agent started.", labels=labels)
+    for info in identity.services():
+        for c in info.containers:
+            names = [info.service, info.namespace, c.name]
+            usage = containers.usage(c.id)
+            if usage is not None:
+                cpu.add_metric(names, usage.cpu_seconds)
+                memory.add_metric(names, usage.memory_bytes)
+                if usage.memory_limit_bytes is not None:
+                    limit.add_metric(names, usage.memory_limit_bytes)
+            restarted, killed = containers.counts(c.id)
+            restarts.add_metric(names, restarted)
+            oom_kills.add_metric(names, killed)
+    yield from (cpu, memory, limit, restarts, oom_kills)
 
 
 def self_families(stats: SelfStats) -> Iterator[Metric]:

@@ -6,7 +6,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Optional, Protocol
 
 from ..config import Config
 from ..identity import HOST
@@ -33,8 +33,15 @@ class Identity(Protocol):
     def services(self) -> list: ...
 
 
+class ContainerNotices(Protocol):
+    """What the graph needs of tracer.container_health.ContainerHealth."""
+
+    def annotate(self, view: GraphView, services: list) -> GraphView: ...
+
+
 class Graph:
-    def __init__(self, identity: Identity, config: Config, clock: Callable[[], float] = time.time):
+    def __init__(self, identity: Identity, config: Config, clock: Callable[[], float] = time.time,
+                 containers: Optional[ContainerNotices] = None):
         self._identity = identity
         self._caps = config.caps
         self._window = config.window_seconds
@@ -42,6 +49,7 @@ class Graph:
         self._retention = config.history.retention_seconds
         self._redact = config.redaction
         self._clock = clock
+        self._containers = containers
         self._started = clock()
         self._history = HistoryRing(config.history.interval_seconds, config.history.retention_seconds)
         self._edges: dict[EdgeKey, Edge] = {}
@@ -137,7 +145,8 @@ class Graph:
             elif edge.active_connections:  # idle, with connections open (a pool): on the map without rates
                 views.append(edge_view(key, recent, edge.active_connections, span, edge.last_active))
         marked = trends.mark(assemble_view(now, span, views, services), self._history.recent(trends.BASELINE_VIEWS))
-        return with_error_origins(marked)
+        view = with_error_origins(marked)
+        return self._containers.annotate(view, services) if self._containers else view
 
     def view_at(self, timestamp: float) -> GraphView | None:
         with self._lock:

@@ -41,7 +41,7 @@ Schedule = Callable[[Hashable, Callable[[], None]], None]  # (key, job): run job
 class DockerSource:
     def __init__(self, registry: ContainerRegistry, node: str, docker_url: Optional[str],
                  learn: Callable[[str, int], None], network_changed: Callable[[], None], schedule: Schedule,
-                 events: ContainerEvents):
+                 events: ContainerEvents, on_event: Callable[[dict], None] = lambda event: None):
         self._registry = registry
         self._events = events
         self._node = node
@@ -49,6 +49,7 @@ class DockerSource:
         self._learn = learn  # (container id, pid or 0): remember the container's cgroups while it runs
         self._network_changed = network_changed  # networks came or went (host addresses may have changed)
         self._schedule = schedule
+        self._on_event = on_event  # every event, for whoever follows containers' lives (tracer/container_health)
         self._stopping = threading.Event()
         self._stream: Any = None
         self._thread: Optional[threading.Thread] = None
@@ -109,6 +110,7 @@ class DockerSource:
         log.info("Docker connected: %d containers", count)
         for event in self._stream:
             self._handle(event)
+            self._on_event(event)
 
     def _resync(self, api: docker.APIClient) -> int:
         records = []

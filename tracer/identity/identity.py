@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from tracer.records import FlowKey
 
@@ -34,7 +34,8 @@ class Identity:
 
     def __init__(self, cgroup_root: str, cgroup_mode: str, node: str = socket.gethostname(),
                  docker_url: Optional[str] = None, proc_root: str = "/proc",
-                 containerd_sockets: Sequence[str] = CONTAINERD_SOCKETS):
+                 containerd_sockets: Sequence[str] = CONTAINERD_SOCKETS,
+                 on_docker_event: Callable[[dict], None] = lambda event: None):
         self.node = node
         self._registry = ContainerRegistry()
         self._cgroups = CgroupFs(cgroup_root, cgroup_mode, proc_root)
@@ -45,7 +46,7 @@ class Identity:
         self._peers = PeerResolver(self._registry, self._host_addresses)
         self._events = ContainerEvents()
         self._docker = DockerSource(self._registry, node, docker_url, self._learn, self._refresh_addresses_later,
-                                    self._background.submit, self._events)
+                                    self._background.submit, self._events, on_docker_event)
         sockets = [path for path in containerd_sockets if os.path.exists(path)]
         kube_api = KubeApi.in_cluster() if sockets else None
         self._containerd = [ContainerdSource(self._registry, node, path, proc_root, self._learn,
