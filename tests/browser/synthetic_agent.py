@@ -18,6 +18,7 @@ from dashboard.app import create_app
 from dashboard.sources import GraphSource
 from tests.unit.graph_fakes import FakeIdentity, flow, key, requests
 from tracer.config import parse_config
+from tracer.container_health import CgroupStats, ContainerHealth
 from tracer.graph import Graph
 from tracer.identity import ContainerInfo, Endpoint, ServiceInfo
 from tracer.identity.timeline import ContainerEvent
@@ -63,6 +64,10 @@ NEW_EDGE = ("web", "cache")
 LONG_TARGET = "/reports/" + "quarterly-revenue-by-region-" * 8
 
 
+def container_id(name: str) -> str:
+    return f"{name}-0123456789ab"
+
+
 class SyntheticAgent:
     def __init__(self) -> None:
         self.started = time.time()
@@ -88,8 +93,11 @@ class SyntheticAgent:
             ContainerEvent(self.started - 100, "oom", "cache", "shop", "cache-1"),
             ContainerEvent(self.started - 95, "start", "cache", "shop", "cache-1"),
         ]
-        self.graph = Graph(self.identity, config, clock=lambda: self.now)
-        self.app = create_app(GraphSource(self.graph, self.identity, lambda: (True, "synthetic"), []), config)
+        # containers' health from Docker events the tests send (container_event); no cgroup holds these ids
+        self.containers = ContainerHealth(CgroupStats("v2"), 10, clock=lambda: self.now)
+        self.graph = Graph(self.identity, config, clock=lambda: self.now, containers=self.containers)
+        self.app = create_app(GraphSource(self.graph, self.identity, lambda: (True, "synthetic"), [], self.containers),
+                              config)
         self.app.before_request(self.before_request)
         self.stop = threading.Event()
         while self.now < self.started:
@@ -109,6 +117,11 @@ class SyntheticAgent:
             if not self.frozen:
                 self.drain(time.time())
 
+    def container_event(self, action: str, container: str, **attributes: str) -> None:
+        """A Docker event about one container (by name), now."""
+        self.containers.on_event({"Type": "container", "Action": action, "timeNano": int(self.now * 1e9),
+                                  "Actor": {"ID": container_id(container), "Attributes": attributes}})
+
     def before_request(self):
         self.paths.append(request.path)
         if self.down and request.path.startswith("/api/"):
@@ -121,7 +134,7 @@ class SyntheticAgent:
     def update_services(self, now: float) -> None:
         gone = self.stopped | ({"legacy"} if self.legacy_gone(now) else set())
         self.identity.service_list = [
-            ServiceInfo(name, ns, [ContainerInfo(f"{c}-0123456789ab", c, image, "running", "synthetic-host",
+            ServiceInfo(name, ns, [ContainerInfo(container_id(c), c, image, "running", "synthetic-host",
                                                  self.started - 3725, None) for c, image in containers])
             for name, ns, containers in SERVICES if name not in gone
         ]

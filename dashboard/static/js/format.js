@@ -23,17 +23,19 @@ export function seconds(value) {
   return `${compact(value)} s`;
 }
 
-export function bytesRate(perSecond) {
-  if (!known(perSecond)) return DASH;
+export function bytes(amount) {
+  if (!known(amount)) return DASH;
   const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let value = perSecond;
+  let value = amount;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {
     value /= 1024;
     unit += 1;
   }
-  return `${compact(value)} ${units[unit]}/s`;
+  return `${compact(value)} ${units[unit]}`;
 }
+
+export const bytesRate = (perSecond) => (known(perSecond) ? `${bytes(perSecond)}/s` : DASH);
 
 // "3d 4h", "5m 02s", "12s": how long ago or how long something has been up.
 export function age(totalSeconds) {

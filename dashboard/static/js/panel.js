@@ -4,6 +4,8 @@
 
 import { accessLog } from './accesslog.js';
 import { fetchEdge, fetchService } from './api.js';
+import { errorsSection } from './blast.js';
+import { healthSection } from './health.js';
 import { el, table } from './dom.js';
 import {
   age, bytesRate, clock, count, percent, rate, seconds, unixSeconds,
@@ -71,7 +73,9 @@ function servicePanel(service, { open, focus, now }) {
     header(service.name, `service in ${service.namespace}`,
       focus ? el('button', { type: 'button', class: 'focus', onclick: focus }, 'Focus') : null),
     section('Notices', notices(service.notices)),
+    errorsSection(service.errors, open),
     section(`Containers (${service.containers.length})`, containersTable(service.containers, now)),
+    healthSection(service.containers),
     section('Incoming', edgesTable('from', service.incoming, (e) => e.client, open)),
     section('Outgoing', edgesTable('to', service.outgoing, (e) => e.server, open)),
   ];
