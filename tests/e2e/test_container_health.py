@@ -3,8 +3,6 @@ restarted, and the running agent's service data says so within 10 s; CPU and mem
 container's cgroup files."""
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,11 +19,11 @@ if not os.path.exists("/tmp/ate"):
     food = b"x" * (200 << 20)
 time.sleep(3600)
 """
-# holds 40 MiB and keeps one core busy for at most a minute
+# holds 40 MiB and keeps one core busy for at most 15 s
 BUSY = r"""
 import time
 held = b"x" * (40 << 20)
-deadline = time.monotonic() + 60
+deadline = time.monotonic() + 15
 while time.monotonic() < deadline:
     pass
 time.sleep(3600)
@@ -56,7 +54,6 @@ def container_metrics(url: str, namespace: str) -> dict[str, float]:
 @pytest.mark.docker
 def test_an_oom_killed_container_shows_the_kill_and_its_restart(agent_url, env):
     namespace = env.name("health")
-    started = time.monotonic()
     env.run("eater", "python3", "-c", EATER, compose=(namespace, "eater"), mem_limit=LIMIT, restart="on-failure")
 
     def killed_and_restarted():
@@ -66,7 +63,6 @@ def test_an_oom_killed_container_shows_the_kill_and_its_restart(agent_url, env):
             "restarted after exiting with code 137" in t for t in titles) else None
 
     found = wait_until(killed_and_restarted, NOTICE_DEADLINE, "the OOM kill and the restart on the service", 0.5)
-    assert time.monotonic() - started < NOTICE_DEADLINE + 5
     (container,) = found["containers"]
     health = container["health"]
     assert (health["oom_kills"], health["restarts"], health["exit_code"]) == (1, 1, 137)
