@@ -73,7 +73,7 @@ def test_services_list_containers_and_edges(shop):
     assert (incoming["client"], incoming["reporter"], incoming["requests_per_second"]) == ("web", SERVER, 10.0)
     assert incoming["error_ratio"] == 0.1
     assert [n["title"] for n in api["notices"]] == [
-        "errors start here: 10% of requests fail, its dependencies are healthy", "10% of requests to api fail"]
+        "10% of requests to api fail", "errors start here: 10% of requests fail, its dependencies are healthy"]
 
 
 def test_one_service_needs_its_namespace_when_the_name_is_ambiguous(shop):

@@ -102,10 +102,10 @@ def chain_graph():
 def test_origin_and_victims_in_notices_api_and_metric():
     graph, identity = chain_graph()
     nodes = {n.service: n for n in graph.view().nodes}
-    assert nodes["c"].notices[0].title == "errors start here: 40% of requests fail, its dependencies are healthy"
+    assert nodes["c"].notices[-1].title == "errors start here: 40% of requests fail, its dependencies are healthy"
     assert nodes["c"].klass == "danger"
-    assert nodes["b"].notices[0].title == "errors come from c"
-    assert nodes["a"].notices[0].title == "errors come from c"
+    assert nodes["b"].notices[-1].title == "errors come from c"
+    assert nodes["a"].notices[-1].title == "errors come from c"
 
     client = client_for(graph, identity)
     region = next(n for n in client.get("/api/graph").get_json()["nodes"] if n["name"] == NS)
@@ -132,6 +132,6 @@ def test_latency_origin_from_the_graphs_latency_warnings():
              flow(key(1, B_IP, CLIENT), requests("http", "200", 5, latency_us=202_000 if slow else 2_000)),
              flow(key(2, C_IP, CLIENT), requests("http", "200", 5, latency_us=200_000 if slow else 1_000)))
     nodes = {n.service: n for n in graph.view().nodes}
-    assert nodes["c"].notices[0].title == "latency starts here: it slowed down, its dependencies did not"
+    assert nodes["c"].notices[-1].title == "slowness starts here: it slowed down, its dependencies did not"
     assert nodes["c"].errors.latency_origin
     assert not nodes["b"].errors.latency_origin and not nodes["a"].errors.latency_origin

@@ -65,7 +65,7 @@ def test_notices_are_escaped_for_vizceral_raw_html():
     region = next(n for n in data["nodes"] if n["name"] == "shop")
     evil = next(n for n in region["nodes"] if n["metadata"]["service"] == EVIL)
     titles = [n["title"] for n in evil["notices"]]
-    assert titles[-1] == "100% of requests to &lt;img src=x onerror=alert(1)&gt; fail"
+    assert titles[0] == "100% of requests to &lt;img src=x onerror=alert(1)&gt; fail"
     assert evil["class"] == "danger"
     assert "<img" not in str([n.get("notices") for n in region["nodes"]])
 

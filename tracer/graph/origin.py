@@ -116,7 +116,7 @@ def role_notices(node: NodeView, role: ErrorRole) -> tuple[Notice, ...]:
     elif role.origins:
         notices.append(Notice(f"errors come from {', '.join(_name(o, node.namespace) for o in role.origins)}", WARN))
     if role.latency_origin:
-        notices.append(Notice("latency starts here: it slowed down, its dependencies did not", WARN))
+        notices.append(Notice("slowness starts here: it slowed down, its dependencies did not", WARN))
     return tuple(notices)
 
 
@@ -126,7 +126,7 @@ def with_error_origins(view: GraphView) -> GraphView:
     nodes = []
     for node in view.nodes:
         role = roles.get((node.service, node.namespace), NO_ROLE)
-        nodes.append(node._replace(errors=role, notices=role_notices(node, role) + node.notices))
+        nodes.append(node._replace(errors=role, notices=node.notices + role_notices(node, role)))
     return view._replace(nodes=tuple(nodes))
 
 

@@ -73,11 +73,11 @@ function servicePanel(service, { open, focus, now }) {
     header(service.name, `service in ${service.namespace}`,
       focus ? el('button', { type: 'button', class: 'focus', onclick: focus }, 'Focus') : null),
     section('Notices', notices(service.notices)),
-    errorsSection(service.errors, open),
     section(`Containers (${service.containers.length})`, containersTable(service.containers, now)),
-    healthSection(service.containers),
     section('Incoming', edgesTable('from', service.incoming, (e) => e.client, open)),
     section('Outgoing', edgesTable('to', service.outgoing, (e) => e.server, open)),
+    errorsSection(service.errors, open),
+    healthSection(service.containers),
   ];
 }
 
