@@ -246,7 +246,9 @@ def test_a_paused_client_leaves_a_ghost_with_its_last_rate(truth, poller):
     node, edge = wait_until(ghost, WINDOW_SECONDS + 15, "poller -> api to be a ghost", 0.5)
     facts = edge["metadata"]["intuition"]
     assert edge["metrics"] == {"normal": 0.0, "warning": 0.0, "danger": 0.0}
-    assert 0 < facts["last_rps"] <= 5.0  # it sleeps 0.2 s between requests
+    # it sleeps 0.2 s between requests: at most 5 a second, and the window's span, measured between drains,
+    # can be a little shorter than the time its requests took (5.05 was seen)
+    assert 0 < facts["last_rps"] <= 5.5
     # the rate it had when last seen: what the map showed then, as history kept it
     then = region_of(get(truth, "/api/graph", at=facts["last_seen"]).json(), truth.namespace)
     assert abs(connection(then, "poller", "api")["metadata"]["intuition"]["rps"] - facts["last_rps"]) <= 0.5
