@@ -137,6 +137,12 @@ class MapPage:
         png = self.driver.find_element(By.ID, "map-canvas").screenshot_as_png
         return Image.open(io.BytesIO(png)).convert("RGB")
 
+    def wait_for_moving_dots(self, timeout: float = 15.0) -> None:
+        """Traffic dots move: the canvas comes to differ from a first picture of it by more than a few
+        pixels (slow edges launch a dot only now and then, so look again rather than once)."""
+        before = self.canvas()
+        self.wait(lambda: changed_fraction(before, self.canvas()) > MOVED_FRACTION, "traffic dots to move", timeout)
+
     def save(self, path: Path) -> None:
         self.driver.save_screenshot(str(path))
 
@@ -158,6 +164,9 @@ def drawn_fraction(image: Image.Image) -> float:
     background = Image.new("RGB", image.size, BACKGROUND)
     diff = ImageChops.difference(image, background).convert("L").point(lambda v: 255 if v > 12 else 0)
     return diff.histogram()[255] / (image.width * image.height)
+
+
+MOVED_FRACTION = 0.0005  # of the canvas's pixels: a few dots' worth
 
 
 def changed_fraction(before: Image.Image, after: Image.Image) -> float:

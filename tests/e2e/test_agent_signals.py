@@ -16,7 +16,7 @@ from tests.conftest import skip_or_fail
 from tests.helpers.agent_metrics import scrape
 from tests.helpers.docker_env import wait_until
 from tests.helpers.servers import free_port
-from tests.helpers.tcp_server import Server, read_exactly
+from tests.helpers.tcp_server import Server
 
 pytestmark = pytest.mark.kernel
 CLIENT_COMM = "intu-sig-cli"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from statistics import median
 from typing import Optional
 
-from .view import WARN, EdgeView, GraphView, NodeView, Notice
+from .view import WARN, GraphView, NodeView, Notice
 
 BASELINE_VIEWS = 30  # five minutes of history at the default 10 s interval
 MIN_BASELINE_POINTS = 3  # views with requests needed before a range exists

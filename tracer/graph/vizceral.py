@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from .classes import CLASSES, DANGER, NORMAL, WARNING
 from .origin import role_json
-from .view import INTERNET, EdgeView, GraphView, Notice, NodeView, served, summarize
+from .view import INTERNET, EdgeView, GraphView, Notice, NodeView, summarize
 
 HEADROOM = 1.5  # maxVolume over the busiest connection, so that it is not drawn saturated
 ROOT_NAME = "edge"
