@@ -104,6 +104,20 @@ class MapPage:
     def hover_at(self, point: tuple[float, float]) -> None:
         self.pointer(point).perform()
 
+    def card_of(self, name: str) -> str:
+        """The hover card of a node. The pointer is moved onto the node again (a pixel aside each time, so
+        that it is a move) until the card shows it: a frame drawn while the pointer moved may have missed it."""
+        nudge = [0]
+
+        def shown():
+            x, y = self.node_point(name)
+            nudge[0] ^= 1
+            self.hover_at((x + nudge[0], y))
+            card = self.hover_card()
+            title = card.split("\n", 1)[0]  # the name, and "ghost" after it for a ghost
+            return (title == name or title.startswith(f"{name} ")) and card
+        return self.wait(shown, f"the card of {name}")
+
     def click_at(self, point: tuple[float, float], double: bool = False) -> None:
         actions = self.pointer(point)
         if double:

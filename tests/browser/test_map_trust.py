@@ -167,8 +167,7 @@ def test_the_access_log_lists_requests_with_their_reporter_and_can_be_worked_wit
 def test_the_hover_card_is_readable(page):
     page.open("#/shop")
     page.wait_for_names({XSS_SERVICE, "api"})
-    page.hover_at(page.node_point(XSS_SERVICE))
-    card = page.wait(lambda: page.hover_card(), "the hover card")
+    card = page.card_of(XSS_SERVICE)
     lines = [line for line in card.split("\n") if line]
     assert lines[0] == XSS_SERVICE
     assert re.fullmatch(r"\S+/s · 100% errors · p99 \S+ ms", lines[1]), lines
@@ -182,15 +181,13 @@ def test_the_hover_card_is_readable(page):
     assert box[2] <= 2.1, f"the notice wraps over {box[2]:.1f} lines"
 
     # one card at a time: another node replaces it; a node without notices lists none
-    page.hover_at(page.node_point("web"))
-    web = page.wait(lambda: (card := page.hover_card()).startswith("web\n") and card, "the card of web")
+    web = page.card_of("web")
     assert [line for line in web.split("\n") if line][2:] == [], web
     assert page.js("return document.querySelectorAll('.hover-card:not([hidden])').length") == 1
 
     # in the global view, a namespace's card
     page.open("#/")
-    page.hover_at(page.node_point("shop"))
-    shop = page.wait(lambda: page.hover_card(), "the card of shop")
+    shop = page.card_of("shop")
     assert re.fullmatch(r"shop\n+\S+/s · \S+% errors · p99 \S+ ms", shop.strip()), shop
 
 
@@ -201,8 +198,7 @@ def test_a_stopped_service_stays_as_a_ghost_that_no_filter_hides(page, agent):
     page.wait(lambda: page.js("return window.__viz.currentGraph.nodes.cache.getClass()") == "ghost", "cache as a ghost", timeout=30)
     page.wait(lambda: {"source": "api", "target": "cache", "kind": "ghost"} in hook(page, "marks"), "the ghost edge drawn")
     assert page.js("return window.__viz.currentGraph.connections['api--cache'].isVisible()")
-    page.hover_at(page.node_point("cache"))
-    card = page.wait(lambda: page.hover_card(), "the hover card")
+    card = page.card_of("cache")
     assert card.startswith("cache ghost\n"), card
     assert "until" in card and "silent since" in card, card
 

@@ -136,9 +136,11 @@ def test_the_cluster_views_numbers_are_the_truth_of_its_traffic(prometheus, dash
     internet = graph["nodes"][0]
     assert internet["name"] == "INTERNET" and internet["metadata"]["intuition"]["rps"] > served_rps - 0.01  # rounding
 
-    timeline = get(f"{dashboard}/api/timeline").json()
+    # a rate needs two scrapes inside its window: on a loaded machine the newest may still be on its way
+    timeline = wait_until(lambda: (t := get(f"{dashboard}/api/timeline").json())["points"] and t, 30,
+                          "a point on the cluster timeline", 0.5)
     assert timeline["interval_seconds"] == 60 and timeline["events"] == []
-    assert timeline["points"] and all(set(p) == {"t", "rps", "error_rate"} for p in timeline["points"]), timeline
+    assert all(set(p) == {"t", "rps", "error_rate"} for p in timeline["points"]), timeline
     # the newest point is now (in Prometheus's first minute, which has no whole-minute moment of history yet,
     # the only one). rate() cannot see the requests of a series younger than its first scrape, so only the
     # traffic that went on (the agent's own scrapes among it) shows there.
