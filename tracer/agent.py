@@ -1,30 +1,22 @@
 """The agent: probes, identity and the service graph in one process, served over HTTP.
 
 A drain thread owns the collector (BCC wants start, drain and close on one thread): once a second it
-drains the kernel's counters and feeds them, named by identity, into the graph. The Flask app reads the
-graph from the web server's threads.
+drains the kernel's counters and feeds them, named by identity, into the graph. Whoever serves the graph
+(the command line puts the dashboard's app on it) reads it from other threads.
 """
 from __future__ import annotations
 
 import logging
-import signal
-import socket
 import threading
 import time
 
-# waitress: a production WSGI server in pure Python, threads in one process. The graph and prometheus_client's
-# custom collectors live in this process's memory, so a pre-fork server (gunicorn) would give each worker an
-# empty graph of its own; waitress also needs no compiler and is packaged by Debian.
-from waitress import wasyncore
-from waitress.server import create_server
-
 from . import __version__
 from .collector import Collector
-from .config import Config, Listen
+from .config import Config
 from .container_health import CgroupStats, ContainerHealth
 from .graph import Graph
 from .identity import Identity
-from .metrics import IntuitionCollector, SelfStats
+from .metrics import SelfStats
 
 log = logging.getLogger(__name__)
 
@@ -116,88 +108,3 @@ class Agent:
             edges_dropped=self.graph.edges_dropped,
             docker_resyncs=self.identity.resyncs,
         )
-
-    def app(self):
-        from dashboard.app import create_app
-        from dashboard.sources import GraphSource
-
-        metrics = IntuitionCollector(self.graph, self.identity, self.self_stats, self.config.metrics.service_graph,
-                                     self.container_health)
-        return create_app(GraphSource(self.graph, self.identity, self.health, [metrics], self.container_health),
-                          self.config)
-
-
-class WebServer:
-    """waitress serving one WSGI app on one socket; stop() may be called from any thread or a signal handler."""
-
-    def __init__(self, app, listen: Listen):
-        family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
-        self._socket = socket.create_server((listen.host, listen.port), family=family)
-        self._map: dict = {}  # waitress's channels; empty once stop() closed them all, which ends serve()
-        self._server = create_server(app, map=self._map, sockets=[self._socket], threads=8, ident="intuition")
-        self._stopping = threading.Event()
-
-    @property
-    def port(self) -> int:
-        return self._socket.getsockname()[1]
-
-    def serve(self) -> None:
-        """Serve until stop()."""
-        try:
-            self._server.run()
-        finally:
-            self._server.task_dispatcher.shutdown()
-
-    def stop(self) -> None:
-        if self._stopping.is_set():  # a second Ctrl-C or SIGTERM while shutting down
-            return
-        self._stopping.set()
-        # closing the channels inside waitress's loop thread keeps it from polling a closed socket
-        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
-
-
-def main(command: str, config: Config, prometheus: str | None = None) -> int:
-    """`intuition run`, `intuition agent` and `intuition dashboard`: serve until SIGINT or SIGTERM."""
-    if not config.listen.loopback and config.auth.mode == "none":
-        log.warning("listening on %s without auth: anyone who reaches it sees the service map", config.listen)
-    if command == "dashboard":
-        return _dashboard(config, prometheus)
-    agent = Agent(config)
-    agent.start()
-    try:
-        _serve(agent.app(), config.listen)
-    finally:
-        agent.stop()
-    return 0
-
-
-def _dashboard(config: Config, prometheus: str) -> int:
-    """The cluster view from Prometheus: no probes, so no root."""
-    from dashboard.app import create_app
-    from dashboard.prometheus_source import PrometheusSource
-
-    try:
-        source = PrometheusSource(prometheus)
-    except ValueError as e:
-        log.error("%s", e)
-        return 2
-    healthy, detail = source.health()
-    if not healthy:  # it may come up later; until then the page shows no data and /healthz says why
-        log.warning("%s", detail)
-    _serve(create_app(source, config), config.listen)
-    return 0
-
-
-class ListenError(Exception):
-    """The listen address is taken or not this host's."""
-
-
-def _serve(app, listen: Listen) -> None:
-    try:
-        server = WebServer(app, listen)
-    except OSError as e:
-        raise ListenError(f"cannot serve on {listen}: {e.strerror or e}") from e
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: server.stop())
-    log.info("serving on http://%s/", listen._replace(port=server.port))  # the port chosen for port 0
-    server.serve()

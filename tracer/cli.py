@@ -1,11 +1,26 @@
-"""The `intuition` command line."""
+"""The `intuition` command line, and the one place that puts the pieces together.
+
+The agent (tracer/agent.py) knows nothing of the dashboard and the dashboard knows nothing of the probes:
+here the agent's graph, or a Prometheus server, becomes the dashboard's source, and the app is served.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 
-from . import __version__
+from dashboard.app import create_app
+from dashboard.prometheus_source import PrometheusSource
+from dashboard.sources import GraphSource
+
+from . import __version__, doctor
+from .agent import Agent
+from .config import Config, ConfigError, load_config, parse_listen
+from .loader import ProbeError
+from .metrics import IntuitionCollector
+from .web import ListenError, serve_until_signal
+
+log = logging.getLogger(__name__)
 
 EPILOG = """examples:
   intuition doctor                       check that this host can run the agent
@@ -49,15 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "doctor":
-        from . import doctor
-
         checks = doctor.run_checks(args.docker_url)
         print(doctor.render(checks))
         return doctor.exit_code(checks)
-
-    from . import agent
-    from .config import ConfigError, load_config, parse_listen
-    from .loader import ProbeError
 
     try:
         config = load_config(args.config)
@@ -66,11 +75,48 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"intuition: {e}", file=sys.stderr)
         return 2
+    if not config.listen.loopback and config.auth.mode == "none":
+        log.warning("listening on %s without auth: anyone who reaches it sees the service map", config.listen)
     try:
-        return agent.main(args.command, config, prometheus=getattr(args, "prometheus", None))
+        if args.command == "dashboard":
+            return _dashboard(config, args.prometheus)
+        return _agent(config)
     except ProbeError as e:
         print(f"intuition: the probes cannot run: {e}\n(run `intuition doctor` for a full check)", file=sys.stderr)
         return 1
-    except agent.ListenError as e:
+    except ListenError as e:
         print(f"intuition: {e}", file=sys.stderr)
         return 1
+
+
+def agent_app(agent: Agent):
+    """The dashboard's app over a started agent's graph, its metrics behind /metrics."""
+    metrics = IntuitionCollector(agent.graph, agent.identity, agent.self_stats, agent.config.metrics.service_graph,
+                                 agent.container_health)
+    return create_app(GraphSource(agent.graph, agent.identity, agent.health, [metrics], agent.container_health),
+                      agent.config)
+
+
+def _agent(config: Config) -> int:
+    """`intuition run` and `intuition agent`: probes, graph and app in one process."""
+    agent = Agent(config)
+    agent.start()
+    try:
+        serve_until_signal(agent_app(agent), config.listen)
+    finally:
+        agent.stop()
+    return 0
+
+
+def _dashboard(config: Config, prometheus: str) -> int:
+    """The cluster view from Prometheus: no probes, so no root."""
+    try:
+        source = PrometheusSource(prometheus)
+    except ValueError as e:
+        log.error("%s", e)
+        return 2
+    healthy, detail = source.health()
+    if not healthy:  # it may come up later; until then the page shows no data and /healthz says why
+        log.warning("%s", detail)
+    serve_until_signal(create_app(source, config), config.listen)
+    return 0

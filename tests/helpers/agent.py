@@ -13,13 +13,15 @@ from tests.helpers.docker_env import wait_until
 @contextlib.contextmanager
 def running_agent(config: dict) -> Iterator[str]:
     """The agent's base URL while it runs with this configuration (parsed as the YAML file would be)."""
-    from tracer.agent import Agent, WebServer
+    from tracer.agent import Agent
+    from tracer.cli import agent_app
     from tracer.config import Listen, parse_config
+    from tracer.web import WebServer
 
     agent = Agent(parse_config(config))
     agent.start()
     try:
-        server = WebServer(agent.app(), Listen("127.0.0.1", 0))
+        server = WebServer(agent_app(agent), Listen("127.0.0.1", 0))
         thread = threading.Thread(target=server.serve, name="e2e-web", daemon=True)
         thread.start()
         try:
