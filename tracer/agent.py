@@ -52,7 +52,10 @@ class Agent:
             self.collector.start()
             info = self.collector.probe_info
             self.container_health = ContainerHealth(CgroupStats(info.cgroup_mode), self.config.history.interval_seconds)
-            self.identity = Identity(info.cgroup_root, info.cgroup_mode, on_docker_event=self.container_health.on_event)
+            cluster = self.config.cluster
+            self.identity = Identity(info.cgroup_root, info.cgroup_mode, on_docker_event=self.container_health.on_event,
+                                     cluster_prometheus=cluster.prometheus,
+                                     cluster_refresh_seconds=cluster.refresh_seconds)
             self.identity.start()
             self.graph = Graph(self.identity, self.config, containers=self.container_health)
         except BaseException as e:  # handed to start(), which raises it in the caller's thread

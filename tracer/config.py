@@ -10,6 +10,7 @@
     auth: {mode: none}            # or {mode: basic, username: u, password: p} or {mode: bearer, token: t}
     capture: {max_sockets: 65536, max_flows: 16384, ring_buffer_pages: 64, l7: true,
               samples_per_second: 20, sample_bytes: 256}
+    cluster: {prometheus: "", refresh_seconds: 30}   # the Prometheus scraping every node: names their peers
 """
 from __future__ import annotations
 
@@ -67,6 +68,12 @@ class AuthConfig:
     token: str = ""
 
 
+@dataclass(frozen=True)
+class ClusterConfig:
+    prometheus: str = ""  # URL of the Prometheus that scrapes every node's agent; "" reads nothing
+    refresh_seconds: int = 30
+
+
 @dataclass  # not frozen: command line flags such as --listen override the file
 class Config:
     listen: Listen = Listen("127.0.0.1", 9470)
@@ -78,6 +85,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
 
 def parse_listen(text: str, key: str = "listen") -> Listen:
@@ -174,6 +182,9 @@ def _check(config: Config) -> None:
             f"history.retention_seconds: {history.retention_seconds} is shorter than "
             f"history.interval_seconds ({history.interval_seconds})"
         )
+    url = config.cluster.prometheus
+    if url and not (url.startswith(("http://", "https://")) and len(url.split("://", 1)[1]) > 0):
+        raise ConfigError(f"cluster.prometheus: expected an http:// or https:// URL, got {url!r}")
     auth = config.auth
     if auth.mode not in ("none", "basic", "bearer"):
         raise ConfigError(f"auth.mode: expected none, basic or bearer, got {auth.mode!r}")

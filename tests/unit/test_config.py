@@ -62,6 +62,8 @@ def test_empty_file_is_the_defaults(tmp_path):
         ({"auth": {"mode": "basic", "username": "u"}}, "auth.username, auth.password"),
         ({"auth": {"token": 5}}, "auth.token: expected a string"),
         ({"history": {"interval_seconds": 60, "retention_seconds": 30}}, "history.retention_seconds"),
+        ({"cluster": {"prometheus": "prometheus:9090"}}, "cluster.prometheus: expected an http:// or https:// URL"),
+        ({"cluster": {"refresh_seconds": 0}}, "cluster.refresh_seconds: expected a positive whole number"),
         (["listen"], "config: expected a mapping"),
         ({"capture": {"max_sockets": 1 << 30}}, "capture.max_sockets: at most 1048576, got 1073741824"),
         ({"capture": {"ring_buffer_pages": 100_000}}, "capture.ring_buffer_pages: at most 16384"),

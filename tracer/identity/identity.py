@@ -19,6 +19,7 @@ from .model import INTERNET, ContainerRecord, Endpoint, ServiceInfo
 from .naming import host_endpoint, provisional_endpoint
 from .peers import PROXY_COMM, LocalEnd, PeerResolver
 from .registry import ContainerRegistry
+from .remote import RemoteEndpoints
 from .timeline import ContainerEvent, ContainerEvents
 
 # Host addresses change only with interfaces and Docker networks (those also trigger a refresh).
@@ -30,12 +31,14 @@ CONTAINERD_SOCKETS = ("/run/containerd/containerd.sock", "/run/k3s/containerd/co
 class Identity:
     """Names both ends of flows. Lookups never wait for Docker: they answer from what is known and queue
     the rest for a background thread. Use `name_flows` for a drain (it pairs flows to tell published-port
-    traffic from direct calls); `local`/`peer` name single ends from addresses alone."""
+    traffic from direct calls); `local`/`peer` name single ends from addresses alone. With a cluster
+    Prometheus, addresses of other nodes' containers are named as their agents publish them."""
 
     def __init__(self, cgroup_root: str, cgroup_mode: str, node: str = socket.gethostname(),
                  docker_url: Optional[str] = None, proc_root: str = "/proc",
                  containerd_sockets: Sequence[str] = CONTAINERD_SOCKETS,
-                 on_docker_event: Callable[[dict], None] = lambda event: None):
+                 on_docker_event: Callable[[dict], None] = lambda event: None,
+                 cluster_prometheus: str = "", cluster_refresh_seconds: float = 30.0):
         self.node = node
         self._registry = ContainerRegistry()
         self._cgroups = CgroupFs(cgroup_root, cgroup_mode, proc_root)
@@ -43,7 +46,10 @@ class Identity:
         self._background = Background("identity-background", self._periodic, PERIODIC_SECONDS)
         self._local = LocalResolver(self._cgroups, self._search_later)
         self._cgroup_watch = CgroupWatch(self._cgroups, self._local.remember)
-        self._peers = PeerResolver(self._registry, self._host_addresses)
+        # a thread of its own: a slow Prometheus must not hold up container inspections
+        remote = RemoteEndpoints(cluster_prometheus, node) if cluster_prometheus else None
+        self._remote = Background("identity-remote", remote.refresh, cluster_refresh_seconds) if remote else None
+        self._peers = PeerResolver(self._registry, self._host_addresses, remote=remote.get if remote else None)
         self._events = ContainerEvents()
         self._docker = DockerSource(self._registry, node, docker_url, self._learn, self._refresh_addresses_later,
                                     self._background.submit, self._events, on_docker_event)
@@ -59,8 +65,12 @@ class Identity:
         self._docker.start()
         for source in self._containerd:
             source.start()
+        if self._remote is not None:
+            self._remote.start()
 
     def stop(self) -> None:
+        if self._remote is not None:
+            self._remote.stop()
         for source in self._containerd:
             source.stop()
         self._docker.stop()

@@ -10,9 +10,9 @@ host's own sockets (every drain notes them all before naming any):
   that client's process when the kernel could tell it (peer_tgid: the client runs on this host).
 An address of this host (loopback from a host process, a host interface, a Docker network's gateway) is
 named after the process whose socket pairs with it, else it is `host`. Any other address is INTERNET unless
-it pairs with a socket of this host (a container Docker has not described yet, for one). When several
-processes without peer_tgid pair with one server flow (same address, same port), the server-side counters
-cannot be split: the most recently seen one is named.
+it pairs with a socket of this host (a container Docker has not described yet, for one) or another node's
+agent publishes it (remote.py). When several processes without peer_tgid pair with one server flow (same
+address, same port), the server-side counters cannot be split: the most recently seen one is named.
 
 Published ports. docker-proxy relays a published port: it accepts the outside client (its server flow) and
 connects to the container from the network's gateway address (its client flow). With the userland proxy off,
@@ -85,9 +85,11 @@ class PeerResolver:
     """Names peers for the drain thread (only that thread calls it)."""
 
     def __init__(self, registry: ContainerRegistry, host_addresses: HostAddresses,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 remote: Optional[Callable[[str], Optional[Endpoint]]] = None):
         self._registry = registry
         self._host_addresses = host_addresses
+        self._remote = remote  # another node's endpoint at an address, if one is published
         self._clock = clock
         self._servers = _Sockets()  # (local addr, server port)
         self._clients = _Sockets()  # (local addr, peer addr, server port)
@@ -121,7 +123,9 @@ class PeerResolver:
         known = self._known(addr, local)
         if known is not None:
             return known
-        return HOST if is_loopback(addr) or addr in self._host_addresses else INTERNET
+        if is_loopback(addr) or addr in self._host_addresses:
+            return HOST
+        return self._elsewhere(addr)
 
     def _known(self, addr: str, local: LocalEnd) -> Optional[Endpoint]:
         """A container's IP, a Swarm virtual IP, or loopback inside a container."""
@@ -134,6 +138,10 @@ class PeerResolver:
         if is_loopback(addr) and not local.host_netns:
             return local.endpoint
         return None
+
+    def _elsewhere(self, addr: str) -> Endpoint:
+        """An address that is neither this host's nor paired: another node's published endpoint, or INTERNET."""
+        return (self._remote and self._remote(addr)) or INTERNET
 
     def _other_end(self, key: FlowKey, peer_addr: str) -> Optional[_Seen]:
         """The local socket at the other end of this flow, if we saw one."""
@@ -153,7 +161,7 @@ class PeerResolver:
         other = self._other_end(key, peer_addr)
         if not (is_loopback(peer_addr) or peer_addr in self._host_addresses):
             # not ours by address, but a socket of this host: a container not inspected yet, say
-            return other.endpoint if other else INTERNET
+            return other.endpoint if other else self._elsewhere(peer_addr)
         if key.role == CLIENT:
             if (other and other.is_proxy) or self._registry.publishes(peer_addr, key.server_port):
                 return INTERNET
