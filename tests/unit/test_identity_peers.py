@@ -31,15 +31,21 @@ class Clock:
         return self.now
 
 
+def host_addresses(proc_root, registry: ContainerRegistry) -> HostAddresses:
+    """This host's addresses: those of FIB_TRIE and the registry's gateways."""
+    (proc_root / "1" / "net").mkdir(parents=True)
+    (proc_root / "1" / "net" / "fib_trie").write_text(FIB_TRIE)
+    addresses = HostAddresses(str(proc_root), registry.gateways)
+    addresses.refresh()
+    return addresses
+
+
 @pytest.fixture
 def world(tmp_path):
-    (tmp_path / "1" / "net").mkdir(parents=True)
-    (tmp_path / "1" / "net" / "fib_trie").write_text(FIB_TRIE)
     registry = ContainerRegistry()
     registry.upsert(API)
     registry.upsert(WEB)
-    addresses = HostAddresses(str(tmp_path), registry.gateways)
-    addresses.refresh()
+    addresses = host_addresses(tmp_path, registry)
     clock = Clock()
     return registry, PeerResolver(registry, addresses, clock), clock
 

@@ -6,8 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.unit.identity_samples import record
-from tests.unit.test_identity_peers import FIB_TRIE, flow, host, names
-from tracer.identity.addresses import HostAddresses
+from tests.unit.test_identity_peers import flow, host, host_addresses, names
 from tracer.identity.model import HOST, INTERNET, Endpoint
 from tracer.identity.naming import host_endpoint
 from tracer.identity.peers import LocalEnd, PeerResolver
@@ -33,12 +32,9 @@ def test_other_nodes_endpoints_by_address():
 
 @pytest.fixture
 def resolver(tmp_path):
-    (tmp_path / "1" / "net").mkdir(parents=True)
-    (tmp_path / "1" / "net" / "fib_trie").write_text(FIB_TRIE)
     registry = ContainerRegistry()
     registry.upsert(API)
-    addresses = HostAddresses(str(tmp_path), registry.gateways)
-    addresses.refresh()
+    addresses = host_addresses(tmp_path, registry)
     remote = {"10.0.1.7": Endpoint("web", "shop"), "192.0.2.2": Endpoint("ghost", "x")}
     return PeerResolver(registry, addresses, remote=remote.get)
 
