@@ -1,6 +1,7 @@
-"""Where the dashboard's data comes from. Today: the agent's in-process service graph (one host).
+"""Where the dashboard's data comes from. The agent's in-process service graph (one host) here;
+prometheus_source.py reads a cluster's from Prometheus.
 
-A source answers the JSON API in the shapes DESIGN.md "HTTP" promises; the Flask app never looks behind it.
+A source answers the JSON API in the shapes the README promises; the Flask app never looks behind it.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/metrics: a prometheus_client custom collector that builds every family of DESIGN.md "Metrics" from the
+"""/metrics: a prometheus_client custom collector that builds every family the README lists from the
 service graph at scrape time. Edge counters carry service names only: never IPs, ports, pids or container
 ids. Nothing here keeps state of its own, so concurrent scrapes cannot race."""
 from __future__ import annotations

@@ -74,7 +74,7 @@ class FlowDelta:
 
     key: FlowKey
     counters: FlowCounters = field(default_factory=FlowCounters)
-    # (protocol, status) -> counts; protocol is "http", "redis" or "postgres", status as in DESIGN.md
+    # (protocol, status) -> counts; protocol is "http", "redis" or "postgres", status as docs/architecture.md lists them
     requests: dict[tuple[str, str], RequestCounts] = field(default_factory=dict)
 
 

@@ -1,4 +1,4 @@
-"""Service and namespace naming rules, and their label precedence (DESIGN.md "Service naming")."""
+"""Service and namespace naming rules, and their label precedence (README, "HTTP API and metrics")."""
 import pytest
 
 from tracer.identity.model import Endpoint

@@ -1,4 +1,4 @@
-"""Service and namespace names from Docker labels: the "Service naming" contract in DESIGN.md.
+"""Service and namespace names from Docker labels: the naming contract in the README.
 
 A container's service is, first found: label `intuition.service`; `com.docker.swarm.service.name` without
 its `<stack>_` prefix; `com.docker.compose.service`; the container name. Its namespace is

@@ -1,7 +1,7 @@
 """The outcome rules the kernel applies to responses, written in Python as the reference for its tests.
 
 Each function takes the bytes of one whole response as the server wrote them and returns the status label of
-intuition_requests_total (DESIGN.md), or None while those bytes do not settle it: too short so far, or not
+intuition_requests_total (docs/architecture.md, "Metrics"), or None while those bytes do not settle it: too short so far, or not
 the protocol at all. The kernel must produce the same label for the same bytes, whatever reads split them.
 """
 from __future__ import annotations
