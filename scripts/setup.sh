@@ -101,6 +101,6 @@ fi
 [ $with_test = 1 ] || { say "ready"; exit 0; }
 
 # --- what the tests drive for real --------------------------------------------------------------
-apt_install docker.io containerd runc redis-server postgresql postgresql-contrib nginx-light prometheus \
+apt_install docker.io containerd runc redis-server postgresql postgresql-contrib nginx-light prometheus victoria-metrics \
   chromium chromium-driver wrk nftables iproute2 curl busybox-static bpftool
 say "ready for tests"

@@ -6,46 +6,25 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.helpers.dashboard import running_dashboard
 from tests.helpers.prometheus import scalar
-from tests.helpers.servers import free_port
 from tests.helpers.docker_env import wait_until
 from tests.helpers.tcp_server import Server, accept_and_close
 
 CLIENT_COMM = "intu-e2e-dash"
 CLIENT = f"host:{CLIENT_COMM}"
 CONNECTIONS = 40
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def dashboard(prometheus, tmp_path_factory):
     """The dashboard as `intuition dashboard` runs it, as user nobody: it needs no root. Yields its URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tracer", "dashboard", "--prometheus", prometheus.url, "--listen", f"127.0.0.1:{port}"],
-        cwd=REPO, user="nobody", stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        try:
-            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
-        except requests.ConnectionError:
-            assert process.poll() is None, log.read_text()
-            return False
-
-    try:
-        wait_until(healthy, 60, "a healthy dashboard", 0.5)
+    with running_dashboard(prometheus.url, tmp_path_factory.mktemp("dashboard") / "dashboard.log") as url:
         yield url
-    finally:
-        process.terminate()
-        assert process.wait(30) == 0, log.read_text()
 
 
 def get(url: str, **params) -> requests.Response:

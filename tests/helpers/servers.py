@@ -12,8 +12,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import requests
+
+from tests.helpers.docker_env import wait_until
 
 from tests.conftest import skip_or_fail
 
@@ -25,6 +29,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_answering(url: str, process: subprocess.Popen, log: Path, timeout: float, what: str) -> None:
+    """Until GET `url` answers 200; fails with the process's log as soon as it exits."""
+    def answers():
+        try:
+            return requests.get(url, timeout=5).status_code == 200
+        except requests.ConnectionError:
+            assert process.poll() is None, log.read_text()
+            return False
+
+    wait_until(answers, timeout, what, 0.5)
 
 
 def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:

@@ -44,7 +44,10 @@ class RemoteEndpoints:
         except (requests.RequestException, ValueError, KeyError) as e:
             log.warning("cannot read other nodes' endpoints from %s: %s", self._url, e)
             return
-        self._by_address = endpoints_by_address([s["metric"] for s in samples], self._node)
+        table = endpoints_by_address([s["metric"] for s in samples], self._node)
+        if table != self._by_address:
+            log.info("other nodes' agents name %d addresses (from %s)", len(table), self._url)
+        self._by_address = table
 
 
 def endpoints_by_address(published: list[dict[str, str]], this_node: str) -> dict[str, Endpoint]:
