@@ -18,6 +18,7 @@ import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -166,6 +167,7 @@ MAXIMA = {
     "capture.max_flows": 1 << 18,
     "capture.ring_buffer_pages": 1 << 14,
     "capture.samples_per_second": 10_000,
+    "cluster.refresh_seconds": 3600,  # names learned from other nodes would lag behind their containers
 }
 
 
@@ -183,7 +185,7 @@ def _check(config: Config) -> None:
             f"history.interval_seconds ({history.interval_seconds})"
         )
     url = config.cluster.prometheus
-    if url and not (url.startswith(("http://", "https://")) and len(url.split("://", 1)[1]) > 0):
+    if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
         raise ConfigError(f"cluster.prometheus: expected an http:// or https:// URL, got {url!r}")
     auth = config.auth
     if auth.mode not in ("none", "basic", "bearer"):

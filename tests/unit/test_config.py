@@ -64,6 +64,8 @@ def test_empty_file_is_the_defaults(tmp_path):
         ({"history": {"interval_seconds": 60, "retention_seconds": 30}}, "history.retention_seconds"),
         ({"cluster": {"prometheus": "prometheus:9090"}}, "cluster.prometheus: expected an http:// or https:// URL"),
         ({"cluster": {"refresh_seconds": 0}}, "cluster.refresh_seconds: expected a positive whole number"),
+        ({"cluster": {"refresh_seconds": 3601}}, "cluster.refresh_seconds: at most 3600"),
+        ({"cluster": {"prometheus": "http://"}}, "cluster.prometheus: expected an http:// or https:// URL"),
         (["listen"], "config: expected a mapping"),
         ({"capture": {"max_sockets": 1 << 30}}, "capture.max_sockets: at most 1048576, got 1073741824"),
         ({"capture": {"ring_buffer_pages": 100_000}}, "capture.ring_buffer_pages: at most 16384"),
