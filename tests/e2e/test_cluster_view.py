@@ -206,7 +206,10 @@ def cluster(tmp_path_factory):
                    "the agent to learn node B's endpoints", 0.5)
 
         call = stack.enter_context(node_b_web_calling_our_server())
-        served = f'intuition_tcp_connections_closed_total{{client="web",server="{SERVER}",reporter="server"}}'
+        edge = f'client="web",server="{SERVER}",reporter="server"'
+        # the closed connections, once as many requests are counted (their latency with them)
+        served = (f"sum(intuition_tcp_connections_closed_total{{{edge}}}) and "
+                  f"sum(intuition_requests_total{{{edge}}}) == sum(intuition_tcp_connections_closed_total{{{edge}}})")
         # one call, scraped, then the others: a series is born with its first count, so only what comes
         # after its first scrape makes a rate (which the Grafana dashboard shows)
         calls = 0
@@ -214,8 +217,8 @@ def cluster(tmp_path_factory):
             while calls < total:
                 call()
                 calls += 1
-            wait_until(lambda: scalar(prometheus(f"sum({served})")) == total, 60,
-                       f"our agent's {total} connections from node B's web in Prometheus", 0.5)
+            wait_until(lambda: scalar(prometheus(served)) == total, 60,
+                       f"our agent's {total} connections and requests from node B's web in Prometheus", 0.5)
         node_b.text = recorded  # node B's agent has counted its web's calls too
         wait_until(lambda: scalar(prometheus('count(intuition_tcp_connections_opened_total{client="web",'
                                              'reporter="client"})')) == 2, 60, "node B's edges in Prometheus", 0.5)
