@@ -42,7 +42,7 @@ WEB_B_ADDR = "198.18.7.1"  # node B's web, as node_b.prom's intuition_endpoint_i
 API_ADDR, API_PORT = "198.18.7.2", 7100  # our server
 VIP = "198.19.7.10"  # what node B's web calls
 SERVER_COMM, CLIENT_COMM = "intu-cl-api", "intu-cl-web"
-SERVER = f"host:{SERVER_COMM}"
+SERVER = f"host:{SERVER_COMM}"  # a process outside containers, in namespace host
 CONNECTIONS = 3  # one GET each; node B's recording counts 1 connection, a 200 and a 503: the view shows ours
 DNAT = f"""
 table ip intu_cluster {{
@@ -136,7 +136,7 @@ def running_victoria_metrics(home: Path):
 
 
 @contextlib.contextmanager
-def running_agent(home: Path, prometheus_url: str):
+def agent_process(home: Path, prometheus_url: str):
     """`intuition agent` with cluster.prometheus set, as a user runs it; yields (its URL, its log)."""
     port = free_port()
     config = home / "intuition.yaml"
@@ -195,7 +195,7 @@ def cluster(tmp_path_factory):
     with contextlib.ExitStack() as stack:
         stack.callback(node_b.close)
         vm = stack.enter_context(running_victoria_metrics(home))
-        agent_url, agent_log = stack.enter_context(running_agent(home, f"http://127.0.0.1:{prometheus_port}"))
+        agent_url, agent_log = stack.enter_context(agent_process(home, f"http://127.0.0.1:{prometheus_port}"))
         config = (f"scrape_configs:\n  - job_name: intuition\n    static_configs: [{{targets: "
                   f"['{agent_url.removeprefix('http://')}', '{node_b.target}']}}]\n"
                   f"remote_write: [{{url: '{vm.url}/api/v1/write', queue_config: {{batch_send_deadline: 1s}}}}]\n")
@@ -242,28 +242,28 @@ def test_the_cross_node_edge_is_named_on_both_ends_and_every_edge_shows_once(clu
     # our agent names node B's web from the endpoint node B's agent published
     mine = requests.get(f"{agent_url}/metrics", timeout=10).text
     assert re.search(rf'intuition_tcp_connections_opened_total{{client="web",client_namespace="shop",'
-                     rf'reporter="server",server="{SERVER}",server_namespace="default"}} {CONNECTIONS}\.0', mine)
+                     rf'reporter="server",server="{SERVER}",server_namespace="host"}} {CONNECTIONS}\.0', mine)
     assert re.search(rf'intuition_requests_total{{client="web",client_namespace="shop",protocol="http",'
-                     rf'reporter="server",server="{SERVER}",server_namespace="default",status="200"}} {CONNECTIONS}\.0',
+                     rf'reporter="server",server="{SERVER}",server_namespace="host",status="200"}} {CONNECTIONS}\.0',
                      mine)
     with running_dashboard(prometheus.url, tmp_path / "dashboard.log") as dashboard:
         # the cross-node edge: both nodes report it, the view shows it once with the server's counts
         edge = get(f"{dashboard}/api/edges", client="web", server=SERVER)
-        assert (edge["client_namespace"], edge["server_namespace"]) == ("shop", "default")
+        assert (edge["client_namespace"], edge["server_namespace"]) == ("shop", "host")
         assert edge["reporter"] == "server" and sorted(edge["reporters"]) == ["client", "server"]
         assert edge["connections"]["opened_total"] == edge["connections"]["closed_total"] == CONNECTIONS
         assert [(r["protocol"], r["status"], r["total"]) for r in edge["requests"]] == [("http", "200", CONNECTIONS)]
         # node B's web: its local edge and its call to us, each once
-        assert outgoing(dashboard, "web", "shop") == [("catalog", "shop", "server"), (SERVER, "default", "server")]
+        assert outgoing(dashboard, "web", "shop") == [("catalog", "shop", "server"), (SERVER, "host", "server")]
         # on this node, B's web is a caller of our server, and our own client sees only a VIP nobody publishes
         incoming = get(f"{dashboard}/api/services/{SERVER}")["incoming"]
         assert [(e["client"], e["client_namespace"]) for e in incoming] == [("web", "shop")]
-        assert outgoing(dashboard, f"host:{CLIENT_COMM}", "default") == [("INTERNET", "", "client")]
+        assert outgoing(dashboard, f"host:{CLIENT_COMM}", "host") == [("INTERNET", "", "client")]
         # the map: node B's local edge once inside its namespace, and the cross-namespace edge once
         graph = get(f"{dashboard}/api/graph")
         shop = next(n for n in graph["nodes"] if n["name"] == "shop")
         assert [(c["source"], c["target"]) for c in shop["connections"]].count(("web", "catalog")) == 1
-        assert [(c["source"], c["target"]) for c in graph["connections"]].count(("shop", "default")) == 1
+        assert [(c["source"], c["target"]) for c in graph["connections"]].count(("shop", "host")) == 1
 
 
 def grafana_queries() -> list[str]:
@@ -276,7 +276,7 @@ def grafana_queries() -> list[str]:
             selector = re.fullmatch(r"label_values\((.*), \w+\)", variable["query"]["query"])
             exprs.append(selector.group(1))
     # node B's services, and ours that its web calls; Grafana makes $__rate_interval at least four scrapes
-    values = {"$namespace": "shop|default", "$service": f"web|catalog|{SERVER}", "$__rate_interval": "5m"}
+    values = {"$namespace": "shop|host", "$service": f"web|catalog|{SERVER}", "$__rate_interval": "5m"}
     return [re.sub(r"\$[A-Za-z_]\w*", lambda m: values[m.group(0)], expr) for expr in exprs]
 
 
@@ -297,8 +297,8 @@ def test_every_grafana_query_returns_data(cluster):
 
 def test_victoria_metrics_gives_the_same_edges_and_counts(cluster, tmp_path):
     prometheus, vm, _ = cluster
-    pairs = [("web", "shop", SERVER, "default"), ("web", "shop", "catalog", "shop"),
-             (f"host:{CLIENT_COMM}", "default", "INTERNET", "")]
+    pairs = [("web", "shop", SERVER, "host"), ("web", "shop", "catalog", "shop"),
+             (f"host:{CLIENT_COMM}", "host", "INTERNET", "")]
     with running_dashboard(prometheus.url, tmp_path / "prometheus.log") as from_prometheus, \
             running_dashboard(vm.url, tmp_path / "vm.log") as from_vm:
         def details(dashboard, pair):
@@ -316,9 +316,9 @@ def test_victoria_metrics_gives_the_same_edges_and_counts(cluster, tmp_path):
         wait_until(lambda: {pair: details(from_vm, pair) for pair in pairs} == expected, 60,
                    "VictoriaMetrics to hold what Prometheus holds", 0.5)
         at = time.time()
-        for service, namespace in (("web", "shop"), (f"host:{CLIENT_COMM}", "default")):
+        for service, namespace in (("web", "shop"), (f"host:{CLIENT_COMM}", "host")):
             assert outgoing(from_vm, service, namespace) == outgoing(from_prometheus, service, namespace)
         past = [get(f"{d}/api/graph", at=at) for d in (from_prometheus, from_vm)]
-        ours = [sorted((c["source"], c["target"]) for c in g["connections"] if "default" in (c["source"], c["target"]))
+        ours = [sorted((c["source"], c["target"]) for c in g["connections"] if "host" in (c["source"], c["target"]))
                 for g in past]
-        assert ours[0] == ours[1] and ("shop", "default") in ours[0]
+        assert ours[0] == ours[1] and ("shop", "host") in ours[0]
