@@ -1,4 +1,4 @@
-"""Kubernetes naming rules (DESIGN.md "Service naming", Kubernetes): precedence, owners, odd names."""
+"""Kubernetes naming rules (docs/architecture.md, "Identity"): precedence, owners, odd names."""
 import pytest
 
 from tracer.identity.kube_naming import Owner, pod_service, strip_template_hash, workload_from_labels

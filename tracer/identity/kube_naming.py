@@ -1,4 +1,4 @@
-"""Service and namespace names of Kubernetes pods: the Kubernetes rule of "Service naming" in DESIGN.md.
+"""Service and namespace names of Kubernetes pods: the Kubernetes rule in docs/architecture.md ("Identity").
 
 A pod's namespace is its Kubernetes namespace. Its service is, first found: the `intuition.service`
 annotation or label; the `app.kubernetes.io/name` label; the workload that owns it (Deployment, StatefulSet,
