@@ -7,6 +7,8 @@ drains the kernel's counters and feeds them, named by identity, into the graph. 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 
@@ -19,6 +21,12 @@ from .identity import Identity
 from .metrics import SelfStats
 
 log = logging.getLogger(__name__)
+NODE_NAME_VARIABLE = "INTUITION_NODE_NAME"  # set where the hostname is not the node's (a pod: charts/intuition)
+
+
+def node_name() -> str:
+    """The node this agent runs on, as container_info and endpoint_info name it."""
+    return os.environ.get(NODE_NAME_VARIABLE) or socket.gethostname()
 
 DRAIN_INTERVAL = 1.0  # seconds
 STALE_DRAIN = 5.0  # seconds without a completed drain before /healthz fails
@@ -53,7 +61,8 @@ class Agent:
             info = self.collector.probe_info
             self.container_health = ContainerHealth(CgroupStats(info.cgroup_mode), self.config.history.interval_seconds)
             cluster = self.config.cluster
-            self.identity = Identity(info.cgroup_root, info.cgroup_mode, on_docker_event=self.container_health.on_event,
+            self.identity = Identity(info.cgroup_root, info.cgroup_mode, node=node_name(),
+                                     on_docker_event=self.container_health.on_event,
                                      cluster_prometheus=cluster.prometheus,
                                      cluster_refresh_seconds=cluster.refresh_seconds)
             self.identity.start()

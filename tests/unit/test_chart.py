@@ -10,6 +10,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import all_versions
 
+from tracer.agent import NODE_NAME_VARIABLE, node_name
+
 CHART = os.path.join(os.path.dirname(__file__), "..", "..", "charts", "intuition")
 CRD_GROUP = "monitoring.coreos.com/"  # the Prometheus Operator's kinds: no schema in kubernetes-validate
 OTHER_VALUES = {
@@ -79,6 +81,7 @@ def test_default_daemonset_runs_privileged_on_every_node_with_what_the_agent_rea
     assert {"/sys/kernel/tracing", "/sys/kernel/debug", "/sys/fs/cgroup", "/lib/modules", "/usr/src",
             "/run/containerd/containerd.sock", "/etc/intuition"} <= mounts
     assert agent["args"] == ["agent", "--config", "/etc/intuition/config.yaml"]
+    assert agent["env"] == [{"name": NODE_NAME_VARIABLE, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
     assert yaml.safe_load(manifests["ConfigMap"]["data"]["config.yaml"]) == {"listen": "0.0.0.0:9470"}
     assert manifests["Service"]["spec"]["ports"][0]["port"] == 9470
 
@@ -135,3 +138,10 @@ def test_config_checksum_follows_the_config():
 def test_a_service_monitor_without_the_service_is_refused_by_name():
     with pytest.raises(Exception, match="serviceMonitor.enabled needs service.enabled"):
         render({"serviceMonitor": {"enabled": True}, "service": {"enabled": False}})
+
+
+def test_the_agent_names_its_node_from_the_variable_the_chart_sets(monkeypatch):
+    monkeypatch.setenv(NODE_NAME_VARIABLE, "node-7")
+    assert node_name() == "node-7"
+    monkeypatch.delenv(NODE_NAME_VARIABLE)
+    assert node_name() == os.uname().nodename
