@@ -72,7 +72,16 @@ def check_btf(path: str = btf.VMLINUX_BTF) -> Check:
     return Check("BTF", OK, f"{path} (struct offsets are read from it)")
 
 
-def check_headers(release: str = platform.release(), modules: str = "/lib/modules") -> Check:
+def check_headers(release: str = platform.release(), modules: str = "/lib/modules",
+                  kernel_source: str | None = None) -> Check:
+    """BCC compiles against $BCC_KERNEL_SOURCE (one merged tree) when set, else the running kernel's
+    build/source trees under /lib/modules."""
+    kernel_source = os.environ.get("BCC_KERNEL_SOURCE") if kernel_source is None else kernel_source
+    if kernel_source:
+        if os.path.exists(os.path.join(kernel_source, "include", "linux", "kconfig.h")):
+            return Check("kernel headers", OK, f"{kernel_source} from BCC_KERNEL_SOURCE (offsets come from BTF)")
+        return Check("kernel headers", FAIL, f"BCC_KERNEL_SOURCE={kernel_source} has no include/linux/kconfig.h",
+                     "point BCC_KERNEL_SOURCE at a kernel header tree, or unset it")
     for name in ("build", "source"):
         tree = os.path.join(modules, release, name)
         if os.path.exists(os.path.join(tree, "include", "linux", "kconfig.h")):

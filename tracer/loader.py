@@ -163,9 +163,10 @@ def compile_program(text: str, cflags: list[str]):
     try:
         return bcc.BPF(text=text.encode(), cflags=cflags)
     except Exception as e:
+        headers = os.environ.get("BCC_KERNEL_SOURCE") or f"/lib/modules/{os.uname().release}/build"
         raise ProbeError(
             f"BCC could not compile or load the probes ({e}); see the compiler output above. Check the kernel "
-            f"headers at /lib/modules/{os.uname().release}/build (scripts/setup.sh links them)"
+            f"headers at {headers} (scripts/setup.sh links them; `intuition doctor` checks them)"
         ) from e
 
 

@@ -27,12 +27,22 @@ def test_warnings_alone_let_the_agent_run():
 
 
 def test_headers_found_and_missing(tmp_path):
-    assert doctor.check_headers("9.9.9", str(tmp_path)).status == FAIL
+    assert doctor.check_headers("9.9.9", str(tmp_path), kernel_source="").status == FAIL
     tree = tmp_path / "9.9.9" / "build" / "include" / "linux"
     tree.mkdir(parents=True)
     (tree / "kconfig.h").write_text("")
-    check = doctor.check_headers("9.9.9", str(tmp_path))
+    check = doctor.check_headers("9.9.9", str(tmp_path), kernel_source="")
     assert check.status == OK and "9.9.9/build" in check.detail
+
+
+def test_bcc_kernel_source_is_the_tree_bcc_uses(tmp_path):
+    merged = tmp_path / "merged"
+    check = doctor.check_headers("9.9.9", str(tmp_path), kernel_source=str(merged))
+    assert check.status == FAIL and "BCC_KERNEL_SOURCE" in check.detail
+    (merged / "include" / "linux").mkdir(parents=True)
+    (merged / "include" / "linux" / "kconfig.h").write_text("")
+    check = doctor.check_headers("9.9.9", str(tmp_path), kernel_source=str(merged))
+    assert check.status == OK and str(merged) in check.detail
 
 
 def test_missing_btf_is_a_warning_with_the_fix(tmp_path):
