@@ -8,11 +8,14 @@ import shlex
 import subprocess
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers.docker_env import require_docker
+from tests.helpers.docker_env import DockerEnv, require_docker, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD_SECONDS = 1200  # from nothing: the Debian base, BCC with LLVM, the wheels
+CALLS = 5
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +37,40 @@ def documented_run_flags() -> list[str]:
     words = shlex.split(match.group(1).replace("\\\n", " ").rstrip(" \\"))
     restart = words.index("--restart")
     return words[:restart] + words[restart + 2:]
+
+
+def opened(metrics: str, **labels: str) -> float:
+    """The intuition_tcp_connections_opened_total sample with these labels' values, else 0."""
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "intuition_tcp_connections_opened_total" and all(
+                    sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def assert_names_a_flow_between_two_containers(env: DockerEnv, agent_url: str) -> None:
+    """web calls api CALLS times, two containers of one Compose project; the agent at agent_url must count
+    exactly CALLS connections web -> api, seen from both ends, on its /metrics."""
+    project = env.name("instshop")
+    net = env.network("shop")
+    api = env.run("api", "python3", "-m", "http.server", "80", compose=(project, "api"), network=net)
+    env.wait_listening(api, 80)
+    web = env.run("web", "sleep", "600", compose=(project, "web"), network=net)
+    env.exec(web.id, "sh", "-c", f"for i in $(busybox seq {CALLS}); do "
+                                 f"busybox wget -q -O /dev/null http://{api.ip}/ || exit 1; done")
+
+    edge = {"client": "web", "client_namespace": project, "server": "api", "server_namespace": project}
+    both = ({**edge, "reporter": "client"}, {**edge, "reporter": "server"})
+
+    def metrics() -> str:
+        return requests.get(f"{agent_url}/metrics", timeout=10).text
+
+    try:
+        wait_until(lambda: all(opened(metrics(), **labels) >= CALLS for labels in both), 60,
+                   f"{CALLS} connections web -> api in {project} from both ends", 0.5)
+    except AssertionError as e:
+        lines = [line for line in metrics().splitlines() if "opened_total{" in line]
+        raise AssertionError(f"{e}; the agent's counters:\n" + "\n".join(lines)) from None
+    text = metrics()
+    assert [opened(text, **labels) for labels in both] == [CALLS, CALLS]

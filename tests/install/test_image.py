@@ -4,14 +4,12 @@ import subprocess
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.docker_env import DOCKER_CLI, TEST_LABEL, DockerEnv, wait_until
 from tests.helpers.servers import free_port
-from tests.install.conftest import documented_run_flags
+from tests.install.conftest import assert_names_a_flow_between_two_containers, documented_run_flags
 
 pytestmark = [pytest.mark.docker, pytest.mark.kernel]
-CALLS = 5
 AGENT_START_SECONDS = 120  # compiling the probes takes a while on 2 busy cores
 
 
@@ -36,16 +34,6 @@ def test_doctor_passes_inside_the_image(docker_env, agent_image):
     assert "FAIL" not in result.stdout
 
 
-def opened(metrics: str, **labels: str) -> float:
-    """The intuition_tcp_connections_opened_total sample with exactly these labels' values, else 0."""
-    for family in text_string_to_metric_families(metrics):
-        for sample in family.samples:
-            if sample.name == "intuition_tcp_connections_opened_total" and all(
-                    sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
-
-
 def test_agent_in_the_image_names_a_flow_between_two_containers(docker_env, agent_image):
     port = free_port()
     started = docker_run(docker_env, agent_image, "agent", "--listen", f"127.0.0.1:{port}", detach=True)
@@ -63,25 +51,4 @@ def test_agent_in_the_image_names_a_flow_between_two_containers(docker_env, agen
 
     wait_until(healthy, AGENT_START_SECONDS, "the agent in the image to answer /healthz", 0.5)
 
-    project = docker_env.name("instshop")
-    net = docker_env.network("shop")
-    api = docker_env.run("api", "python3", "-m", "http.server", "80", compose=(project, "api"), network=net)
-    docker_env.wait_listening(api, 80)
-    web = docker_env.run("web", "sleep", "600", compose=(project, "web"), network=net)
-    docker_env.exec(web.id, "sh", "-c", f"for i in $(busybox seq {CALLS}); do "
-                                        f"busybox wget -q -O /dev/null http://{api.ip}/ || exit 1; done")
-
-    edge = {"client": "web", "client_namespace": project, "server": "api", "server_namespace": project}
-    both = ({**edge, "reporter": "client"}, {**edge, "reporter": "server"})
-
-    def counted() -> str:
-        return requests.get(f"{url}/metrics", timeout=10).text
-
-    try:
-        wait_until(lambda: all(opened(counted(), **labels) >= CALLS for labels in both), 60,
-                   f"{CALLS} connections web -> api in {project} from both ends", 0.5)
-    except AssertionError as e:
-        lines = [line for line in counted().splitlines() if "opened_total{" in line]
-        raise AssertionError(f"{e}; the agent's counters:\n" + "\n".join(lines)) from None
-    metrics = counted()
-    assert [opened(metrics, **labels) for labels in both] == [CALLS, CALLS]
+    assert_names_a_flow_between_two_containers(docker_env, url)
