@@ -1,5 +1,7 @@
 """The agent's image run as the README says: `doctor` passes inside it, and the agent in it names a flow
 between two other containers, with its exact count on /metrics."""
+from __future__ import annotations
+
 import subprocess
 
 import pytest
@@ -20,10 +22,11 @@ def docker_env():
     env.close()
 
 
-def docker_run(env: DockerEnv, image: str, *command: str, detach: bool = False) -> subprocess.CompletedProcess:
+def docker_run(env: DockerEnv, image: str, *command: str, detach: bool = False,
+               flags: list[str] | None = None) -> subprocess.CompletedProcess:
     name = env.name("install-agent")
     run = [DOCKER_CLI, "run", "--label", f"{TEST_LABEL}={env.run_id}", "--name", name,
-           *(["-d"] if detach else ["--rm"]), *documented_run_flags(), image, *command]
+           *(["-d"] if detach else ["--rm"]), *(documented_run_flags() if flags is None else flags), image, *command]
     return subprocess.run(run, capture_output=True, text=True, timeout=AGENT_START_SECONDS)
 
 
@@ -32,6 +35,17 @@ def test_doctor_passes_inside_the_image(docker_env, agent_image):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.rstrip().endswith("the agent can run on this host")
     assert "FAIL" not in result.stdout
+
+
+def test_doctor_uses_the_images_headers_where_the_host_has_none(docker_env, agent_image):
+    flags = documented_run_flags()
+    for mount in ("/lib/modules:/lib/modules:ro", "/usr/src:/usr/src:ro"):
+        at = flags.index(mount)
+        del flags[at - 1:at + 1]  # the -v before it too
+    result = docker_run(docker_env, agent_image, "doctor", flags=flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok    kernel headers: /opt/intuition/kernel-headers from BCC_KERNEL_SOURCE" in result.stdout
+    assert "ok    tracepoint attach: works" in result.stdout  # BCC compiled a program against them
 
 
 def test_agent_in_the_image_names_a_flow_between_two_containers(docker_env, agent_image):
