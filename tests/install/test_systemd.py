@@ -4,7 +4,9 @@ here, so the script installs without starting, and the test starts the service's
 import configparser
 import os
 import shlex
+import shutil
 import subprocess
+from typing import Iterator
 
 import pytest
 import requests
@@ -16,13 +18,26 @@ from tests.install.conftest import ROOT
 
 pytestmark = [pytest.mark.kernel]
 UNIT = "/etc/systemd/system/intuition.service"
+INSTALLED = (UNIT, "/etc/intuition", "/opt/intuition")  # what scripts/install-systemd.sh writes
 AGENT_START_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
-def installed_unit() -> configparser.ConfigParser:
+def installed_unit() -> Iterator[configparser.ConfigParser]:
     if os.geteuid() != 0:
         skip_or_fail("installing the systemd unit needs root")
+    created = [path for path in INSTALLED if not os.path.exists(path)]  # removed again after the tests
+    try:
+        yield _install()
+    finally:
+        for path in created:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+
+
+def _install() -> configparser.ConfigParser:
     result = subprocess.run([os.path.join(ROOT, "scripts", "install-systemd.sh")], capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
