@@ -9,6 +9,7 @@ import struct
 
 from hypothesis import given, settings, strategies as st
 
+from tests.fuzz_parsers import check
 from tracer.protocols import PROTOCOLS, ParseErrors, classify, describe, redact
 from tracer.records import CLIENT, FlowKey, RequestSample
 
@@ -105,7 +106,7 @@ def test_http_cut_anywhere_parses_and_hides_secrets(exchange):
 @given(http_exchanges(), st.integers(min_value=0), st.integers(0, 255))
 def test_http_mutated_never_raises(exchange, position, byte):
     request, response, _ = exchange
-    describe(sample("http", mutated(request, position, byte), mutated(response, position, byte)))
+    check("http", mutated(request, position, byte), mutated(response, position, byte), ParseErrors())
 
 
 # --- Redis --------------------------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def test_redis_cut_anywhere_parses_and_hides_secrets(request, reply):
 @SETTINGS
 @given(redis_commands(), redis_replies, st.integers(min_value=0), st.integers(0, 255))
 def test_redis_mutated_never_raises(request, reply, position, byte):
-    describe(sample("redis", mutated(request, position, byte), mutated(reply[0].encode(), position, byte)))
+    check("redis", mutated(request, position, byte), mutated(reply[0].encode(), position, byte), ParseErrors())
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def test_postgres_cut_anywhere_parses_and_hides_secrets(request, response_and_st
 @given(postgres_requests(), postgres_responses(), st.integers(min_value=0), st.integers(0, 255))
 def test_postgres_mutated_never_raises(request, response_and_status, position, byte):
     response = response_and_status[0]
-    describe(sample("postgres", mutated(request, position, byte), mutated(response, position, byte)))
+    check("postgres", mutated(request, position, byte), mutated(response, position, byte), ParseErrors())
 
 
 # --- SQL literals, however they are quoted and wherever the capture cuts them --------------------------------
