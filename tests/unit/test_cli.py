@@ -4,8 +4,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
-from tracer import __version__
+from tracer import __version__, cli
 
 
 def intuition(*args: str) -> subprocess.CompletedProcess:
@@ -36,3 +37,17 @@ def test_a_taken_listen_address_is_one_clear_line():
         result = intuition("dashboard", "--prometheus", "http://127.0.0.1:1", "--listen", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(f"intuition: cannot serve on 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("listen, auth, warned", [
+    ("0.0.0.0:9470", {"mode": "none"}, True),
+    ("127.0.0.1:9470", {"mode": "none"}, False),
+    ("0.0.0.0:9470", {"mode": "bearer", "token": "t"}, False),
+])
+def test_listening_beyond_loopback_without_auth_warns_at_start(tmp_path, monkeypatch, caplog, listen, auth, warned):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"auth": auth}))
+    monkeypatch.setattr(cli, "_dashboard", lambda config, url: 0)  # start nothing: only the checks at start
+    assert cli.main(["dashboard", "--prometheus", "http://127.0.0.1:9090", "--config", str(config),
+                     "--listen", listen]) == 0
+    assert any("without auth" in r.getMessage() for r in caplog.records) == warned
