@@ -1,0 +1,88 @@
+"""Kernel maps full (issue 11): an agent whose flows map holds a few entries, under many more flows than
+fit, keeps serving, counts the overflow in intuition_events_lost_total{source="flows_map_full"}, and the
+flow that got an entry keeps exact counts."""
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.helpers.agent import running_agent
+from tests.helpers.agent_metrics import scrape
+from tests.helpers.docker_env import wait_until
+from tests.helpers.tcp_server import Server
+
+pytestmark = pytest.mark.kernel
+CLIENT_COMM = "intu-mapfull"
+# small enough to overflow with a hundred connections, large enough that other traffic on a shared test
+# machine (the agent's own /healthz and /metrics, other processes) rarely takes every slot first
+MAX_FLOWS = 64
+FLOOD_PORTS = 100  # each a distinct client flow: the server port is part of the flow key (probes/common.h)
+ROUND_BYTES = 1000
+LOST = ("intuition_events_lost_total", frozenset({("source", "flows_map_full")}))
+
+
+def echo(conn: socket.socket) -> None:
+    """Handler: send back every byte received until the client closes."""
+    while chunk := conn.recv(65536):
+        conn.sendall(chunk)
+
+
+def edge_value(url: str, name: str) -> float:
+    return sum(value for (sample, labels), value in scrape(url).items()
+               if sample == name and ("client", f"host:{CLIENT_COMM}") in labels and ("reporter", "client") in labels)
+
+
+def flood(ports: int) -> None:
+    """One connection to each of `ports` listeners that are never accepted: the kernel completes the handshake
+    into the backlog, so every connect succeeds, and each one is a flow of its own."""
+    with contextlib.ExitStack() as stack:
+        listeners = []
+        for _ in range(ports):
+            listener = stack.enter_context(socket.socket())
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listeners.append(listener)
+        for listener in listeners:
+            socket.create_connection(listener.getsockname(), timeout=10).close()
+
+
+def test_full_flows_map_is_counted_and_the_flows_that_fit_stay_exact():
+    with running_agent({"capture": {"max_flows": MAX_FLOWS}}) as url, Server(echo) as server:
+        client = subprocess.Popen(
+            [sys.executable, "-m", "tests.helpers.tcp_client", CLIENT_COMM, "on-stdin", "127.0.0.1", str(server.port),
+             str(ROUND_BYTES)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert client.stdout.readline().strip() == "connected"
+
+            def round_trip() -> None:
+                client.stdin.write("go\n")
+                client.stdin.flush()
+                assert client.stdout.readline().strip() == "done"
+
+            round_trip()  # the edge takes its entry before the map fills
+            wait_until(lambda: edge_value(url, "intuition_tcp_sent_bytes_total") == ROUND_BYTES, 30,
+                       f"{ROUND_BYTES} bytes on the edge before the flood")
+            lost_before = scrape(url).get(LOST, 0)
+
+            flood(FLOOD_PORTS)
+            # at most MAX_FLOWS of the flood's client flows found room, every other one failed at least once
+            wait_until(lambda: scrape(url).get(LOST, 0) - lost_before >= FLOOD_PORTS - MAX_FLOWS, 30,
+                       f"at least {FLOOD_PORTS - MAX_FLOWS} flows_map_full losses")
+            assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
+
+            round_trip()
+            round_trip()
+            expected = 3 * ROUND_BYTES
+            wait_until(lambda: edge_value(url, "intuition_tcp_sent_bytes_total") == expected, 30,
+                       f"{expected} bytes on the edge after the flood")
+            assert edge_value(url, "intuition_tcp_received_bytes_total") == expected
+            assert edge_value(url, "intuition_tcp_connections_opened_total") == 1
+            assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
+        finally:
+            client.stdin.close()
+            client.wait(30)
