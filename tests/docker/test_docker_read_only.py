@@ -11,6 +11,7 @@ import pytest
 
 from tests.docker.conftest import service_of, start_identity
 from tests.helpers.docker_env import wait_until
+from tests.helpers.http_status_server import request_heads
 
 pytestmark = pytest.mark.docker
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -47,15 +48,8 @@ class ReadOnlyDockerProxy:
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         upstream.connect(DOCKER_SOCKET)
         threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-        buffered = b""
         try:
-            while True:
-                while b"\r\n\r\n" not in buffered:
-                    data = client.recv(65536)
-                    if not data:
-                        return
-                    buffered += data
-                head, buffered = buffered.split(b"\r\n\r\n", 1)
+            for head in request_heads(client):
                 method, target = head.split(b" ", 2)[:2]
                 self.requests.append((method, target))
                 if method not in READ_METHODS:

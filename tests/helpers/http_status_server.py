@@ -7,6 +7,7 @@ Prints "listening", then "accepted" once its one connection is accepted, and ser
 """
 import socket
 import sys
+from collections.abc import Iterator
 
 
 def http_status_request(status: str) -> bytes:
@@ -17,14 +18,9 @@ def http_status_response(status: str) -> bytes:
     return f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok".encode()
 
 
-def main(host: str, port: str) -> None:
-    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, int(port)))
-    listener.listen()
-    print("listening", flush=True)
-    conn, _ = listener.accept()
-    print("accepted", flush=True)
+def request_heads(conn: socket.socket) -> Iterator[bytes]:
+    """Each request head read from conn, without its blank line, until the peer closes. For requests
+    without a body (GET, HEAD): the next head follows the blank line at once."""
     pending = b""
     while True:
         while b"\r\n\r\n" not in pending:
@@ -33,6 +29,18 @@ def main(host: str, port: str) -> None:
                 return
             pending += chunk
         head, pending = pending.split(b"\r\n\r\n", 1)
+        yield head
+
+
+def main(host: str, port: str) -> None:
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, int(port)))
+    listener.listen()
+    print("listening", flush=True)
+    conn, _ = listener.accept()
+    print("accepted", flush=True)
+    for head in request_heads(conn):
         conn.sendall(http_status_response(head.split(b" ")[1].lstrip(b"/").decode()))
 
 
