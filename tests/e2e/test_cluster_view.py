@@ -31,7 +31,7 @@ from tests.conftest import skip_or_fail
 from tests.helpers.dashboard import running_dashboard
 from tests.helpers.docker_env import wait_until
 from tests.helpers.netns import NetNS, veth_pair
-from tests.helpers.prometheus import query_api, running_prometheus, scalar
+from tests.helpers.prometheus import query_server, running_prometheus, scalar
 from tests.helpers.servers import free_port, wait_answering
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,15 +124,10 @@ def running_victoria_metrics(home: Path):
         skip_or_fail("Debian's victoria-metrics is not installed (scripts/setup.sh --test installs it)")
     port = free_port()
     # latencyOffset 0: answer with samples as soon as they are written (the default hides the last 30 s)
-    process = subprocess.Popen([binary, f"-storageDataPath={home / 'vm'}", f"-httpListenAddr=127.0.0.1:{port}",
-                                "-search.latencyOffset=0s", "-loggerLevel=ERROR"],
-                               stdout=subprocess.DEVNULL, stderr=open(home / "vm.log", "wb"))
-    try:
-        wait_answering(f"http://127.0.0.1:{port}/health", process, home / "vm.log", 60, "VictoriaMetrics to be ready")
-        yield query_api(f"http://127.0.0.1:{port}")
-    finally:
-        process.terminate()
-        process.wait(30)
+    with query_server([binary, f"-storageDataPath={home / 'vm'}", f"-httpListenAddr=127.0.0.1:{port}",
+                       "-search.latencyOffset=0s", "-loggerLevel=ERROR"],
+                      f"http://127.0.0.1:{port}", "/health", home / "vm.log", "VictoriaMetrics") as query:
+        yield query
 
 
 @contextlib.contextmanager

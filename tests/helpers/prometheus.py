@@ -36,15 +36,20 @@ def running_prometheus(home: Path, config: str, port: int | None = None) -> Iter
     (home / "prometheus.yml").write_text(
         "global: {scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 2s}\n" + config)
     port = port or free_port()
-    process = subprocess.Popen(
-        [binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=open(home / "prometheus.log", "wb"),
-    )
+    with query_server([binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
+                       f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                      f"http://127.0.0.1:{port}", "/-/ready", home / "prometheus.log", "Prometheus") as query:
+        yield query
 
+
+@contextlib.contextmanager
+def query_server(command: list[str], url: str, ready_path: str, log: Path, name: str) -> Iterator:
+    """A Prometheus-compatible server run as `command`, its output in `log`; yields its query function
+    once `ready_path` answers, and stops it after."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     try:
-        wait_answering(f"http://127.0.0.1:{port}/-/ready", process, home / "prometheus.log", 60, "Prometheus to be ready")
-        yield query_api(f"http://127.0.0.1:{port}")
+        wait_answering(f"{url}{ready_path}", process, log, 60, f"{name} to be ready")
+        yield query_api(url)
     finally:
         process.terminate()
         process.wait(30)
