@@ -61,7 +61,8 @@ class MapPage:
 
     def open(self, route: str = "#/") -> None:
         self.driver.get(f"{self.base_url}/{route}")
-        self.wait(lambda: self.js("return !!(window.__viz && window.__viz.currentGraph)"), "the map to load data")
+        # generous: the first test of a module opens the page while its agent and containers are still warming up
+        self.wait(lambda: self.js("return !!(window.__viz && window.__viz.currentGraph)"), "the map to load data", 90)
 
     def view(self) -> list[str]:
         return self.js("return window.__viz.currentGraph.graphIndex.slice()")
