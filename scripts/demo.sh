@@ -3,9 +3,11 @@
 #   scripts/demo.sh up [--listen 127.0.0.1:9470]   set up, start dockerd if needed, build the images, make
 #                                                 a Swarm if there is none, deploy the stack `voting`, run
 #                                                 the agent with its dashboard; prints what to open and try
+#   scripts/demo.sh fault NAME on|off             flip a fault switch while watching the map; NAME is one of
+#                                                 vote-500, worker-42P01, result-slow, redis-away
 #   scripts/demo.sh down                          remove all of it: the agent, the stack, its images, and the
 #                                                 Swarm, dockerd and base image only if `up` made them
-# Both are idempotent.
+# up and down are idempotent.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +26,7 @@ wait_seconds=180
 say() { printf '[demo] %s\n' "$*"; }
 die() { printf '[demo] ERROR: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds, or die naming WHAT
 wait_for() {
@@ -51,8 +53,12 @@ published() {  # published URLs of a service's running containers, one a line
     --format '{{.Ports}}' | grep -oE '0\.0\.0\.0:[0-9]+' | sed 's|^0\.0\.0\.0|http://127.0.0.1|' | sort -u
 }
 
+running_containers() {  # ids of the running containers of the stack's service $1
+  docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_$1" --filter status=running
+}
+
 running_tasks() {  # running containers of the stack's service $1 equal $2
-  [ "$(docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_$1" --filter status=running | wc -l)" = "$2" ]
+  [ "$(running_containers "$1" | wc -l)" = "$2" ]
 }
 
 up() {
@@ -115,14 +121,50 @@ up() {
 The map:   http://$listen/#/$stack   (the '$stack' region; traffic shows within seconds)
 Vote:      $(published vote | paste -sd ' ')   (one per replica; Docker picks the ports)
 Results:   $(published result)
-loadgen votes and reads the results 3 times a second. Flip a fault and watch the map (within 10 s);
-each update restarts that service's tasks (vote and result then publish new ports):
-  docker service update --detach --env-add FAIL_PERCENT=30 ${stack}_vote          # 30% of votes fail with 500
-  docker service update --detach --env-add VOTES_TABLE=missing_votes ${stack}_worker  # inserts fail: 42P01
-  docker service update --detach --env-add DELAY_MS=300 ${stack}_result           # results 300 ms slower
-  docker service update --detach --env-add AWAY=1 ${stack}_redis                  # redis away: connects refused
-and back with --env-rm NAME (e.g. --env-rm FAIL_PERCENT ${stack}_vote). Stop it all: sudo scripts/demo.sh down
+loadgen votes and reads the results 3 times a second. Flip a fault and watch the map (within 10 s):
+  sudo scripts/demo.sh fault vote-500 on       # 30% of votes fail with 500: red dots on INTERNET -> vote
+  sudo scripts/demo.sh fault worker-42P01 on   # the worker inserts into a missing table: 42P01 on worker -> db
+  sudo scripts/demo.sh fault result-slow on    # results 300 ms slower: result's p50 above 300 ms
+  sudo scripts/demo.sh fault redis-away on     # redis restarts without its server: refused connects on vote -> redis
+and back with 'off'. Stop it all: sudo scripts/demo.sh down
 EOF
+}
+
+# switch_variable SERVICE VARIABLE VALUE on|off: the service's tasks restart with the variable set or removed
+switch_variable() {
+  local change=(--env-rm "$2")
+  [ "$4" = off ] || change=(--env-add "$2=$3")
+  docker service update --detach "${change[@]}" "${stack}_$1" >/dev/null
+  say "$1: ${change[*]} (its tasks restart)"
+}
+
+# switch_file SERVICE FILE VALUE on|off: written into (or removed from) its running containers, no restart
+switch_file() {
+  local ids id
+  ids=$(running_containers "$1")
+  [ -n "$ids" ] || die "no running $1 container: is the demo up? (sudo scripts/demo.sh up)"
+  for id in $ids; do
+    if [ "$4" = on ]; then
+      docker exec "$id" sh -c "echo $3 > $2"
+    else
+      docker exec "$id" rm -f "$2"
+    fi
+  done
+  say "$1: $2 $([ "$4" = on ] && echo "holds $3" || echo removed) (live, no restart)"
+}
+
+fault() {
+  local names="vote-500, worker-42P01, result-slow, redis-away"
+  [ $# = 2 ] && { [ "$2" = on ] || [ "$2" = off ]; } || die "usage: demo.sh fault NAME on|off; NAME is one of $names"
+  docker service inspect "${stack}_vote" >/dev/null 2>&1 || die "the stack '$stack' is not deployed: sudo scripts/demo.sh up"
+  case "$1" in
+    vote-500) switch_variable vote FAIL_PERCENT 30 "$2" ;;
+    worker-42P01) switch_variable worker VOTES_TABLE missing_votes "$2" ;;
+    # live: result's p50 is a median over the map's 10-s window, and a restart would add its own seconds
+    result-slow) switch_file result /tmp/delay_ms 300 "$2" ;;
+    redis-away) switch_variable redis AWAY 1 "$2" ;;
+    *) die "unknown fault '$1'; one of $names" ;;
+  esac
 }
 
 down() {
@@ -174,6 +216,7 @@ down() {
 [ "$(id -u)" = 0 ] || die "run as root (sudo scripts/demo.sh ...): it runs dockerd, Swarm and the eBPF agent"
 case "${1:-}" in
   up) shift; up "$@" ;;
+  fault) shift; fault "$@" ;;
   down) shift; [ $# = 0 ] || die "down takes no arguments"; down ;;
   -h|--help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -1,7 +1,7 @@
 """vote: a page with two buttons and POST /vote, which queues the vote in Redis for the worker.
 
-Fault switch (docker service update --env-add on voting_vote): FAIL_PERCENT=30 answers that share of
-requests with 500.
+Fault switch (scripts/demo.sh fault vote-500 on|off, through `docker service update`): FAIL_PERCENT=30
+answers that share of requests with 500.
 """
 from __future__ import annotations
 

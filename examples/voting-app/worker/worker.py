@@ -1,7 +1,7 @@
 """worker: takes the votes that vote queued in Redis and records them in PostgreSQL, one voter one vote.
 
-Fault switch (docker service update --env-add on voting_worker): VOTES_TABLE=missing_votes writes to a
-table that does not exist, so every insert fails with SQLSTATE 42P01.
+Fault switch (scripts/demo.sh fault worker-42P01 on|off, through `docker service update`):
+VOTES_TABLE=missing_votes writes to a table that does not exist, so every insert fails with SQLSTATE 42P01.
 """
 from __future__ import annotations
 
