@@ -17,7 +17,7 @@ from .collector import Collector
 from .config import Config
 from .container_health import CgroupStats, ContainerHealth
 from .graph import Graph
-from .identity import Identity
+from .identity import Identity, KubeApi
 from .metrics import SelfStats
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ class Agent:
             self.identity = Identity(info.cgroup_root, info.cgroup_mode, node=node_name(),
                                      on_docker_event=self.container_health.on_event,
                                      cluster_prometheus=cluster.prometheus,
-                                     cluster_refresh_seconds=cluster.refresh_seconds)
+                                     cluster_refresh_seconds=cluster.refresh_seconds,
+                                     kube_api=KubeApi.in_cluster())
             self.identity.start()
             self.graph = Graph(self.identity, self.config, containers=self.container_health)
         except BaseException as e:  # handed to start(), which raises it in the caller's thread

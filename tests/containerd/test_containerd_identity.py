@@ -12,8 +12,10 @@ from tests.docker.conftest import Edges, docker_env, start_identity  # noqa: F40
 from tests.helpers.cgroups import cgroup2_hierarchy
 from tests.helpers.containerd_env import LAYOUTS, ContainerdEnv, Task
 from tests.helpers.docker_env import wait_until, wget_loop
-from tests.helpers.netns import veth_pair
-from tracer.identity import Endpoint, Identity
+from tests.helpers.kube_api_server import TOKEN, kube_api_server
+from tests.helpers.netns import NetNS, veth_pair
+from tracer.identity import INTERNET, Endpoint, Identity, KubeApi
+from tracer.identity.kube_services import ENDPOINT_SLICES_PATH, SERVICE_NAME_LABEL, SERVICES_PATH
 
 pytestmark = [pytest.mark.kernel]
 PORT = 8080
@@ -33,6 +35,7 @@ class Shop(NamedTuple):
     api: Task
     api_sandbox: str
     api_ip: str
+    web_ns: NetNS
 
 
 def shop(env: ContainerdEnv, layout: str) -> Shop:
@@ -44,7 +47,7 @@ def shop(env: ContainerdEnv, layout: str) -> Shop:
     api = env.container(api_pod, "api", "python3", "-m", "http.server", str(PORT))
     web = env.container(env.pod("shop", *DEPLOYMENT_POD, web_ns, layout), "web", "sleep", "600")
     wait_until(lambda: env.listening(api, PORT), 30, "the api pod to listen")
-    return Shop(web, api, api_pod.sandbox_id, f"{subnet}.2")
+    return Shop(web, api, api_pod.sandbox_id, f"{subnet}.2", web_ns)
 
 
 def listed_in(identity: Identity, namespace: str, service: str, state: str = "") -> set[str]:
@@ -58,22 +61,28 @@ def wait_named(identity: Identity, container_id: str, namespace: str, service: s
                f"identity to name {container_id[:12]} {namespace}/{service}")
 
 
+def web_calls_api(collector, identity: Identity, env: ContainerdEnv, web: Task, url: str) -> Edges:
+    """web GETs url 5 times; asserts that exactly 5 connections shop/web -> shop/api are seen from each end."""
+    edges = Edges(collector, identity)
+    env.exec(web, *wget_loop(url, 5))
+    edges.wait_for(lambda e: e.opens("shop/web", "shop/api", "client") >= 5
+                   and e.opens("shop/web", "shop/api", "server") >= 5, "shop/web -> shop/api from both ends")
+    edges.poll()
+    assert edges.opens("shop/web", "shop/api", "client") == 5
+    assert edges.opens("shop/web", "shop/api", "server") == 5
+    return edges
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_pods_are_named_by_workload_from_both_ends(collector, containerd_env, layout, tmp_path):
     identity = start_identity(docker_url=f"unix://{tmp_path}/no-docker.sock",
                               containerd_sockets=[containerd_env.socket])
     try:
         wait_until(lambda: identity.containerd_connected, 30, "identity to follow containerd")
-        web, api, api_sandbox, api_ip = shop(containerd_env, layout)
+        web, api, api_sandbox, api_ip, _ = shop(containerd_env, layout)
         wait_named(identity, web.id, "shop", "web")
         wait_named(identity, api.id, "shop", "api")
-        edges = Edges(collector, identity)
-        containerd_env.exec(web, *wget_loop(f"http://{api_ip}:{PORT}/", 5))
-        edges.wait_for(lambda e: e.opens("shop/web", "shop/api", "client") >= 5
-                       and e.opens("shop/web", "shop/api", "server") >= 5, "shop/web -> shop/api from both ends")
-        edges.poll()
-        assert edges.opens("shop/web", "shop/api", "client") == 5
-        assert edges.opens("shop/web", "shop/api", "server") == 5
+        edges = web_calls_api(collector, identity, containerd_env, web, f"http://{api_ip}:{PORT}/")
         assert {(s.namespace, s.service): sorted(c.name for c in s.containers) for s in identity.services()} == {
             ("shop", "api"): ["api-0", "api-0/api"],
             ("shop", "web"): [DEPLOYMENT_POD[0], f"{DEPLOYMENT_POD[0]}/web"]}
@@ -89,7 +98,7 @@ def test_docker_and_containerd_at_once(collector, containerd_env, docker_env):
     identity = start_identity(containerd_sockets=[containerd_env.socket])  # Docker at its usual socket
     try:
         wait_until(lambda: identity.containerd_connected, 30, "identity to follow containerd")
-        web, api, _, api_ip = shop(containerd_env, "cgroupfs")
+        web, api, _, api_ip, _ = shop(containerd_env, "cgroupfs")
         wait_named(identity, web.id, "shop", "web")
         wait_named(identity, api.id, "shop", "api")
         assert docker_db.id in listed_in(identity, "shop", "db", "running")
@@ -133,3 +142,50 @@ def test_v2_pod_cgroups_name_the_containerd_container(containerd_env, layout, tm
             identity.stop()
             for directory in reversed(made):
                 os.rmdir(directory)
+
+
+CLUSTER_IP, SERVICE_PORT = "10.96.77.10", 80  # only ever routed inside the web pod's namespace
+
+
+def cluster_objects(api_pod_ip: str) -> dict:
+    """The API server's view: Service shop/api-svc, its one endpoint the api-0 pod, owned by StatefulSet api."""
+    return {
+        SERVICES_PATH: {"items": [{"metadata": {"namespace": "shop", "name": "api-svc"},
+                                   "spec": {"type": "ClusterIP", "clusterIP": CLUSTER_IP, "clusterIPs": [CLUSTER_IP]}}]},
+        ENDPOINT_SLICES_PATH: {"items": [{
+            "metadata": {"namespace": "shop", "name": "api-svc-b9cdf", "labels": {SERVICE_NAME_LABEL: "api-svc"}},
+            "endpoints": [{"addresses": [api_pod_ip], "targetRef": {"kind": "Pod", "namespace": "shop", "name": "api-0"}}]}]},
+        "/api/v1/namespaces/shop/pods/api-0": {"metadata": {
+            "labels": STATEFUL_POD[1],
+            "ownerReferences": [{"kind": "StatefulSet", "name": "api", "controller": True}]}},
+    }
+
+
+def test_a_call_through_a_cluster_ip_is_named_by_the_services_workload_at_the_client_end(
+        collector, containerd_env, tmp_path):
+    """kube-proxy's DNAT, made with nft in the client pod's namespace: the client's socket keeps the ClusterIP
+    as its peer, which names the workload behind the Service (from the API server), not INTERNET."""
+    web, api, _, api_ip, web_ns = shop(containerd_env, "cgroupfs")
+    web_ns.run("ip", "route", "add", f"{CLUSTER_IP}/32", "via", api_ip)
+    web_ns.nft(f"""
+table ip k8s-proxy {{
+    chain output {{
+        type nat hook output priority -100;
+        ip daddr {CLUSTER_IP} tcp dport {SERVICE_PORT} dnat to {api_ip}:{PORT}
+    }}
+}}
+""")
+    with kube_api_server(cluster_objects(api_ip)) as api_server:
+        identity = start_identity(docker_url=f"unix://{tmp_path}/no-docker.sock",
+                                  containerd_sockets=[containerd_env.socket],
+                                  kube_api=KubeApi(api_server.url, TOKEN, None))
+        try:
+            wait_named(identity, web.id, "shop", "web")
+            wait_named(identity, api.id, "shop", "api")
+            web_end = Endpoint("web", "shop", web.id)
+            wait_until(lambda: identity.peer(CLUSTER_IP, web_end) == Endpoint("api", "shop"), 30,
+                       "the ClusterIP to be named from the API server")
+            edges = web_calls_api(collector, identity, containerd_env, web, f"http://{CLUSTER_IP}:{SERVICE_PORT}/")
+            assert edges.opens("shop/web", INTERNET.service, "client") == 0
+        finally:
+            identity.stop()

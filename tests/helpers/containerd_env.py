@@ -68,7 +68,7 @@ class ContainerdEnv:
         missing = [b for b in ("containerd", "ctr", "runc", "containerd-shim-runc-v2") if not shutil.which(b)]
         if missing:
             skip_or_fail(f"containerd tests need {', '.join(missing)} (Debian's containerd and runc)")
-        self.dir = tempfile.mkdtemp(prefix="intu-k8s-ctd-")
+        self.dir = tempfile.mkdtemp(prefix="k8s-ctd-")
         self.socket = f"{self.dir}/containerd.sock"
         self.rootfs = f"{self.dir}/rootfs"
         self._tasks: list[str] = []  # container ids, in creation order
@@ -104,7 +104,7 @@ class ContainerdEnv:
         return done.stdout
 
     def netns(self) -> NetNS:
-        ns = NetNS("intu-k8s")
+        ns = NetNS("k8s-pod")
         self._netns.append(ns)
         return ns
 

@@ -115,8 +115,11 @@ def test_other_values_reach_the_manifests():
 
 def test_rbac_is_read_only_and_bound_to_the_agent_account():
     manifests = render({})
-    assert manifests["ClusterRole"]["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
-                                                 {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]}]
+    assert manifests["ClusterRole"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+        {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["list"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]}]
     binding = manifests["ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == manifests["ClusterRole"]["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "intuition", "namespace": "monitoring"}]

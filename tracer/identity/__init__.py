@@ -4,6 +4,7 @@
 The rest of the agent uses only what is exported here; nothing else talks to a runtime.
 """
 from .identity import Identity
+from .kube_api import KubeApi
 from .model import HOST, INTERNET, ContainerInfo, Endpoint, ServiceInfo
 
-__all__ = ["Identity", "Endpoint", "ServiceInfo", "ContainerInfo", "HOST", "INTERNET"]
+__all__ = ["Identity", "KubeApi", "Endpoint", "ServiceInfo", "ContainerInfo", "HOST", "INTERNET"]

@@ -272,7 +272,7 @@ class ContainerdSource:
         """The API server's word on the pod: asked once per pod, and again while it could not tell."""
         known = self._pods.get(uid)
         if known is not None and known[0].owners is not None:
-            return PodFacts(dict(known[0].annotations), list(known[0].owners))
+            return PodFacts(dict(known[0].annotations), list(known[0].owners), dict(known[0].labels))
         if self._kube_api is None:
             return None
         labels = sandbox.get("Labels") or {}

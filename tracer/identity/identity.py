@@ -13,6 +13,7 @@ from .cgroup_watch import CgroupWatch
 from .cgroups import CgroupFs
 from .containerd_source import ContainerdSource
 from .kube_api import KubeApi
+from .kube_services import SERVICES_REFRESH_SECONDS, ClusterServices
 from .docker_source import DockerSource
 from .local import LocalResolver
 from .model import INTERNET, ContainerRecord, Endpoint, ServiceInfo
@@ -32,13 +33,16 @@ class Identity:
     """Names both ends of flows. Lookups never wait for Docker: they answer from what is known and queue
     the rest for a background thread. Use `name_flows` for a drain (it pairs flows to tell published-port
     traffic from direct calls); `local`/`peer` name single ends from addresses alone. With a cluster
-    Prometheus, addresses of other nodes' containers are named as their agents publish them."""
+    Prometheus, addresses of other nodes' containers are named as their agents publish them. With a
+    Kubernetes API server (`kube_api`: `KubeApi.in_cluster()` inside a cluster), pods are named by their
+    workloads and Services' ClusterIPs by the workloads behind them."""
 
     def __init__(self, cgroup_root: str, cgroup_mode: str, node: str = socket.gethostname(),
                  docker_url: Optional[str] = None, proc_root: str = "/proc",
                  containerd_sockets: Sequence[str] = CONTAINERD_SOCKETS,
                  on_docker_event: Callable[[dict], None] = lambda event: None,
-                 cluster_prometheus: str = "", cluster_refresh_seconds: float = 30.0):
+                 cluster_prometheus: str = "", cluster_refresh_seconds: float = 30.0,
+                 kube_api: Optional[KubeApi] = None):
         self.node = node
         self._registry = ContainerRegistry()
         self._cgroups = CgroupFs(cgroup_root, cgroup_mode, proc_root)
@@ -49,12 +53,16 @@ class Identity:
         # a thread of its own: a slow Prometheus must not hold up container inspections
         remote = RemoteEndpoints(cluster_prometheus, node) if cluster_prometheus else None
         self._remote = Background("identity-remote", remote.refresh, cluster_refresh_seconds) if remote else None
-        self._peers = PeerResolver(self._registry, self._host_addresses, remote=remote.get if remote else None)
+        # with API access: ClusterIPs named by the workload behind them, in a thread of their own too
+        services = ClusterServices(kube_api) if kube_api else None
+        self._services = (Background("identity-kube-services", services.refresh, SERVICES_REFRESH_SECONDS)
+                          if services else None)
+        self._peers = PeerResolver(self._registry, self._host_addresses, remote=remote.get if remote else None,
+                                   cluster_ip=services.get if services else None)
         self._events = ContainerEvents()
         self._docker = DockerSource(self._registry, node, docker_url, self._learn, self._refresh_addresses_later,
                                     self._background.submit, self._events, on_docker_event)
         sockets = [path for path in containerd_sockets if os.path.exists(path)]
-        kube_api = KubeApi.in_cluster() if sockets else None
         self._containerd = [ContainerdSource(self._registry, node, path, proc_root, self._learn,
                                              self._background.submit, kube_api) for path in sockets]
 
@@ -65,12 +73,14 @@ class Identity:
         self._docker.start()
         for source in self._containerd:
             source.start()
-        if self._remote is not None:
-            self._remote.start()
+        for thread in (self._remote, self._services):
+            if thread is not None:
+                thread.start()
 
     def stop(self) -> None:
-        if self._remote is not None:
-            self._remote.stop()
+        for thread in (self._remote, self._services):
+            if thread is not None:
+                thread.stop()
         for source in self._containerd:
             source.stop()
         self._docker.stop()

@@ -3,7 +3,8 @@
 The container runtime knows a pod's labels but not its annotations nor its owners. Inside a cluster, with
 the service account's read-only rights (get pods and replicasets), the agent asks the API server once per
 pod, from identity's background worker. Without access (no in-cluster credentials, or the rights refused)
-the pod is named from its labels alone, and the API server is not asked again for a while.
+the pod is named from its labels alone, and the API server is not asked again for a while. The same client
+lists Services and EndpointSlices for kube_services.py.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ RETRY_SECONDS = 60.0
 class PodFacts(NamedTuple):
     annotations: dict[str, str]
     owners: list[Owner]  # the pod's controller, then that controller's (a ReplicaSet's Deployment)
+    labels: dict[str, str]
 
 
 class KubeApi:
@@ -74,7 +76,15 @@ class KubeApi:
             self._failed_at = self._clock()
             return None
         self._failed_at = None
-        return PodFacts(dict((pod.get("metadata") or {}).get("annotations") or {}), owners)
+        metadata = pod.get("metadata") or {}
+        return PodFacts(dict(metadata.get("annotations") or {}), owners, dict(metadata.get("labels") or {}))
+
+    def items(self, path: str) -> list[dict[str, Any]]:
+        """Every object of a list (`/api/v1/services`, say); raises when the API server cannot tell."""
+        listed = self._get(path)
+        if listed is None:
+            raise ValueError(f"{path}: not found (an API server older than the chart claims?)")
+        return [item for item in listed.get("items") or [] if isinstance(item, dict)]
 
     def _get(self, path: str) -> Optional[dict[str, Any]]:
         """The object at path; None when it does not exist."""

@@ -1,7 +1,7 @@
 """The other end of a flow, from its address, and published-port traffic shown as INTERNET -> service.
 
 Addresses are tried in this order: a container's IP (from its networks), a Swarm virtual IP (its service),
-loopback inside a container (that same container), an address of this host, anything else.
+a Kubernetes Service's ClusterIP (the workload behind it), loopback inside a container (that same container), an address of this host, anything else.
 
 Flow keys carry no client port, so the other end of a flow is found by pairing it with the flows of this
 host's own sockets (every drain notes them all before naming any):
@@ -86,10 +86,12 @@ class PeerResolver:
 
     def __init__(self, registry: ContainerRegistry, host_addresses: HostAddresses,
                  clock: Callable[[], float] = time.monotonic,
-                 remote: Optional[Callable[[str], Optional[Endpoint]]] = None):
+                 remote: Optional[Callable[[str], Optional[Endpoint]]] = None,
+                 cluster_ip: Optional[Callable[[str], Optional[Endpoint]]] = None):
         self._registry = registry
         self._host_addresses = host_addresses
         self._remote = remote  # another node's endpoint at an address, if one is published
+        self._cluster_ip = cluster_ip  # the workload behind a Kubernetes Service's ClusterIP (kube_services.py)
         self._clock = clock
         self._servers = _Sockets()  # (local addr, server port)
         self._clients = _Sockets()  # (local addr, peer addr, server port)
@@ -128,11 +130,11 @@ class PeerResolver:
         return self._elsewhere(addr)
 
     def _known(self, addr: str, local: LocalEnd) -> Optional[Endpoint]:
-        """A container's IP, a Swarm virtual IP, or loopback inside a container."""
+        """A container's IP, a Swarm virtual IP, a Kubernetes ClusterIP, or loopback inside a container."""
         record = self._registry.container_at(addr)
         if record is not None:
             return record.endpoint
-        vip = self._registry.vip(addr)
+        vip = self._registry.vip(addr) or (self._cluster_ip and self._cluster_ip(addr))
         if vip is not None:
             return vip
         if is_loopback(addr) and not local.host_netns:
