@@ -1,9 +1,11 @@
-# The agent's image: Debian's BCC, the intuition package with Vizceral's bundle, and fallback kernel
-# headers for hosts that have none. Build it with scripts/build-image.sh (it builds the base first:
-# no registry is reachable, so the base is made from Debian's packages by scripts/build-base-image.sh).
+# The agent's image: Debian's BCC, the intuition package with Vizceral's bundle, containerd's `ctr`, and
+# fallback kernel headers for hosts that have none. Build it with scripts/build-image.sh (it builds the base
+# first: no registry is reachable, so the base is made from Debian's packages by
+# scripts/build-base-image.sh).
 ARG BASE=intuition-base:bookworm
 FROM ${BASE}
 
+# `apt-get clean` after each install: the base keeps apt's caches and the downloaded packages (140 MB).
 # BCC compiles the probes against a kernel header tree. The host's is used when /lib/modules and /usr/src
 # are mounted; for hosts without headers for their kernel the image carries Debian's 6.1 headers (the
 # ones scripts/setup.sh links), merged into one tree outside /usr/src so that a mount cannot hide them.
@@ -20,7 +22,17 @@ RUN apt-get update -qq \
  && cp -a --remove-destination root/usr/src/*-cloud-amd64/. /opt/intuition/kernel-headers/ \
  && find /opt/intuition/kernel-headers -xtype l -delete \
  && echo "$headers" > /opt/intuition/kernel-headers/PACKAGE \
- && cd / && rm -rf /tmp/headers /var/lib/apt/lists/*
+ && cd / && rm -rf /tmp/headers /var/lib/apt/lists/* && apt-get clean
+
+# containerd's `ctr` client, through which the agent reads a Kubernetes node's pods
+# (tracer/identity/containerd_source.py): only that one static binary from Debian's containerd package, not
+# the daemon, its shims and runc. It speaks containerd's v1 API, which containerd 1.x and 2.x both serve.
+RUN apt-get update -qq \
+ && mkdir /tmp/containerd && cd /tmp/containerd \
+ && apt-get download -qq containerd \
+ && dpkg-deb -x containerd_*.deb root \
+ && install -m 0755 root/usr/bin/ctr /usr/local/bin/ctr \
+ && cd / && rm -rf /tmp/containerd /var/lib/apt/lists/* && apt-get clean
 
 # Python dependencies in their own layer, so that a change to the code alone reuses it. They come as wheels
 # that scripts/build-image.sh downloads with the host's pip and its settings (index, proxy, certificates),

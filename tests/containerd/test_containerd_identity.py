@@ -3,51 +3,18 @@ them (labels, pod cgroups of both drivers' layouts, a network namespace per pod)
 Flows are named `<namespace>/<workload>` from both ends, also with Docker running beside containerd."""
 import os
 import subprocess
-import uuid
-from typing import NamedTuple
 
 import pytest
 
 from tests.docker.conftest import Edges, docker_env, start_identity  # noqa: F401 (docker_env: a fixture)
 from tests.helpers.cgroups import cgroup2_hierarchy
-from tests.helpers.containerd_env import LAYOUTS, ContainerdEnv, Task
+from tests.helpers.containerd_env import DEPLOYMENT_POD, LAYOUTS, PORT, STATEFUL_POD, ContainerdEnv, Task, shop
 from tests.helpers.docker_env import wait_until, wget_loop
 from tests.helpers.kube_api_server import TOKEN, kube_api_server
-from tests.helpers.netns import NetNS, veth_pair
 from tracer.identity import INTERNET, Endpoint, Identity, KubeApi
 from tracer.identity.kube_services import ENDPOINT_SLICES_PATH, SERVICE_NAME_LABEL, SERVICES_PATH
 
 pytestmark = [pytest.mark.kernel]
-PORT = 8080
-DEPLOYMENT_POD = ("web-5d9c7b8f4-x7k2p", {"pod-template-hash": "5d9c7b8f4"})
-STATEFUL_POD = ("api-0", {"statefulset.kubernetes.io/pod-name": "api-0", "controller-revision-hash": "api-6b8f5"})
-
-
-@pytest.fixture
-def containerd_env():
-    env = ContainerdEnv()
-    yield env
-    env.close()
-
-
-class Shop(NamedTuple):
-    web: Task
-    api: Task
-    api_sandbox: str
-    api_ip: str
-    web_ns: NetNS
-
-
-def shop(env: ContainerdEnv, layout: str) -> Shop:
-    """shop/api (a StatefulSet's pod serving HTTP) and shop/web (a Deployment's pod), linked by a veth pair."""
-    web_ns, api_ns = env.netns(), env.netns()
-    subnet = f"10.{200 + uuid.uuid4().int % 50}.{uuid.uuid4().int % 250}"
-    veth_pair(web_ns, api_ns, f"{subnet}.1", f"{subnet}.2")
-    api_pod = env.pod("shop", *STATEFUL_POD, api_ns, layout)
-    api = env.container(api_pod, "api", "python3", "-m", "http.server", str(PORT))
-    web = env.container(env.pod("shop", *DEPLOYMENT_POD, web_ns, layout), "web", "sleep", "600")
-    wait_until(lambda: env.listening(api, PORT), 30, "the api pod to listen")
-    return Shop(web, api, api_pod.sandbox_id, f"{subnet}.2", web_ns)
 
 
 def listed_in(identity: Identity, namespace: str, service: str, state: str = "") -> set[str]:

@@ -11,6 +11,8 @@ containers labelled with the pod's name, namespace and UID, each in a pod cgroup
     env.container(pod, "web", "sleep", "600")
     ...
     env.close()                            # removes every task, container, cgroup and the daemon
+
+The `containerd_env` fixture gives one for a test; `shop(env, layout)` makes the two pods most tests need.
 """
 from __future__ import annotations
 
@@ -23,11 +25,17 @@ import tempfile
 import uuid
 from typing import NamedTuple, Optional
 
+import pytest
+
 from tests.conftest import skip_or_fail
 from tests.helpers.docker_env import rootfs_tar, wait_until
-from tests.helpers.netns import NetNS
+from tests.helpers.netns import NetNS, veth_pair
 
 NAMESPACE = "k8s.io"
+# The two pods of shop(): what their controllers would have named and labelled them.
+DEPLOYMENT_POD = ("web-5d9c7b8f4-x7k2p", {"pod-template-hash": "5d9c7b8f4"})
+STATEFUL_POD = ("api-0", {"statefulset.kubernetes.io/pod-name": "api-0", "controller-revision-hash": "api-6b8f5"})
+PORT = 8080  # where shop's api pod serves HTTP
 START_SECONDS = 30
 # Where the two kubelet cgroup drivers put a pod's container, here made as plain directories by runc's
 # cgroupfs manager (systemd expands the slice names of the second into exactly these directories).
@@ -169,6 +177,33 @@ class ContainerdEnv:
         for ns in self._netns:
             ns.delete()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def containerd_env():
+    env = ContainerdEnv()
+    yield env
+    env.close()
+
+
+class Shop(NamedTuple):
+    web: Task
+    api: Task
+    api_sandbox: str
+    api_ip: str
+    web_ns: NetNS
+
+
+def shop(env: ContainerdEnv, layout: str) -> Shop:
+    """shop/api (a StatefulSet's pod serving HTTP) and shop/web (a Deployment's pod), linked by a veth pair."""
+    web_ns, api_ns = env.netns(), env.netns()
+    subnet = f"10.{200 + uuid.uuid4().int % 50}.{uuid.uuid4().int % 250}"
+    veth_pair(web_ns, api_ns, f"{subnet}.1", f"{subnet}.2")
+    api_pod = env.pod("shop", *STATEFUL_POD, api_ns, layout)
+    api = env.container(api_pod, "api", "python3", "-m", "http.server", str(PORT))
+    web = env.container(env.pod("shop", *DEPLOYMENT_POD, web_ns, layout), "web", "sleep", "600")
+    wait_until(lambda: env.listening(api, PORT), 30, "the api pod to listen")
+    return Shop(web, api, api_pod.sandbox_id, f"{subnet}.2", web_ns)
 
 
 def _absolute(command: tuple[str, ...]) -> list[str]:

@@ -61,16 +61,19 @@ def assert_names_a_flow_between_two_containers(env: DockerEnv, agent_url: str) -
                                  f"busybox wget -q -O /dev/null http://{api.ip}/ || exit 1; done")
 
     edge = {"client": "web", "client_namespace": project, "server": "api", "server_namespace": project}
-    both = ({**edge, "reporter": "client"}, {**edge, "reporter": "server"})
+    assert_opened(agent_url, [{**edge, "reporter": "client"}, {**edge, "reporter": "server"}], CALLS)
 
+
+def assert_opened(agent_url: str, edges: list[dict[str, str]], count: int) -> None:
+    """Each edge (its labels) reaches count opened connections on the agent's /metrics, and stays exactly there."""
     def metrics() -> str:
         return requests.get(f"{agent_url}/metrics", timeout=10).text
 
+    what = f"{count} connections opened on each of {edges}"
     try:
-        wait_until(lambda: all(opened(metrics(), **labels) >= CALLS for labels in both), 60,
-                   f"{CALLS} connections web -> api in {project} from both ends", 0.5)
+        wait_until(lambda: all(opened(metrics(), **labels) >= count for labels in edges), 60, what, 0.5)
     except AssertionError as e:
         lines = [line for line in metrics().splitlines() if "opened_total{" in line]
         raise AssertionError(f"{e}; the agent's counters:\n" + "\n".join(lines)) from None
     text = metrics()
-    assert [opened(text, **labels) for labels in both] == [CALLS, CALLS]
+    assert [opened(text, **labels) for labels in edges] == [count] * len(edges)
