@@ -61,19 +61,27 @@ def test_pods_are_named_by_workload_from_both_ends(collector, containerd_env, la
 
 
 def test_docker_and_containerd_at_once(collector, containerd_env, docker_env):
-    docker_db = docker_env.run("db", "sleep", "600", compose=("shop", "db"))
+    """One identity follows both runtimes: pods by workload, Docker's Compose containers as ever, each
+    runtime's calls counted exactly from both ends."""
+    project, net = docker_env.name("k8s-shop"), docker_env.network("k8s-shop")
+    docker_api = docker_env.run("api", "python3", "-m", "http.server", "80", compose=(project, "api"), network=net)
+    docker_web = docker_env.run("web", "sleep", "600", compose=(project, "web"), network=net)
+    docker_env.wait_listening(docker_api, 80)
     identity = start_identity(containerd_sockets=[containerd_env.socket])  # Docker at its usual socket
     try:
         wait_until(lambda: identity.containerd_connected, 30, "identity to follow containerd")
         web, api, _, api_ip, _ = shop(containerd_env, "cgroupfs")
         wait_named(identity, web.id, "shop", "web")
         wait_named(identity, api.id, "shop", "api")
-        assert docker_db.id in listed_in(identity, "shop", "db", "running")
-        edges = Edges(collector, identity)
-        containerd_env.exec(web, *wget_loop(f"http://{api_ip}:{PORT}/", 3))
-        edges.wait_for(lambda e: e.opens("shop/web", "shop/api", "server") >= 3, "shop/web -> shop/api")
-        services = {(s.namespace, s.service) for s in identity.services()}
-        assert {("shop", "db"), ("shop", "web"), ("shop", "api")} <= services
+        assert docker_web.id in listed_in(identity, project, "web", "running")
+        edges = web_calls_api(collector, identity, containerd_env, web, f"http://{api_ip}:{PORT}/")
+        docker_env.exec(docker_web.id, *wget_loop(f"http://{docker_api.ip}/", 3))
+        docker_edge = (f"{project}/web", f"{project}/api")
+        edges.wait_for(lambda e: e.opens(*docker_edge, "client") >= 3 and e.opens(*docker_edge, "server") >= 3,
+                       f"{docker_edge} from both ends")
+        edges.poll()
+        assert [edges.opens(*docker_edge, reporter) for reporter in ("client", "server")] == [3, 3]
+        assert [edges.opens("shop/web", "shop/api", reporter) for reporter in ("client", "server")] == [5, 5]
     finally:
         identity.stop()
 
