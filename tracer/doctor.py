@@ -4,10 +4,13 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from . import btf, kernel, loader
+from .identity.containerd_source import Ctr, CtrError
+from .identity.identity import CONTAINERD_SOCKETS
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -127,6 +130,25 @@ def check_docker(url: str | None = None) -> Check:
     return Check("docker", OK, f"engine {version}")
 
 
+def check_containerd(sockets: Sequence[str] = CONTAINERD_SOCKETS, binary: str = "ctr") -> list[Check]:
+    """One line per containerd socket found (a Kubernetes node's runtime): can the agent read its pods?"""
+    checks = []
+    for socket in (s for s in sockets if os.path.exists(s)):
+        if shutil.which(binary) is None:
+            checks.append(Check("containerd", WARN, f"{socket} found, but no `{binary}` command",
+                                "install containerd's ctr client (Debian: the containerd package; the agent's "
+                                "image carries it); until then its pods are named by container id"))
+            continue
+        try:
+            version = Ctr(socket, binary).server_version()
+        except CtrError as e:
+            checks.append(Check("containerd", WARN, f"{socket} not answering ({e})",
+                                "check the socket and the daemon; until then its pods are named by container id"))
+            continue
+        checks.append(Check("containerd", OK, f"{version} at {socket}, Kubernetes pods named by workload"))
+    return checks
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """libbcc writes its own diagnostics to file descriptor 2; the report already says what failed."""
@@ -235,4 +257,4 @@ def run_checks(docker_url: str | None = None) -> list[Check]:
     if all(c.status != FAIL for c in checks):
         checks += check_hooks()
     checks.append(check_docker(docker_url))
-    return checks
+    return checks + check_containerd()

@@ -11,6 +11,8 @@ from tests.helpers.cgroups import cgroup2_hierarchy
 from tests.helpers.containerd_env import DEPLOYMENT_POD, LAYOUTS, PORT, STATEFUL_POD, ContainerdEnv, Task, shop
 from tests.helpers.docker_env import wait_until, wget_loop
 from tests.helpers.kube_api_server import TOKEN, kube_api_server
+from tracer import doctor
+from tracer.doctor import OK, Check
 from tracer.identity import INTERNET, Endpoint, Identity, KubeApi
 from tracer.identity.kube_services import ENDPOINT_SLICES_PATH, SERVICE_NAME_LABEL, SERVICES_PATH
 
@@ -164,3 +166,9 @@ table ip k8s-proxy {{
             assert edges.opens("shop/web", INTERNET.service, "client") == 0
         finally:
             identity.stop()
+
+
+def test_doctor_reads_the_daemons_version_through_ctr(containerd_env):
+    version = subprocess.run(["containerd", "--version"], capture_output=True, text=True, check=True).stdout.split()[2]
+    assert doctor.check_containerd([containerd_env.socket]) == [
+        Check("containerd", OK, f"{version} at {containerd_env.socket}, Kubernetes pods named by workload")]

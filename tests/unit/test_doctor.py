@@ -1,4 +1,6 @@
 """doctor's reporting and its checks that need no root."""
+import socket
+
 import pytest
 
 from tracer import doctor, loader
@@ -145,3 +147,45 @@ def test_a_parser_the_verifier_refused_is_named():
     hooks = {h: m for h, m in TRACEPOINT_HOOKS.items() if h != "l7_parse_redis"}
     check = doctor.check_requests(loader.ProbeInfo(hooks=hooks, btf=True, l7=True))
     assert check.status == WARN and "l7_parse_redis" in check.detail
+
+
+CTR_VERSION = """Client:
+  Version:  1.6.20~ds1
+  Revision: 1.6.20~ds1-1+deb12u3
+  Go version: go1.19.8
+
+Server:
+  Version:  1.7.24
+  Revision: 88bf19b2105c8b17560993bee28a01ddc2f97182
+  UUID: 0d4f8c55-8e1f-4b5c-9b3e-6a2f1e0c7d11
+"""
+
+
+@pytest.fixture
+def fake_ctr(tmp_path):
+    """A `ctr` that prints CTR_VERSION when the socket it is given exists, else fails as ctr does."""
+    path = tmp_path / "ctr"
+    (tmp_path / "version.txt").write_text(CTR_VERSION)
+    path.write_text(f'#!/bin/sh\n[ -S "$2" ] || {{ echo "ctr: failed to dial \\"$2\\"" >&2; exit 1; }}\n'
+                    f'cat {tmp_path}/version.txt\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_containerd_sockets_are_checked_one_line_each(tmp_path, fake_ctr):
+    answering, silent = str(tmp_path / "answering.sock"), str(tmp_path / "silent.sock")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(answering)
+        open(silent, "w").close()  # a path that exists but is no socket
+        checks = doctor.check_containerd([answering, silent, str(tmp_path / "absent.sock")], fake_ctr)
+    assert [(c.status, c.detail) for c in checks] == [
+        (OK, f"1.7.24 at {answering}, Kubernetes pods named by workload"),
+        (WARN, f'{silent} not answering (ctr version: ctr: failed to dial "{silent}")')]
+
+
+def test_a_containerd_socket_without_ctr_is_a_warning_with_the_fix(tmp_path):
+    found = str(tmp_path / "containerd.sock")
+    open(found, "w").close()
+    [check] = doctor.check_containerd([found], str(tmp_path / "no-ctr"))
+    assert check.status == WARN and "containerd package" in check.fix
+    assert doctor.check_containerd([str(tmp_path / "absent.sock")], str(tmp_path / "no-ctr")) == []

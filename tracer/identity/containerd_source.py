@@ -54,6 +54,12 @@ class Ctr:
     def __init__(self, socket: str, binary: str):
         self._base = [binary, "--address", socket, "--namespace", NAMESPACE]
 
+    def server_version(self) -> str:
+        """The daemon's version, from `ctr version` (a `Client:` then a `Server:` section, `Version:` in each)."""
+        server = self._run("version").partition("Server:")[2]
+        return next((line.split(":", 1)[1].strip() for line in server.splitlines()
+                     if line.strip().startswith("Version:")), "?")
+
     def container_ids(self) -> list[str]:
         return self._run("containers", "list", "--quiet").split()
 
