@@ -67,6 +67,7 @@ struct l7_direction {
     u8 in_line;               /* redis: inside a line whose end is still to be found */
     u8 batch_open;            /* postgres: an extended-protocol batch was counted, Sync ends it */
     u8 error_seen;            /* postgres: the pending request's ErrorResponse was counted */
+    u8 chunked;               /* http: inside a chunked body; a chunk's size line follows skip */
 };
 
 struct l7_state {
@@ -76,7 +77,8 @@ struct l7_state {
     u8 pending;
     u8 no_inline;             /* detection: this socket is not Redis spoken inline */
     u8 carry_len;             /* http: bytes of a status line that the next response I/O continues */
-    u8 pad[2];
+    u8 head_requests;         /* http: bit i set when the request in started_ns[i] is a HEAD */
+    u8 pad;
     u64 started_ns[PENDING_MAX];
     u64 completed_ns;         /* start of the request answered last: its sample's request bytes */
     struct l7_direction side[2];

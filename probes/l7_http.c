@@ -1,11 +1,13 @@
 /* HTTP/1.0 and 1.1: a request per request line, a status per final status line. Each message is judged
- * by its first bytes. Its body is skipped by Content-Length when the head lies within the window, which
- * finds pipelined messages; otherwise (chunked, long head, length unknown) the parser waits for an I/O
- * that starts with a start line. An I/O that starts with one always begins a message. A status line cut
+ * by its first bytes. Its body is skipped by its length: Content-Length, or chunk by chunk for a chunked
+ * body, so that nothing inside a body starts a message, and pipelined messages are found. Where the
+ * length is unknown (a response that runs to the close, a head longer than the window, a chunk size line
+ * cut by the end of an I/O), the parser waits for an I/O that starts with a start line. A status line cut
  * short by the end of an I/O is kept, and judged with the next I/O's first bytes. */
 
 #define HTTP_BODY_UNKNOWN (~0ULL)
 #define HTTP_HEAD_SCAN (L7_WINDOW - 8)   /* head bytes searched for the blank line and the length headers */
+#define HTTP_CHUNK_LINE_MAX 24          /* a chunk size line's bytes looked at: its hex digits and a short extension */
 
 static __always_inline u32 load_u32(const u8 *s, u32 i)
 {
@@ -73,7 +75,7 @@ static __always_inline void http_scan_head(const u8 *s, u32 n, struct l7_found *
     f->flag = 0;
     for (u32 base = 0; base < HTTP_HEAD_SCAN; base += 8) {
         OPAQUE(base);
-        if (base + 4 > n)
+        if (base + 3 > n)
             return;
         if (!word_has_newline(s, base))
             continue;
@@ -82,7 +84,7 @@ static __always_inline void http_scan_head(const u8 *s, u32 n, struct l7_found *
             u32 i = base + k;
             if (s[WIN(i)] != '\n')
                 continue;
-            if (i + 4 > n)
+            if (i + 3 > n)
                 return;
             if (s[WIN(i + 1)] == '\r') {
                 f->line_end = i + 3;
@@ -116,17 +118,34 @@ static __always_inline u64 http_content_length(const u8 *s, u32 value, u32 n)
     return length;
 }
 
+/* A request starts; remember whether it is a HEAD, whose response has a head only, whatever length it
+ * states. A request beyond PENDING_MAX pending ones is not remembered (request_started). */
+static __always_inline void http_request_started(struct l7_state *st, int is_head)
+{
+    u8 bit = 1 << ((st->head + st->pending) & (PENDING_MAX - 1));
+    if (st->pending < PENDING_MAX)
+        st->head_requests = is_head ? st->head_requests | bit : st->head_requests & ~bit;
+    request_started(st);
+}
+
+/* Whether the oldest pending request, the one the next final response answers, is a HEAD. */
+static __always_inline int http_answers_head(struct l7_state *st)
+{
+    return st->pending && ((st->head_requests >> (st->head & (PENDING_MAX - 1))) & 1);
+}
+
 /* Count the message at the start of s. Returns its body length as far as the start line tells:
  * 0 for none, HTTP_BODY_UNKNOWN when the headers decide. */
 static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info *si, int side, const u8 *s, u32 n)
 {
     if (side == SIDE_REQUEST) {
-        request_started(st);
+        http_request_started(st, load_u32(s, 0) == WORD('H', 'E', 'A', 'D'));
         return HTTP_BODY_UNKNOWN;
     }
     u32 code = http_status_code(s, n);
     if (code < 200 && code != 101)
         return 0;   /* interim: the final status follows */
+    int no_body = code == 204 || code == 304 || http_answers_head(st);
     char *status = status_buffer();
     if (status) {
         status[0] = s[9];
@@ -136,7 +155,64 @@ static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info
     }
     if (code == 101)
         st->protocol = PROTO_NONE;   /* switched to another protocol */
-    return code == 204 || code == 304 ? 0 : HTTP_BODY_UNKNOWN;
+    return no_body ? 0 : HTTP_BODY_UNKNOWN;
+}
+
+static __always_inline u8 hex_value(u8 c)
+{
+    if (is_digit(c))
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0xff;
+}
+
+/* A chunk's size line at s: hex digits, an optional extension, "\r\n". Returns the line's length with
+ * the chunk's size in *size; 0 when the line goes on past n or HTTP_CHUNK_LINE_MAX bytes; -1 when s
+ * does not start with a hex digit. */
+static __always_inline int http_chunk_line(const u8 *s, u32 n, u64 *size)
+{
+    u64 value = 0;
+    int in_digits = 1;
+#pragma unroll
+    for (u32 k = 0; k < HTTP_CHUNK_LINE_MAX; k++) {
+        if (k >= n)
+            return 0;
+        u8 c = s[WIN(k)];
+        if (c == '\n') {
+            *size = value;
+            return k ? k + 1 : -1;
+        }
+        if (!in_digits)
+            continue;
+        u8 digit = hex_value(c);
+        if (digit == 0xff) {
+            if (k == 0)
+                return -1;
+            in_digits = 0;
+            continue;
+        }
+        value = (value << 4) | digit;
+    }
+    return 0;
+}
+
+/* At a chunk's size line: the chunk's data and the CRLF after it are skipped; the last chunk (size 0)
+ * leaves its message's closing CRLF. Trailer fields after the last chunk are not followed: the direction
+ * then waits for an I/O that starts with a start line. */
+static __always_inline int http_chunk(struct l7_direction *d, struct l7_scratch *w, const u8 *s, u32 n)
+{
+    u64 size = 0;
+    int line = http_chunk_line(s, n, &size);
+    if (line <= 0) {
+        if (line < 0)
+            count_parse_error(PROTO_HTTP);
+        walk_lost(d);
+        return 0;
+    }
+    if (size == 0)
+        d->chunked = 0;
+    w->offset += line + size + 2;
+    return walk_again(d, w);
 }
 
 /* Keeps the n bytes at s when they are the last of a response I/O and could begin a status line
@@ -168,21 +244,19 @@ static __always_inline void http_not_a_message(struct l7_state *st, struct l7_di
 
 /* A response I/O that continues a kept status line: the kept bytes go first in the window, the I/O after
  * them. Returns the bytes in the window. */
-static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w,
-                                                   u32 *carried)
+static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l7_scratch *w, u32 *carried)
 {
     u8 *s = w->data;
     *carried = st->carry_len & 15;
     st->carry_len = 0;
     __builtin_memcpy(s, st->carry, sizeof(st->carry));
-    d->skip = 0;
     w->offset = 0;
     return *carried + payload_read(&w->payload, 0, s + *carried, L7_WINDOW - *carried);
 }
 
-/* Puts the next message of this I/O in the scratch window: at its start when the I/O starts with one, else
- * after the rest of the previous message's body. Returns the bytes in the window, 0 when the I/O holds no
- * message to parse. One copy from user memory in the common case, an I/O that starts with a message. */
+/* Puts what is next in this I/O in the scratch window: inside a body of known length, what follows the
+ * rest of it (a message, or a chunk's size line); else the I/O's start, which must start a message. Returns
+ * the bytes in the window, 0 when the I/O holds nothing to parse. One copy from user memory. */
 static __always_inline u32 http_window(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w, int side,
                                        u32 *carried)
 {
@@ -190,24 +264,23 @@ static __always_inline u32 http_window(struct l7_state *st, struct l7_direction 
     *carried = 0;
     if (w->resumed)
         return payload_read(&w->payload, w->offset, s, L7_WINDOW);
-    if (side == SIDE_RESPONSE && st->carry_len)
-        return http_resume_status_line(st, d, w, carried);
-    u32 n = payload_read(&w->payload, 0, s, L7_WINDOW);
-    if (http_starts_message(side, s, n)) {
-        d->skip = 0;
-        w->offset = 0;
-        return n;
+    if (d->skip || d->chunked) {
+        if (!walk_begin(d, w))
+            return 0;
+        return payload_read(&w->payload, w->offset, s, L7_WINDOW);
     }
-    if (d->skip == 0) {
+    if (side == SIDE_RESPONSE && st->carry_len)
+        return http_resume_status_line(st, w, carried);
+    w->offset = 0;
+    u32 n = payload_read(&w->payload, 0, s, L7_WINDOW);
+    if (!http_starts_message(side, s, n)) {
         http_not_a_message(st, d, side, s, n, n == w->total);
         return 0;
     }
-    if (!walk_begin(d, w))
-        return 0;
-    return payload_read(&w->payload, w->offset, s, L7_WINDOW);
+    return n;
 }
 
-/* One message per pass: returns 1 to be run again for the next (pipelined) message of this I/O. */
+/* One message, or one chunk, per pass: returns 1 to be run again for the next one of this I/O. */
 static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si, struct l7_scratch *w)
 {
     int side = w->side & 1;
@@ -217,6 +290,8 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
     if (n == 0)
         return 0;
     u8 *s = w->data;
+    if (d->chunked)
+        return http_chunk(d, w, s, n);
     if (!http_starts_message(side, s, n)) {
         http_not_a_message(st, d, side, s, n, w->offset + n - carried == w->total);
         return 0;
@@ -226,17 +301,21 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
     http_scan_head(s, n, f);
     RELOAD();
     if (body != 0) {
-        if (f->flag)
-            body = HTTP_BODY_UNKNOWN;
-        else if (f->mark)
+        if (f->flag) {
+            d->chunked = 1;   /* the chunks follow the head */
+            body = 0;
+        } else if (f->mark) {
             body = http_content_length(s, f->mark, n);
-        else
+        } else {
             body = side == SIDE_RESPONSE ? HTTP_BODY_UNKNOWN : 0;   /* a response without length runs to the close */
+        }
     }
     u32 head = f->line_end;
     d->synced = head && body != HTTP_BODY_UNKNOWN;
-    if (!d->synced)
+    if (!d->synced) {
+        d->chunked = 0;
         return 0;
+    }
     w->offset += head + body - carried;
     return walk_again(d, w);
 }

@@ -114,37 +114,77 @@ def test_status_line_split_across_writes_counts_once(capture):
 
 
 # One conversation on one connection: pipelined requests with a body that looks like a request, a response body
-# that looks like a status line, an interim 100 before a final status, and chunked bodies each way. The
-# server reads exactly each step's request bytes and answers with that step's response bytes in one write.
+# that looks like a status line, an interim 100 before a final status, and chunked bodies each way. Each step is
+# the client's writes, then the server's.
 BODY = b"GET /not-a-request HTTP/1.1\r\n\r\n"
 FAKE_STATUS = b"HTTP/1.1 500 no"
 CONVERSATION = [
-    (b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
-     + b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
-     b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(FAKE_STATUS), FAKE_STATUS)
-     + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
-    (b"PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-     b"HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n10\r\nHTTP/1.1 503 no\r\n\r\n0\r\n\r\n"),
-    (b"DELETE /d HTTP/1.1\r\nHost: x\r\n\r\n",
-     b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ([b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+      + b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(FAKE_STATUS), FAKE_STATUS)
+      + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"]),
+    ([b"PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+     [b"HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\nf\r\nHTTP/1.1 503 no\r\n0\r\n\r\n"]),
+    ([b"DELETE /d HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 204 No Content\r\n\r\n"]),
+]
+
+# Bodies of known length sent in many writes, some of which start like a message: nothing inside a body counts.
+LOOKS_LIKE_500 = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+LOOKS_LIKE_GET = b"GET /not-a-request HTTP/1.1\r\nHost: x\r\n\r\n"
+LENGTH_BODY = [b"a" * 1000, LOOKS_LIKE_500, b"b" * 3000, LOOKS_LIKE_500 + b"c" * 100]
+UPLOAD_BODY = [b"d" * 500, LOOKS_LIKE_GET, b"e" * 200]
+SPANNING_CHUNK = b"f" * 500 + LOOKS_LIKE_500 + b"g" * 1500   # one chunk whose data spans writes
+BODY_WRITES = [
+    ([b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % sum(map(len, UPLOAD_BODY)), *UPLOAD_BODY],
+     [b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"]),
+    ([b"GET /length HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % sum(map(len, LENGTH_BODY)), *LENGTH_BODY]),
+    ([b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      b"%x\r\n" % len(LOOKS_LIKE_500), LOOKS_LIKE_500, b"\r\n",
+      b"5\r\nhello\r\n%x\r\n%s\r\n" % (len(LOOKS_LIKE_500), LOOKS_LIKE_500),   # two chunks in one write
+      b"%x;ext=1\r\n" % len(SPANNING_CHUNK) + SPANNING_CHUNK[:500], SPANNING_CHUNK[500:1000], SPANNING_CHUNK[1000:],
+      b"\r\n0\r\n\r\n"]),
+    # a HEAD's response states the length of the body a GET would have, and has none
+    ([b"HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"]),
+    ([b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"]),
 ]
 
 
-def scripted(conn: socket.socket) -> None:
-    """Handler: reads each step's request bytes whole, then answers them in one write."""
-    for request, response in CONVERSATION:
-        read_exactly(conn, len(request))
-        conn.sendall(response)
+def scripted(steps):
+    """Handler: for each step, reads each of the client's writes exactly (so its reads start where those writes
+    did), then sends the step's writes, one socket call each."""
+    def handle(conn: socket.socket) -> None:
+        for requests, responses in steps:
+            for request in requests:
+                read_exactly(conn, len(request))
+            for response in responses:
+                conn.sendall(response)
+    return handle
+
+
+def assert_counted_exactly(capture, steps, want: dict[str, int]) -> None:
+    """Plays the steps on one connection: the server end, which parses (both ends are on this host), counts
+    `want` and no HTTP parse error."""
+    errors_before = capture.collector.parse_errors.get("http", 0)
+    with Server(scripted(steps)) as server, socket.create_connection(("127.0.0.1", server.port)) as client:
+        for requests, responses in steps:
+            for request in requests:
+                client.sendall(request)
+            read_exactly(client, sum(map(len, responses)))
+        capture.wait_for(lambda c: server_counts(c, server.port, "http") == want,
+                         what=f"{want} at the server end")
+    assert capture.collector.parse_errors.get("http", 0) == errors_before
 
 
 @pytest.mark.kernel
 def test_pipelining_bodies_interim_and_chunked_messages_count_exactly(capture):
-    errors_before = capture.collector.parse_errors.get("http", 0)
-    with Server(scripted) as server, socket.create_connection(("127.0.0.1", server.port)) as client:
-        for request, response in CONVERSATION:
-            client.sendall(request)
-            read_exactly(client, len(response))
-        want = {"200": 1, "404": 1, "201": 1, "204": 1}
-        capture.wait_for(lambda c: server_counts(c, server.port, "http") == want,
-                         what=f"{want} at the server end")
-    assert capture.collector.parse_errors.get("http", 0) == errors_before
+    assert_counted_exactly(capture, CONVERSATION, {"200": 1, "404": 1, "201": 1, "204": 1})
+
+
+@pytest.mark.kernel
+def test_nothing_inside_a_body_of_known_length_starts_a_message(capture):
+    assert_counted_exactly(capture, BODY_WRITES, {"201": 1, "200": 3, "404": 1})
