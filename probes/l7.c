@@ -59,6 +59,7 @@ struct l7_scratch {
     u8 resumed;               /* offset is valid: this is a continuation tail call */
     u8 passes;                /* parser runs so far on this I/O */
     u8 pad;
+    u32 kept_len;             /* http: bytes in data when a status line kept from earlier I/O begins it, else 0 */
 };
 
 BPF_HASH(requests, struct request_key, struct request_stats, MAX_FLOWS);
@@ -231,7 +232,12 @@ static __always_inline void sample_request(struct l7_state *st, struct request_k
     __builtin_memcpy(e->status, key->status, STATUS_LEN);
     e->request_len = r->len;
     __builtin_memcpy(e->request, r->data, L7_WINDOW);
-    e->response_len = payload_read(&w->payload, w->offset, e->response, L7_WINDOW);
+    if (w->kept_len) {   /* the status line began in earlier I/O: only the window holds it whole */
+        __builtin_memcpy(e->response, w->data, L7_WINDOW);
+        e->response_len = w->kept_len;
+    } else {
+        e->response_len = payload_read(&w->payload, w->offset, e->response, L7_WINDOW);
+    }
     events.ringbuf_submit(e, 0);
 }
 

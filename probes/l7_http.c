@@ -251,7 +251,8 @@ static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l
     st->carry_len = 0;
     __builtin_memcpy(s, st->carry, sizeof(st->carry));
     w->offset = 0;
-    return *carried + payload_read(&w->payload, 0, s + *carried, L7_WINDOW - *carried);
+    w->kept_len = *carried + payload_read(&w->payload, 0, s + *carried, L7_WINDOW - *carried);
+    return w->kept_len;
 }
 
 /* Puts what is next in this I/O in the scratch window: inside a body of known length, what follows the
@@ -262,6 +263,7 @@ static __always_inline u32 http_window(struct l7_state *st, struct l7_direction 
 {
     u8 *s = w->data;
     *carried = 0;
+    w->kept_len = 0;
     if (w->resumed)
         return payload_read(&w->payload, w->offset, s, L7_WINDOW);
     if (d->skip || d->chunked) {

@@ -65,6 +65,7 @@ static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info
     work->side = side;
     work->resumed = 0;
     work->passes = 0;
+    work->kept_len = 0;
     if (st->protocol == PROTO_UNKNOWN && !l7_detect(st, side, work))
         return;
     /* HTTP's first pass runs here: a tail call costs more than the parse of a typical message */

@@ -1,7 +1,7 @@
 """Hostile bytes between containers never disturb good traffic: while one client sends random bytes, a cut
 HTTP request, a 1 MB header, gets a status line one byte per write, sends an invalid RESP length and a
 PostgreSQL message with a lying length, another client's HTTP requests on their own connection are counted
-exactly, and the Redis and PostgreSQL framing errors are counted in intuition_parse_errors_total."""
+exactly, and the Redis, PostgreSQL and HTTP framing errors are counted in intuition_parse_errors_total, exactly."""
 from __future__ import annotations
 
 from collections import Counter
@@ -195,9 +195,10 @@ def test_hostile_bytes_leave_good_counts_exact(agent_url):
         assert requests_between(agent_url, namespace, "hostile-client", "hostile-server") == {
             ("http", "200", "server"): 2 * ROUNDS, ("redis", "ERR", "server"): ROUNDS}
         errors = parse_errors(agent_url) - before
-        # one framing error per invalid RESP length and per lying PostgreSQL length; HTTP at least one per
-        # garbage response (random bytes to port 9000 are no protocol at all: not an error)
-        assert errors["redis"] == ROUNDS and errors["postgres"] == ROUNDS, errors
-        assert errors["http"] >= ROUNDS, errors
+        # one framing error per invalid RESP length, per lying PostgreSQL length and per garbage HTTP response,
+        # all counted in the kernel (random bytes to port 9000 are no protocol at all: not an error). The
+        # metric also counts samples whose bytes do not parse: a sample of the status line sent byte by byte
+        # carries the whole line the kernel pieced together (probes/l7.c), so it parses and adds none.
+        assert errors == {"redis": ROUNDS, "postgres": ROUNDS, "http": ROUNDS}, errors
     finally:
         env.close()
