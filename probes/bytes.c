@@ -3,6 +3,7 @@
 
 #define DIR_SEND 0
 #define DIR_RECV 1
+#define MSG_PEEK 2   /* a read that leaves the bytes to be read again: not counted */
 
 /* A socket seen for the first time on I/O predates the agent (or its handshake was missed): take its
  * tuple from sock_common and guess the role from the ports. Its open is not counted. */

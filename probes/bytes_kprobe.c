@@ -6,6 +6,16 @@
 
 BPF_TABLE("lru_hash", u64, u64, io_socket, MAX_SOCKETS);
 
+/* tcp_recvmsg's flags, at the argument the loader found in BTF (5.19 removed one before it). Without BTF
+ * the position is unknown and peeks count too. */
+#if TCP_RECVMSG_FLAGS_ARG == 3
+#define RECVMSG_FLAGS(ctx) PT_REGS_PARM4(ctx)
+#elif TCP_RECVMSG_FLAGS_ARG == 4
+#define RECVMSG_FLAGS(ctx) PT_REGS_PARM5(ctx)
+#else
+#define RECVMSG_FLAGS(ctx) 0
+#endif
+
 static __always_inline int stash_socket(struct pt_regs *ctx)
 {
     u64 tid = bpf_get_current_pid_tgid();
@@ -33,5 +43,17 @@ static __always_inline int count_returned(struct pt_regs *ctx, int dir)
 
 int on_tcp_sendmsg(struct pt_regs *ctx) { return stash_socket(ctx); }
 int on_tcp_sendmsg_return(struct pt_regs *ctx) { return count_returned(ctx, DIR_SEND); }
-int on_tcp_recvmsg(struct pt_regs *ctx) { return stash_socket(ctx); }
+
+/* A peek leaves its bytes to be read again, and they count then, as on the tracepoint path
+ * (bytes_tracepoint.c): nothing is stashed, so its return counts nothing. */
+int on_tcp_recvmsg(struct pt_regs *ctx)
+{
+    if (RECVMSG_FLAGS(ctx) & MSG_PEEK) {
+        u64 tid = bpf_get_current_pid_tgid();
+        io_socket.delete(&tid);
+        return 0;
+    }
+    return stash_socket(ctx);
+}
+
 int on_tcp_recvmsg_return(struct pt_regs *ctx) { return count_returned(ctx, DIR_RECV); }

@@ -1,8 +1,6 @@
 /* Bytes from tracepoints sock:sock_send_length / sock:sock_recv_length (Linux 6.3+). They fire inside
  * sock_sendmsg/sock_recvmsg in the calling task, for every socket syscall and for io_uring. */
 
-#define MSG_PEEK 2
-
 static __always_inline int on_socket_io(void *ctx, const void *sk, u16 family, u16 protocol, int ret, int flags, int dir)
 {
     if (protocol != IPPROTO_TCP || (family != AF_INET && family != AF_INET6) || ret <= 0)

@@ -14,6 +14,7 @@ import os
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 
 _KIND_STRUCT, _KIND_UNION, _KIND_ENUM = 4, 5, 6
+_KIND_FUNC, _KIND_FUNC_PROTO = 12, 13
 _KIND_TYPEDEF, _KIND_VOLATILE, _KIND_CONST, _KIND_RESTRICT, _KIND_TYPE_TAG = 8, 9, 10, 11, 18
 _QUALIFIERS = {_KIND_TYPEDEF, _KIND_VOLATILE, _KIND_CONST, _KIND_RESTRICT, _KIND_TYPE_TAG}
 
@@ -32,6 +33,10 @@ class _Member(ctypes.Structure):
 
 class _Enum(ctypes.Structure):
     _fields_ = [("name_off", ctypes.c_uint32), ("val", ctypes.c_int32)]
+
+
+class _Param(ctypes.Structure):
+    _fields_ = [("name_off", ctypes.c_uint32), ("type", ctypes.c_uint32)]
 
 
 def _libbpf() -> ctypes.CDLL:
@@ -83,7 +88,8 @@ class KernelBTF:
     def _find(self, name: str, kind: int) -> int:
         type_id = self._lib.btf__find_by_name_kind(self._btf, name.encode(), kind)
         if type_id < 0:
-            raise BTFError(f"kernel BTF has no {'enum' if kind == _KIND_ENUM else 'struct'} {name}")
+            what = {_KIND_ENUM: "enum", _KIND_FUNC: "function"}.get(kind, "struct")
+            raise BTFError(f"kernel BTF has no {what} {name}")
         return type_id
 
     def _resolve(self, type_id: int) -> tuple[int, _Type]:
@@ -145,6 +151,16 @@ class KernelBTF:
             if self._name(first[i].name_off) == name:
                 return first[i].val
         raise BTFError(f"kernel BTF: enum {enum} has no value {name}")
+
+    def parameter_index(self, function: str, name: str) -> int:
+        """Position (from 0) of a kernel function's parameter: kernels reorder them (tcp_recvmsg lost one in 5.19)."""
+        func = self._lib.btf__type_by_id(self._btf, self._find(function, _KIND_FUNC)).contents
+        proto = self._lib.btf__type_by_id(self._btf, func.size_or_type).contents
+        first = ctypes.cast(ctypes.addressof(proto) + ctypes.sizeof(_Type), ctypes.POINTER(_Param))
+        for i in range(proto.info & 0xFFFF):
+            if self._name(first[i].name_off) == name:
+                return i
+        raise BTFError(f"kernel BTF: function {function} has no parameter {name}")
 
 
 # The struct fields the probes read beyond sock_common, as -D constant name -> (struct, member path).

@@ -98,6 +98,16 @@ def _power_of_two(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+def _recvmsg_flags_define(kbtf: btf.KernelBTF) -> dict[str, int]:
+    """Which argument of tcp_recvmsg holds its flags, for the kprobe byte path to skip MSG_PEEK reads
+    (probes/bytes_kprobe.c); the argument moved in Linux 5.19."""
+    try:
+        return {"TCP_RECVMSG_FLAGS_ARG": kbtf.parameter_index("tcp_recvmsg", "flags")}
+    except btf.BTFError as e:
+        log.warning("%s: where bytes are counted with kprobes, MSG_PEEK reads count too", e)
+        return {}
+
+
 def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupLayout | None,
                  btf_path: str = btf.VMLINUX_BTF) -> list[str]:
     """Compiler flags: limits, struct offsets from BTF and the cgroup hierarchy. Sets info.btf and the cgroup
@@ -118,6 +128,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
             defines.update(btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS))
             defines.update(btf.offset_defines(kbtf, btf.SOCK_OFFSETS))
             defines.update(btf.offset_defines(kbtf, btf.TASK_OFFSETS))
+            defines.update(_recvmsg_flags_define(kbtf))
             if layout and layout.mode == "v1":
                 defines.update(btf.offset_defines(kbtf, btf.CGROUP_V1_OFFSETS))
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")

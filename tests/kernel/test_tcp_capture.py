@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers.tcp_server import Server, accept_and_close, exchange, send_one_byte_then_wait
+from tests.helpers.tcp_server import Server, accept_and_close, exchange, read_exactly, send_one_byte_then_wait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -53,6 +53,21 @@ def test_server_flows_tell_apart_the_local_clients_calling_from_one_address(capt
         totals = capture.total(**served, peer_tgid=pid)
         assert (totals.opens, totals.closes, totals.bytes_received, totals.bytes_sent) == (1, 1, 1_000, 2_000)
     assert capture.total(**served, peer_tgid=0).opens == 0
+
+
+@pytest.mark.kernel
+def test_peeked_bytes_count_once_when_read(capture):
+    """A MSG_PEEK read leaves its bytes in the socket: they count when read for real, not twice (both byte paths
+    skip peeks: probes/bytes_tracepoint.c here, probes/bytes_kprobe.c where kprobes attach)."""
+    with Server(exchange(10, 5_000)) as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as client:
+            client.sendall(b"p" * 10)
+            for _ in range(3):
+                assert client.recv(1_000, socket.MSG_PEEK)
+            read_exactly(client, 5_000)
+        mine = dict(tgid=os.getpid(), role="client", server_port=server.port)
+        capture.wait_for(lambda c: c.total(**mine).closes == 1, what="the client's close")
+    assert (capture.total(**mine).bytes_received, capture.total(**mine).bytes_sent) == (5_000, 10)
 
 
 def own_cgroup_inode(info) -> int:

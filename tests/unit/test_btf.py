@@ -1,5 +1,6 @@
 """The BTF reader against this kernel's own BTF file (world-readable: no root needed)."""
 import os
+import re
 
 import pytest
 
@@ -55,3 +56,21 @@ def test_all_offsets_the_probes_need_exist(kbtf):
     for table in (SOCK_COMMON_OFFSETS, btf.SOCK_OFFSETS, btf.TASK_OFFSETS, btf.CGROUP_V1_OFFSETS):
         offsets = btf.offset_defines(kbtf, table)
         assert set(offsets) == set(table)
+
+
+def test_parameter_positions(kbtf):
+    assert kbtf.parameter_index("tcp_recvmsg", "sk") == 0
+    with pytest.raises(btf.BTFError, match="function tcp_recvmsg has no parameter no_such"):
+        kbtf.parameter_index("tcp_recvmsg", "no_such")
+
+
+def test_the_kprobe_byte_path_reads_tcp_recvmsg_flags_where_this_kernel_has_them(kbtf):
+    """The kprobe path skips MSG_PEEK reads, as the tracepoint path does, by reading tcp_recvmsg's flags at the
+    position BTF gives: probes/bytes_kprobe.c must know that position, or it would count peeks."""
+    from tracer import loader
+
+    with open(os.path.join(loader.PROBES_DIR, "bytes_kprobe.c")) as f:
+        known = {int(n) for n in re.findall(r"TCP_RECVMSG_FLAGS_ARG == (\d+)", f.read())}
+    position = loader._recvmsg_flags_define(kbtf)["TCP_RECVMSG_FLAGS_ARG"]
+    assert position == kbtf.parameter_index("tcp_recvmsg", "flags")
+    assert position in known, f"tcp_recvmsg's flags are argument {position}; bytes_kprobe.c reads {sorted(known)}"
