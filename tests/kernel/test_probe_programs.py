@@ -22,6 +22,12 @@ def test_kprobe_bytes_programs_pass_the_verifier(collector):
         b.cleanup()
 
 
+def assert_same_layout(compiled, mirror) -> None:
+    assert ct.sizeof(compiled) == ct.sizeof(mirror)
+    for name, _ in mirror._fields_:
+        assert getattr(compiled, name).offset == getattr(mirror, name).offset, name
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("table, side, mirror", [
     ("flows", "Key", flows.FlowKeyStruct),
@@ -30,10 +36,29 @@ def test_kprobe_bytes_programs_pass_the_verifier(collector):
     ("requests", "Leaf", flows.RequestStatsStruct),
 ])
 def test_ctypes_mirrors_match_the_compiled_layout(collector, table, side, mirror):
-    compiled = getattr(collector._bpf[table.encode()], side)
-    assert ct.sizeof(compiled) == ct.sizeof(mirror)
-    for name, _ in mirror._fields_:
-        assert getattr(compiled, name).offset == getattr(mirror, name).offset, name
+    assert_same_layout(getattr(collector._bpf[table.encode()], side), mirror)
+
+
+@pytest.mark.kernel
+def test_ring_buffer_event_mirrors_match_the_compiled_layout(collector):
+    """A ring buffer has no key or leaf type for BCC to expose, so the agent's own program text is compiled with
+    the same flags plus one array per event struct, whose leaf is that struct as the compiler laid it out."""
+    info = loader.ProbeInfo()
+    capture = loader.CaptureConfig()
+    exposed = "\nBPF_ARRAY(layout_event, struct event, 1);\nBPF_ARRAY(layout_sample, struct sample_event, 1);\n"
+    b = loader.compile_program(loader.program_text(use_kprobes=False, l7=True) + exposed,
+                               loader.build_cflags(capture, info, cgroup_layout()))
+    try:
+        assert_same_layout(b[b"layout_event"].Leaf, flows.EventStruct)
+        sample = b[b"layout_sample"].Leaf
+        head = flows.SampleHeadStruct
+        for name, _ in head._fields_:
+            assert getattr(sample, name).offset == getattr(head, name).offset, name
+        # decode_sample finds the window from the event's size: the two windows follow the head, no padding
+        assert ct.sizeof(sample) == ct.sizeof(head) + 2 * capture.sample_bytes
+        assert sample.request.offset == ct.sizeof(head)
+    finally:
+        b.cleanup()
 
 
 @pytest.mark.kernel
