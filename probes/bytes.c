@@ -21,7 +21,8 @@ static __always_inline struct sock_info *adopt_socket(const void *sk, u64 key)
         si.key.server_port = peer_port;
     }
     fill_owner(&si.key);
-    sockets.update(&key, &si);
+    if (track_socket(key, &si))
+        return 0;
     return sockets.lookup(&key);
 }
 

@@ -133,9 +133,12 @@ struct event {
     struct flow_key key;
 };
 
-BPF_TABLE("lru_hash", u64, struct sock_info, sockets, MAX_SOCKETS);
-/* Sockets move here at CLOSE, so that `sockets` holds live ones only and its LRU never has to evict a
- * live entry; resets and retransmits that follow a close still find their flow here. */
+/* Live sockets. A plain hash, not an LRU: an LRU that is full evicts a live socket's entry, and its close
+ * would be lost without a trace. Every entry leaves at its socket's CLOSE, or at its destruction when the
+ * kernel skipped that run (lifecycle.c), so the map holds live sockets only; one that finds it full is not
+ * tracked, and counted (track_socket). */
+BPF_HASH(sockets, u64, struct sock_info, MAX_SOCKETS);
+/* Sockets move here at CLOSE: resets and retransmits that follow a close still find their flow. */
 BPF_TABLE("lru_hash", u64, struct sock_info, closed_sockets, MAX_CLOSED_SOCKETS);
 BPF_TABLE("lru_hash", struct listener_key, struct owner, listeners, MAX_LISTENERS);
 BPF_HASH(flows, struct flow_key, struct flow_stats, MAX_FLOWS);
@@ -245,6 +248,15 @@ static __always_inline struct flow_stats *flow_stats_of(struct flow_key *key)
     if (!stats)
         count_lost(LOST_FLOWS_FULL);
     return stats;
+}
+
+/* Start tracking a socket; 0 when it has an entry, else the map is full and the socket is counted as lost. */
+static __always_inline int track_socket(u64 sk, struct sock_info *si)
+{
+    if (sockets.update(&sk, si) == 0)
+        return 0;
+    count_lost(LOST_SOCKETS_FULL);
+    return -1;
 }
 
 static __always_inline void emit_event(u32 type, u32 error, struct flow_key *key)

@@ -46,7 +46,7 @@ static __always_inline void on_connect_start(struct state_change *c)
     socket_of(c, &si, ROLE_CLIENT, c->dport);
     fill_owner(&si.key);
     si.connect_start_ns = bpf_ktime_get_ns();
-    sockets.update(&sk, &si);
+    track_socket(sk, &si);
 }
 
 static __always_inline void on_connected(struct state_change *c, struct sock_info *si)
@@ -133,7 +133,7 @@ static __always_inline void on_accepted(struct state_change *c)
         si.key.peer_tgid = client->tgid;
         mark_local_client(c, client);
     }
-    sockets.update(&sk, &si);
+    track_socket(sk, &si);
 }
 
 static __always_inline void on_closed(struct sock_info *si)

@@ -11,7 +11,7 @@ PROTOCOL_IDS = {"PROTO_HTTP": (1, "http"), "PROTO_REDIS": (2, "redis"), "PROTO_P
 STATUS_LEN = 16
 # the probes' loss counters, by index in their per-CPU array
 LOST_COUNTERS = {"LOST_RINGBUF": "ringbuf", "LOST_FLOWS_FULL": "flows_map_full",
-                 "LOST_REQUESTS_FULL": "requests_map_full"}
+                 "LOST_REQUESTS_FULL": "requests_map_full", "LOST_SOCKETS_FULL": "sockets_map_full"}
 
 
 def compiler_defines() -> dict[str, int]:

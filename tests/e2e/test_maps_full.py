@@ -1,6 +1,6 @@
-"""Kernel maps full (issue 11): an agent whose flows map holds a few entries, under many more flows than
-fit, keeps serving, counts the overflow in intuition_events_lost_total{source="flows_map_full"}, and the
-flow that got an entry keeps exact counts."""
+"""Kernel maps full (issue 11): an agent whose maps hold a few entries, under many more flows or sockets than
+fit, keeps serving and counts the overflow in intuition_events_lost_total (source "flows_map_full",
+"sockets_map_full"), and the connection that got its entries keeps exact counts, its close included."""
 from __future__ import annotations
 
 import contextlib
@@ -23,7 +23,16 @@ CLIENT_COMM = "intu-mapfull"
 MAX_FLOWS = 64
 FLOOD_PORTS = 100  # each a distinct client flow: the server port is part of the flow key (probes/common.h)
 ROUND_BYTES = 1000
-LOST = ("intuition_events_lost_total", frozenset({("source", "flows_map_full")}))
+# sockets: a held connection takes two entries on this host, its client's and its server's
+MAX_SOCKETS = 64
+HELD_CONNECTIONS = 100
+
+
+def lost(source: str) -> tuple[str, frozenset]:
+    return "intuition_events_lost_total", frozenset({("source", source)})
+
+
+LOST = lost("flows_map_full")
 
 
 def echo(conn: socket.socket) -> None:
@@ -51,19 +60,29 @@ def flood(ports: int) -> None:
             socket.create_connection(listener.getsockname(), timeout=10).close()
 
 
+@contextlib.contextmanager
+def round_trip_client(port: int):
+    """A client process (comm CLIENT_COMM) with one connection to port; the context is its round trip."""
+    client = subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.tcp_client", CLIENT_COMM, "on-stdin", "127.0.0.1", str(port),
+         str(ROUND_BYTES)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline().strip() == "connected"
+
+        def round_trip() -> None:
+            client.stdin.write("go\n")
+            client.stdin.flush()
+            assert client.stdout.readline().strip() == "done"
+
+        yield round_trip
+    finally:
+        client.stdin.close()   # the client closes its connection and exits
+        assert client.wait(30) == 0
+
+
 def test_full_flows_map_is_counted_and_the_flows_that_fit_stay_exact():
     with running_agent({"capture": {"max_flows": MAX_FLOWS}}) as url, Server(echo) as server:
-        client = subprocess.Popen(
-            [sys.executable, "-m", "tests.helpers.tcp_client", CLIENT_COMM, "on-stdin", "127.0.0.1", str(server.port),
-             str(ROUND_BYTES)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            assert client.stdout.readline().strip() == "connected"
-
-            def round_trip() -> None:
-                client.stdin.write("go\n")
-                client.stdin.flush()
-                assert client.stdout.readline().strip() == "done"
-
+        with round_trip_client(server.port) as round_trip:
             round_trip()  # the edge takes its entry before the map fills
             wait_until(lambda: edge_value(url, "intuition_tcp_sent_bytes_total") == ROUND_BYTES, 30,
                        f"{ROUND_BYTES} bytes on the edge before the flood")
@@ -83,6 +102,37 @@ def test_full_flows_map_is_counted_and_the_flows_that_fit_stay_exact():
             assert edge_value(url, "intuition_tcp_received_bytes_total") == expected
             assert edge_value(url, "intuition_tcp_connections_opened_total") == 1
             assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
-        finally:
-            client.stdin.close()
-            client.wait(30)
+
+
+def hold_connections(count: int) -> None:
+    """`count` connections open at once to one listener that never accepts them (the kernel completes each
+    handshake into its backlog): each is a client socket and a server socket on this host; all close at the end."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(count)
+        for _ in range(count):
+            stack.enter_context(socket.create_connection(listener.getsockname(), timeout=10))
+
+
+def test_full_sockets_map_is_counted_and_a_tracked_connection_keeps_its_close():
+    """A full LRU socket map would evict the idle connection's entry to make room, and its close would be lost;
+    the sockets that find no room are counted instead, and the tracked connection's open and close stay exact."""
+    with running_agent({"capture": {"max_sockets": MAX_SOCKETS}}) as url, Server(echo) as server:
+        with round_trip_client(server.port) as round_trip:
+            round_trip()   # the connection has its entries before the map fills
+            wait_until(lambda: edge_value(url, "intuition_tcp_sent_bytes_total") == ROUND_BYTES, 30,
+                       f"{ROUND_BYTES} bytes on the edge before the flood")
+            lost_before = scrape(url).get(lost("sockets_map_full"), 0)
+
+            hold_connections(HELD_CONNECTIONS)
+            at_least = 2 * HELD_CONNECTIONS - MAX_SOCKETS
+            wait_until(lambda: scrape(url).get(lost("sockets_map_full"), 0) - lost_before >= at_least, 30,
+                       f"at least {at_least} sockets_map_full losses")
+            assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
+            round_trip()
+        wait_until(lambda: edge_value(url, "intuition_tcp_connections_closed_total") == 1, 30,
+                   "the tracked connection's close")
+        assert edge_value(url, "intuition_tcp_connections_opened_total") == 1
+        assert edge_value(url, "intuition_tcp_sent_bytes_total") == 2 * ROUND_BYTES
+        assert edge_value(url, "intuition_tcp_received_bytes_total") == 2 * ROUND_BYTES
