@@ -53,6 +53,7 @@ struct flow_stats {
     u64 retransmits;
     u64 resets_sent;
     u64 resets_received;
+    u64 events_lost;         /* this flow's events and request samples the ring buffer had no room for */
 };
 
 #ifdef L7_WINDOW
@@ -259,11 +260,21 @@ static __always_inline int track_socket(u64 sk, struct sock_info *si)
     return -1;
 }
 
+/* The ring buffer had no room for an event or sample of this flow: counted in all, and on the flow, whose edge
+ * the agent then shows as incomplete. */
+static __always_inline void count_ringbuf_lost(struct flow_key *key)
+{
+    count_lost(LOST_RINGBUF);
+    struct flow_stats *stats = flows.lookup(key);
+    if (stats)
+        __sync_fetch_and_add(&stats->events_lost, 1);
+}
+
 static __always_inline void emit_event(u32 type, u32 error, struct flow_key *key)
 {
     struct event *e = events.ringbuf_reserve(sizeof(struct event));
     if (!e) {
-        count_lost(LOST_RINGBUF);
+        count_ringbuf_lost(key);
         return;
     }
     e->type = type;

@@ -220,7 +220,7 @@ static __always_inline void sample_request(struct l7_state *st, struct request_k
     r->started_ns = 0;
     struct sample_event *e = events.ringbuf_reserve(sizeof(struct sample_event));
     if (!e) {
-        count_lost(LOST_RINGBUF);
+        count_ringbuf_lost(&key->flow);
         return;
     }
     __sync_fetch_and_add(&budget->used, 1);

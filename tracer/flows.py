@@ -35,7 +35,7 @@ class FlowKeyStruct(ct.Structure):
 class FlowStatsStruct(ct.Structure):
     _fields_ = [(name, ct.c_uint64) for name in (
         "opens", "closes", "connect_refused", "connect_timeout", "connect_other", "connect_time_us",
-        "bytes_sent", "bytes_received", "retransmits", "resets_sent", "resets_received",
+        "bytes_sent", "bytes_received", "retransmits", "resets_sent", "resets_received", "events_lost",
     )]
 
 

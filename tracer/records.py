@@ -47,6 +47,7 @@ class FlowCounters:
     retransmits: int = 0
     resets_sent: int = 0
     resets_received: int = 0
+    events_lost: int = 0  # request samples, connect failures and resets the ring buffer had no room for
 
     def add(self, other: "FlowCounters") -> None:
         for name in self.__dataclass_fields__:

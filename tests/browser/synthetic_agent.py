@@ -61,6 +61,7 @@ FAILING_EDGE = ("api", "db")
 SAMPLED_EDGE = ("web", "api")
 FIFTH_FAILING_EDGE = ("web", "api")  # 40 ok and 10 500s a second when switched on
 NEW_EDGE = ("web", "cache")
+LOSSY_EDGE = ("api", "cache")  # the ring buffer drops some of its samples every second: an incomplete edge
 LONG_TARGET = "/reports/" + "quarterly-revenue-by-region-" * 8
 
 
@@ -164,7 +165,7 @@ class SyntheticAgent:
             peer = OUTSIDE if client == "INTERNET" else self.ips[client]
             server_key = key(self.tgids[server], peer, SERVER)
             flows.append(flow(server_key, counts, opens=1, closes=1, bytes_received=300 * sum(rates),
-                              bytes_sent=1500 * sum(rates)))
+                              bytes_sent=1500 * sum(rates), events_lost=2 if (client, server) == LOSSY_EDGE else 0))
             if (client, server) == SAMPLED_EDGE:
                 events.append(RequestSample(server_key, "http", "200", 3400, f"GET {XSS_PATH} HTTP/1.1\r\n\r\n".encode(),
                                             b"HTTP/1.1 200 OK\r\n\r\n", now - 0.5))

@@ -12,7 +12,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.browser.map_page import MapPage, drawn_fraction
-from tests.browser.synthetic_agent import GHOST_SECONDS, LONG_SERVICE, XSS_PATH, XSS_SERVICE
+from tests.browser.synthetic_agent import (GHOST_SECONDS, LONG_SERVICE, LOSSY_EDGE, SAMPLED_EDGE, XSS_PATH,
+                                          XSS_SERVICE)
 
 pytestmark = pytest.mark.browser
 
@@ -89,6 +90,18 @@ def test_clicking_an_edge_shows_its_recent_requests(page, artifacts):
     assert f"GET {XSS_PATH} 200 OK 3.4 ms" in text
     assert "http 404" in text
     page.save(artifacts / "synthetic-edge.png")
+
+
+def test_an_edge_that_lost_samples_says_so_in_its_panel(page):
+    lost = "request samples or TCP events lost in the window: the kernel's ring buffer was full"
+    client, server = LOSSY_EDGE
+    page.open(f"#/shop?client={client}&server={server}")
+    text = page.wait_for_panel(lost)
+    assert text.index("NOTICES") < text.index("REQUESTS"), text   # above the figures it qualifies
+    client, server = SAMPLED_EDGE
+    page.open(f"#/shop?client={client}&server={server}")
+    text = page.wait_for_panel("Recent requests".upper())
+    assert lost not in text and "NOTICES" not in text, text
 
 
 def test_escape_closes_the_panel_then_goes_up(page):

@@ -132,9 +132,31 @@ def test_every_region_node_and_connection_carries_its_numbers():
     assert region["metadata"]["intuition"]["rps"] == 6.0
     nodes = intuition_of(region["nodes"])
     assert nodes["api"] == {"rps": 2.0, "error_rate": 0.1, "p99_seconds": 0.001, "state": "live",
-                            "last_seen": 1_000_010.0, "last_rps": None, "latency_warning": False}
+                            "last_seen": 1_000_010.0, "last_rps": None, "latency_warning": False,
+                            "incomplete": False, "incomplete_reason": None}
     assert nodes["web"]["rps"] == 3.0  # what it serves: INTERNET's requests
     connections = intuition_of(region["connections"])
     assert set(connections) == {(c["source"], c["target"]) for c in region["connections"]}
     assert connections["web", "api"]["error_rate"] == 0.1
     assert all(set(i) == set(nodes["api"]) for i in list(nodes.values()) + list(connections.values()))
+
+
+def test_edges_whose_samples_or_events_were_lost_in_the_window_are_incomplete():
+    graph, clock = make_graph()
+    tick(graph, clock,
+         flow(key(1, API_IP), requests("http", "500", 50), events_lost=7),   # web -> api: 7 samples dropped
+         flow(key(2, "10.0.0.9", port=5432), requests("postgres", "ok", 5)))  # api -> INTERNET: all there
+    region = next(n for n in render(graph.view(), {})["nodes"] if n["name"] == "shop")
+    connections = intuition_of(region["connections"])
+    assert connections["web", "api"]["incomplete"] is True
+    assert connections["web", "api"]["incomplete_reason"].startswith("7 request samples or TCP events lost")
+    assert (connections["api", "INTERNET"]["incomplete"], connections["api", "INTERNET"]["incomplete_reason"]) == \
+        (False, None)
+    details = edge_details(graph.edge_reports(("web", "shop", "api", "shop")))
+    assert details["incomplete"] is True and details["incomplete_reason"].startswith("7 request samples")
+    assert details["requests"][0]["total"] == 50   # the counts themselves are whole
+    for _ in range(10):   # the window (10 s) moves past the loss
+        tick(graph, clock, flow(key(1, API_IP), requests("http", "500", 1)))
+    region = next(n for n in render(graph.view(), {})["nodes"] if n["name"] == "shop")
+    assert intuition_of(region["connections"])["web", "api"]["incomplete"] is False
+    assert edge_details(graph.edge_reports(("web", "shop", "api", "shop")))["incomplete"] is False

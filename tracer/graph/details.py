@@ -5,7 +5,7 @@ from ..records import CLIENT, RequestCounts
 from .classes import request_class
 from .edge import EdgeKey, EdgeReport, Traffic, bytes_by_direction
 from .latency import percentile_us
-from .view import EdgeView
+from .view import EdgeView, incomplete_reason
 
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
@@ -42,6 +42,7 @@ def edge_details(reports: list[EdgeReport]) -> dict:
     recent_to_server, recent_to_client = bytes_by_direction(main.key.reporter, recent.tcp)
     failures = client_report.totals.tcp if client_report else totals.tcp
     statuses = sorted(set(totals.requests) | set(recent.requests))
+    events_lost = sum(r.recent.tcp.events_lost for r in reports)   # samples and events, from either end
     return {
         "client": main.key.client,
         "client_namespace": main.key.client_namespace,
@@ -87,6 +88,8 @@ def edge_details(reports: list[EdgeReport]) -> dict:
         # one row per request: where both ends were seen, the server's copy (each end samples the same requests)
         "samples": sorted(main.samples, key=lambda s: -s["time"]),
         "events": sorted((e for r in reports for e in r.events), key=lambda e: -e["time"]),
+        "incomplete": events_lost > 0,
+        "incomplete_reason": incomplete_reason(events_lost),
     }
 
 

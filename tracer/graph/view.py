@@ -85,6 +85,7 @@ class Summary(NamedTuple):
     state: str
     last_seen: Optional[float]
     last_rps: Optional[float]  # only for ghosts
+    events_lost: int = 0  # request samples and TCP events that the ring buffer dropped in the window
 
     def as_json(self, latency_warning: bool) -> dict:
         return {
@@ -95,7 +96,17 @@ class Summary(NamedTuple):
             "last_seen": self.last_seen,
             "last_rps": None if self.last_rps is None else round(self.last_rps, 3),
             "latency_warning": latency_warning,
+            "incomplete": self.events_lost > 0,
+            "incomplete_reason": incomplete_reason(self.events_lost),
         }
+
+
+def incomplete_reason(events_lost: int) -> Optional[str]:
+    """Why the samples and events shown are not all there were; the request counts are whole (in-kernel)."""
+    if not events_lost:
+        return None
+    return (f"{events_lost} request samples or TCP events lost in the window: the kernel's ring buffer was full "
+            "(request counts are complete)")
 
 
 def summarize(views: list[EdgeView]) -> Summary:
@@ -114,6 +125,7 @@ def summarize(views: list[EdgeView]) -> Summary:
         state=GHOST if ghost else LIVE,
         last_seen=max(seen, default=None),
         last_rps=sum(v.last_rps or 0.0 for v in views) if ghost else None,
+        events_lost=sum(v.tcp.events_lost for v in views),
     )
 
 

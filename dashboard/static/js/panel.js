@@ -109,6 +109,8 @@ function edgePanel(edge, { open, log }) {
     el('header', {},
       el('h2', {}, endpoint(edge.client, edge.client_namespace), ' → ', endpoint(edge.server, edge.server_namespace)),
       el('p', { class: 'subtitle' }, `edge, as the ${edge.reporter} saw it, over the last ${edge.window_seconds} s`)),
+    // samples or TCP events the kernel could not hand over: what is listed below is not all there was
+    edge.incomplete ? section('Notices', notices([{ title: edge.incomplete_reason, severity: 1 }])) : null,
     section('Requests', table(['protocol', 'status', 'req/s', 'total'], edge.requests.map((r) => ({
       cells: [r.protocol, r.status, rate(r.per_second), count(r.total)], cls: classOf(r.class),
     })), 'no requests parsed on this edge')),
