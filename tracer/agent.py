@@ -81,7 +81,7 @@ class Agent:
             self.collector.close()
 
     def _drain_every_second(self) -> None:
-        next_drain = time.monotonic() + DRAIN_INTERVAL
+        next_drain = time.monotonic()  # the first at once: /healthz answers 200 from the first drain on
         while not self._stop.wait(max(0.0, next_drain - time.monotonic())):
             next_drain += DRAIN_INTERVAL
             try:

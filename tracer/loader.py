@@ -8,9 +8,10 @@ import ctypes
 import logging
 import os
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import btf, kernel
+from . import btf, compiler_memory, kernel
 from .probe_constants import PROTOCOL_IDS, compiler_defines
 
 log = logging.getLogger(__name__)
@@ -185,15 +186,23 @@ def _install_l7_parsers(b, info: ProbeInfo) -> None:
     """Load each protocol's parser and put it where the tracepoints tail-call it. A parser the verifier
     refuses leaves its protocol counted as bytes only; the others still run."""
     bcc = _bcc()
-    parsers = b[b"l7_parsers"]
-    for name, index in L7_PARSERS.items():
+
+    def verified(name: str):
         try:
-            fn = b.load_func(name.encode(), bcc.BPF.TRACEPOINT)
+            return b.load_func(name.encode(), bcc.BPF.TRACEPOINT)
         except Exception as e:
             log.warning("L7 parser %s not loaded, its protocol counts as bytes only: %s", name, e)
-            continue
-        parsers[ctypes.c_int(index)] = ctypes.c_int(fn.fd)
-        info.hooks[name] = "tail_call"
+            return None
+
+    # The kernel verifies each parser inside its load call, with the GIL released (ctypes): one thread per
+    # parser puts the host's cores to work on the start's longest wait (docs/performance.md).
+    with ThreadPoolExecutor(len(L7_PARSERS), thread_name_prefix="intuition-verify") as pool:
+        loaded = dict(zip(L7_PARSERS, pool.map(verified, L7_PARSERS)))
+    parsers = b[b"l7_parsers"]
+    for name, fn in loaded.items():
+        if fn is not None:
+            parsers[ctypes.c_int(L7_PARSERS[name])] = ctypes.c_int(fn.fd)
+            info.hooks[name] = "tail_call"
 
 
 def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
@@ -227,7 +236,6 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         info.hooks["sock:sock_recv_length"] = "tracepoint"
         if info.l7:
             _install_l7_parsers(b, info)
-    # LLVM leaves ~100 MB of freed heap behind after compiling; hand it back.
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    compiler_memory.release()
     log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))
     return b, info
