@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -27,11 +26,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from benchmarks import bpf_programs
+from benchmarks.load import Load, wrk
 from tests.helpers.servers import free_port, running_nginx, stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRK_CONNECTIONS = 8
-WRK_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}   # wrk prints 5.00s, 1.00m
 ARM_TITLES = {"untraced": "untraced", "floor": "floor (empty programs, same hooks)",
               "l4": "agent, capture.l7: false", "l7": "agent, L7 on (default)",
               "l4 before": "previous design, capture.l7: false", "l7 before": "previous design, L7 on"}
@@ -51,16 +50,6 @@ class Run:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
-
-
-def wrk(port: int, seconds: int) -> tuple[int, float]:
-    """Requests wrk completed against nginx's /ok, and in how many seconds."""
-    out = subprocess.run(["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", f"http://127.0.0.1:{port}/ok"],
-                         check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
-    match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
-    if not match:
-        raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    return int(match[1]), float(match[2]) * WRK_TIME_UNITS[match[3]]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -88,12 +77,13 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) ->
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"{url} not 200 after {timeout}s")
-        time.sleep(0.5)
+        time.sleep(0.02)   # benchmarks/freshness.py times the start by it
 
 
 @contextlib.contextmanager
 def agent(l7: bool, root: str = ROOT):
-    """`intuition agent` of the source tree at root, with L7 parsing on or off, until /healthz answers."""
+    """`intuition agent` of the source tree at root, with L7 parsing on or off, once /healthz answers: its
+    process and base URL."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as config:
         config.write(f"capture: {{l7: {'true' if l7 else 'false'}}}\n")
         config.flush()
@@ -103,7 +93,7 @@ def agent(l7: bool, root: str = ROOT):
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
         try:
             wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
-            yield process
+            yield process, f"http://127.0.0.1:{port}"
         finally:
             stop(process)
 
@@ -126,11 +116,11 @@ def traced_run(process: subprocess.Popen, nginx_port: int, seconds: int, started
     the process was started (time.monotonic)."""
     attached = time.monotonic() - started
     cpu = cpu_seconds(process.pid)
-    run = Run(*wrk(nginx_port, seconds))
+    run = Run(*wrk(nginx_port, seconds, Load(WRK_CONNECTIONS)))
     run.agent_cpu_seconds = cpu_seconds(process.pid) - cpu
     with bpf_programs.accounting():
         before = bpf_programs.programs_of(process.pid)
-        accounted, _ = wrk(nginx_port, seconds)
+        accounted, _ = wrk(nginx_port, seconds, Load(WRK_CONNECTIONS))
         after = bpf_programs.programs_of(process.pid)
     for program in bpf_programs.delta(before, after):
         if program.run_cnt:
@@ -153,13 +143,12 @@ def source_tree(ref: str):
 
 def arm_run(arm: str, nginx_port: int, seconds: int, before: str | None) -> Run:
     if arm == "untraced":
-        return Run(*wrk(nginx_port, seconds))
-    if arm == "floor":
-        traced = floor()
-    else:
-        traced = agent(l7=arm.startswith("l7"), root=before if arm.endswith("before") else ROOT)
+        return Run(*wrk(nginx_port, seconds, Load(WRK_CONNECTIONS)))
     started = time.monotonic()
-    with traced as process:
+    if arm == "floor":
+        with floor() as process:
+            return traced_run(process, nginx_port, seconds, started)
+    with agent(l7=arm.startswith("l7"), root=before if arm.endswith("before") else ROOT) as (process, _):
         return traced_run(process, nginx_port, seconds, started)
 
 

@@ -1,8 +1,12 @@
-"""Runs the overhead benchmark with the previous design beside the current one, and the profile, and writes
-docs/performance.md: the machine, kernel and date, throughput against untraced and the floor, BPF time per
-request per program, the agent's start time, memory and CPU, and where the BPF time of a request goes.
+"""Runs the benchmarks with the previous design beside the current one and writes docs/performance.md: the
+machine, kernel and date; throughput against untraced and the floor, BPF time per request per program, where
+the BPF time of a request goes; the agent's CPU and memory under load, how much traffic is counted exactly,
+and how soon the agent shows it; with PNG plots in docs/performance/.
 
-    sudo .venv/bin/python -m benchmarks.report --before GIT_REF [--rounds 5] [--seconds 5]
+    sudo .venv/bin/python -m benchmarks.report --before GIT_REF [--rounds 3] [--seconds 3]
+
+Needs matplotlib (`scripts/setup.sh --bench`). Run it while nothing else loads the machine: on a shared host,
+under the kernel tests' lock (`flock /tmp/intuition-kernel.lock ...`).
 """
 from __future__ import annotations
 
@@ -14,9 +18,15 @@ import statistics
 import subprocess
 import sys
 
-from benchmarks import overhead, profile
+import matplotlib
+
+matplotlib.use("Agg")   # files only: no display
+from matplotlib import pyplot   # noqa: E402  (after choosing the backend)
+
+from benchmarks import agent_cost, capacity, freshness, overhead, profile   # noqa: E402
 
 OUTPUT = os.path.join(overhead.ROOT, "docs", "performance.md")
+PLOTS = os.path.join(overhead.ROOT, "docs", "performance")
 
 
 def machine() -> str:
@@ -32,19 +42,36 @@ def commit(ref: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def markdown(summary: overhead.Summary, cuts: dict[str, list[float]], before: str, rounds: int, seconds: int) -> str:
+def plot(name: str, title: str, draw) -> str:
+    """A PNG in docs/performance/ drawn by draw(axes); returns its link for the markdown."""
+    figure, axes = pyplot.subplots(figsize=(9, 4))
+    draw(axes)
+    axes.set_title(title)
+    figure.tight_layout()
+    os.makedirs(PLOTS, exist_ok=True)
+    figure.savefig(os.path.join(PLOTS, f"{name}.png"), dpi=90)
+    pyplot.close(figure)
+    return f"![{title}](performance/{name}.png)"
+
+
+def bars(axes, labels: list[str], series: dict[str, list[float]], ylabel: str) -> None:
+    width = 0.8 / len(series)
+    for n, (legend, values) in enumerate(series.items()):
+        axes.bar([i + n * width for i in range(len(labels))], values, width, label=legend)
+    axes.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))], labels, fontsize=7)
+    axes.set_ylabel(ylabel)
+    if len(series) > 1:
+        axes.legend(fontsize=7)
+
+
+def overhead_section(summary: overhead.Summary, rounds: int, seconds: int) -> list[str]:
     arms = list(summary.rate)
     lines = [
-        "# Performance",
-        "",
-        f"Written by `benchmarks/report.py` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
-        f"Machine: {machine()}. Current tree: {commit('HEAD')}; previous design: {commit(before)}.",
-        "",
+        "## Throughput and BPF time", "",
         f"nginx (one worker) under `wrk -t1 -c{overhead.WRK_CONNECTIONS}` on loopback; {rounds} rounds of "
         f"{seconds} s, each round running every arm in turn. Ratios are medians of per-round ratios to the same "
         "round's untraced run (lowest and highest in brackets). BPF time is the kernel's own accounting "
-        "(`BPF_ENABLE_STATS`) in a second wrk run of each arm, per request, both ends (wrk's and nginx's).",
-        "",
+        "(`BPF_ENABLE_STATS`) in a second wrk run of each arm, per request, both ends (wrk's and nginx's).", "",
         "| arm | requests/s | of untraced | BPF ns per request | program runs per request |",
         "|---|---|---|---|---|",
     ]
@@ -52,40 +79,112 @@ def markdown(summary: overhead.Summary, cuts: dict[str, list[float]], before: st
         low, high = summary.spread[arm]
         lines.append(f"| {overhead.ARM_TITLES[arm]} | {summary.rate[arm]:.0f} | {summary.ratio[arm]:.3f} "
                      f"({low:.2f} to {high:.2f}) | {summary.bpf_ns[arm]:.0f} | {summary.bpf_runs[arm]:.2f} |")
-    lines += ["", "## BPF time per program", "",
-              "| arm | program | ns per request | runs per request | ns per run |", "|---|---|---|---|---|"]
+    lines += ["", plot("bpf_ns", "BPF ns per request, both ends", lambda axes: bars(
+        axes, [overhead.ARM_TITLES[arm] for arm in arms[1:]], {"ns": [summary.bpf_ns[arm] for arm in arms[1:]]},
+        "ns per request")),
+        "", "### BPF time per program", "",
+        "| arm | program | ns per request | runs per request | ns per run |", "|---|---|---|---|---|"]
     for arm, programs in summary.programs.items():
         for name, (ns, runs) in sorted(programs.items(), key=lambda item: -item[1][0]):
             if runs >= 0.01:
                 lines.append(f"| {overhead.ARM_TITLES[arm]} | `{name}` | {ns:.0f} | {runs:.2f} | {ns / runs:.0f} |")
-    lines += ["", "## The agent", "",
-              "| arm | start to attached (s) | RSS (MB) | CPU s per 100k requests |", "|---|---|---|---|"]
-    for arm in summary.programs:
-        lines.append(f"| {overhead.ARM_TITLES[arm]} | {summary.start_seconds[arm]:.1f} | {summary.rss_mb[arm]:.0f} | "
-                     f"{summary.cpu_per_100k[arm]:.4f} |")
-    lines += ["", "## Where the BPF time of a request goes", "",
-              "`benchmarks/profile.py`: the current probes cut short at successive points, nginx under `wrk -t1 -c1` "
-              "(one connection: no batching, so more per request than above). Each row adds the part it names.", "",
-              "| probes up to | BPF ns per request (median) | rounds |", "|---|---|---|"]
+    return lines
+
+
+def profile_section(cuts: dict[str, list[float]]) -> list[str]:
+    lines = ["", "### Where the BPF time of a request goes", "",
+             "`benchmarks/profile.py`: the current probes cut short at successive points, nginx under `wrk -t1 -c1` "
+             "(one connection: no batching, so more per request than above). Each row adds the part it names.", "",
+             "| probes up to | BPF ns per request (median) | rounds |", "|---|---|---|"]
     for name, values in cuts.items():
         lines.append(f"| {name} | {statistics.median(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def agent_section(costs: dict[str, dict[str, agent_cost.Cost]], seconds: float) -> list[str]:
+    trees = list(costs)
+    levels = list(agent_cost.LEVELS)
+    lines = ["", "## The agent's own cost", "",
+             f"`benchmarks/agent_cost.py`: one agent at a time (L7 on), {seconds:g} s per level; the rate is wrk's "
+             "real one (paced by a Lua delay, `benchmarks/load.py`); CPU is the agent's user and system time over "
+             "the wall time; RSS is read at the end of each level.", "",
+             "| agent | level | requests/s | CPU, % of one core | RSS (MB) |", "|---|---|---|---|---|"]
+    for tree in trees:
+        for level in levels:
+            cost = costs[tree][level]
+            lines.append(f"| {tree} | {level} | {cost.rate:.0f} | {cost.cpu_share * 100:.1f} | {cost.rss_mb:.0f} |")
+    lines += ["", plot("agent_cpu", "The agent's CPU, % of one core", lambda axes: bars(
+        axes, levels, {tree: [costs[tree][level].cpu_share * 100 for level in levels] for tree in trees}, "%")),
+        "", plot("agent_rss", "The agent's resident memory", lambda axes: bars(
+            axes, levels, {tree: [costs[tree][level].rss_mb for level in levels] for tree in trees}, "MB"))]
+    return lines
+
+
+def capacity_section(steps: dict[str, capacity.Step], seconds: float) -> list[str]:
+    lines = ["", "## Counted exactly as load grows", "",
+             f"`benchmarks/capacity.py`: the probes in the benchmark's process, nginx on loopback, {seconds:g} s "
+             "per step. Requests counted at nginx's end beside nginx's access log; with new connections (each "
+             "carrying one request) the connections nginx accepted too, which may exceed the log by the few wrk "
+             "cut before their request. Misses: logged requests or connections not counted.", "",
+             "| step | requests/s | logged | counted | connections opened | misses | events lost |",
+             "|---|---|---|---|---|---|---|"]
+    for name, step in steps.items():
+        lines.append(f"| {name} | {step.rate:.0f} | {step.logged} | {step.requests} | {step.opens} | "
+                     f"{step.misses(capacity.STEPS[name].new_connections)} | {step.lost} |")
+    names = list(steps)
+    lines += ["", plot("capacity", "Requests in nginx's log and counted by the probes", lambda axes: bars(
+        axes, [name.replace(", ", "\n") for name in names],
+        {"logged": [steps[n].logged for n in names], "counted": [steps[n].requests for n in names]}, "requests"))]
+    return lines
+
+
+def freshness_section(times: dict[str, dict[str, list[float]]]) -> list[str]:
+    lines = ["", "## How soon the agent shows traffic", "",
+             "`benchmarks/freshness.py`: from starting `intuition agent` to `/healthz` 200 (probes attached and "
+             "drained once), and from a new client's first request to its edge in `/api/graph`; medians, each "
+             "start's value in brackets.", "",
+             "| agent | start to /healthz 200 (s) | first request to edge in /api/graph (s) |", "|---|---|---|"]
+    for tree, values in times.items():
+        lines.append(f"| {tree} | {statistics.median(values['start']):.2f} "
+                     f"({', '.join(f'{v:.2f}' for v in values['start'])}) | {statistics.median(values['edge']):.2f} "
+                     f"({', '.join(f'{v:.2f}' for v in values['edge'])}) |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", required=True, metavar="GIT_REF", help="the previous design's commit")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: the agent loads BPF programs")
+    started = datetime.datetime.now(datetime.timezone.utc)
+    lines = ["# Performance", "",
+             f"Written by `benchmarks/report.py` on {started:%Y-%m-%d %H:%M} UTC. Machine: {machine()}. "
+             f"Current tree: {commit('HEAD')}; previous design: {commit(args.before)}. Load average at the "
+             f"start (other work on the host): {' '.join(f'{n:.2f}' for n in os.getloadavg())}.", ""]
+
+    def written(section: list[str]) -> None:
+        """Each benchmark's section is written as soon as it is measured: a later failure keeps it."""
+        lines.extend(section)
+        with open(OUTPUT, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
     with overhead.source_tree(args.before) as before:
         summary = overhead.summarise(overhead.measure(args.rounds, args.seconds, before))
-    print(overhead.report(summary))
-    cuts = profile.profile(args.seconds, repeats=3)
-    with open(OUTPUT, "w") as f:
-        f.write(markdown(summary, cuts, args.before, args.rounds, args.seconds))
+        print(overhead.report(summary), flush=True)
+        written(overhead_section(summary, args.rounds, args.seconds))
+        written(profile_section(profile.profile(args.seconds, repeats=2)))
+        costs = agent_cost.measure(args.seconds, before)
+        print(agent_cost.report(costs), flush=True)
+        written(agent_section(costs, args.seconds))
+        steps = capacity.measure(args.seconds)
+        print(capacity.report(steps), flush=True)
+        written(capacity_section(steps, args.seconds))
+        times = freshness.measure(2, before)
+        print(freshness.report(times), flush=True)
+        written(freshness_section(times))
     print(f"wrote {OUTPUT}")
     return 0
 

@@ -2,15 +2,18 @@
 # Idempotent setup for Intuition on a Debian host, run as root.
 #   scripts/setup.sh          what the agent needs: BCC, kernel headers, tracefs, the virtualenv, Vizceral
 #   scripts/setup.sh --test   also the real servers, Docker and browser the tests drive
+#   scripts/setup.sh --bench  also matplotlib, for benchmarks/report.py's plots (with --test: both)
 # Re-running it changes nothing; every step says what it did.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 with_test=0
+with_bench=0
 for arg in "$@"; do
   case "$arg" in
     --test) with_test=1 ;;
-    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --bench) with_bench=1 ;;
+    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -82,8 +85,10 @@ if [ ! -x "$venv/bin/python" ]; then
   say "creating virtualenv $venv (system site packages, for Debian's bcc)"
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
-extras=""
-[ $with_test = 1 ] && extras="[test]"
+wanted=()
+[ $with_test = 1 ] && wanted+=(test)
+[ $with_bench = 1 ] && wanted+=(bench)
+extras=$(IFS=,; [ ${#wanted[@]} = 0 ] || echo "[${wanted[*]}]")
 stamp=$venv/.installed$extras
 if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
   say "installing Python dependencies into $venv"

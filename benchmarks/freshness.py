@@ -1,0 +1,92 @@
+"""How soon the agent shows what happens: from starting it to /healthz 200 (probes attached, first drain
+done), and from the first request of a new edge to that edge in /api/graph; with --before, the agent of
+another commit measured the same way in the same run, start by start in turn.
+
+    sudo .venv/bin/python -m benchmarks.freshness [--repeats 3] [--before GIT_REF]
+
+A new edge is a client no one has seen: curl copied under a fresh name (a host process is `host:<comm>`,
+docs/architecture.md) making one request to nginx on loopback.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from benchmarks import overhead
+from tests.helpers.servers import running_nginx
+
+EDGE_TIMEOUT = 60.0
+POLL_SECONDS = 0.02
+
+
+def names_in_graph(url: str) -> set[tuple[str, str]]:
+    """(source, target) of every connection anywhere in the Vizceral JSON."""
+    with urllib.request.urlopen(f"{url}/api/graph", timeout=10) as response:
+        graph = json.load(response)
+    found, stack = set(), [graph]
+    while stack:
+        node = stack.pop()
+        found |= {(c["source"], c["target"]) for c in node.get("connections", [])}
+        stack += node.get("nodes", [])
+    return found
+
+
+def edge_seconds(url: str, nginx_port: int, client: str) -> float:
+    """Seconds from `client`'s one request to nginx until /api/graph has the edge from host:<client>."""
+    started = time.monotonic()
+    subprocess.run([client, "-sS", "-o", "/dev/null", f"http://127.0.0.1:{nginx_port}/ok"], check=True, timeout=60)
+    name = f"host:{os.path.basename(client)}"
+    while not any(source == name for source, _ in names_in_graph(url)):
+        if time.monotonic() - started > EDGE_TIMEOUT:
+            raise RuntimeError(f"no edge from {name} in /api/graph after {EDGE_TIMEOUT:.0f} s")
+        time.sleep(POLL_SECONDS)
+    return time.monotonic() - started
+
+
+def measure(repeats: int, before: str | None) -> dict[str, dict[str, list[float]]]:
+    """tree -> {"start": seconds per start, "edge": seconds per new edge}."""
+    trees = {"this tree": overhead.ROOT} | ({"previous design": before} if before else {})
+    results = {tree: {"start": [], "edge": []} for tree in trees}
+    with running_nginx() as nginx, tempfile.TemporaryDirectory(prefix="perf-fresh-") as folder:
+        for n in range(repeats):
+            for index, (tree, root) in enumerate(trees.items()):
+                started = time.monotonic()
+                with overhead.agent(l7=True, root=root) as (_, url):
+                    results[tree]["start"].append(time.monotonic() - started)
+                    client = shutil.copy(shutil.which("curl"), os.path.join(folder, f"fresh-{n}-{index}"))
+                    results[tree]["edge"].append(edge_seconds(url, nginx.port, client))
+                print(f"{tree}: start {results[tree]['start'][-1]:.2f} s, "
+                      f"new edge {results[tree]['edge'][-1]:.2f} s", flush=True)
+    return results
+
+
+def report(results: dict[str, dict[str, list[float]]]) -> str:
+    lines = [f"{'agent':18} {'start to /healthz 200 (s)':>26} {'request to edge in /api/graph (s)':>34}"]
+    for tree, values in results.items():
+        lines.append(f"{tree:18} {statistics.median(values['start']):26.2f} {statistics.median(values['edge']):34.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="starts of each agent (default 3)")
+    parser.add_argument("--before", metavar="GIT_REF", help="also measure the agent of this commit")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        parser.error("needs root: the agent loads BPF programs")
+    with (overhead.source_tree(args.before) if args.before else contextlib.nullcontext()) as before:
+        print(report(measure(args.repeats, before)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
