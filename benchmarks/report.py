@@ -171,20 +171,22 @@ def main(argv: list[str] | None = None) -> int:
         with open(OUTPUT, "w") as f:
             f.write("\n".join(lines) + "\n")
 
+    # The agents' memory first: once this process loads probes itself (profile, capacity), it maps the
+    # compiler's libraries too, and pages two processes share stay resident (tracer/compiler_memory.py).
     with overhead.source_tree(args.before) as before:
         summary = overhead.summarise(overhead.measure(args.rounds, args.seconds, before))
         print(overhead.report(summary), flush=True)
-        written(overhead_section(summary, args.rounds, args.seconds))
-        written(profile_section(profile.profile(args.seconds, repeats=2)))
         costs = agent_cost.measure(args.seconds, before)
         print(agent_cost.report(costs), flush=True)
-        written(agent_section(costs, args.seconds))
-        steps = capacity.measure(args.seconds)
-        print(capacity.report(steps), flush=True)
-        written(capacity_section(steps, args.seconds))
         times = freshness.measure(2, before)
         print(freshness.report(times), flush=True)
-        written(freshness_section(times))
+    written(overhead_section(summary, args.rounds, args.seconds))
+    written(profile_section(profile.profile(args.seconds, repeats=2)))
+    written(agent_section(costs, args.seconds))
+    steps = capacity.measure(args.seconds)
+    print(capacity.report(steps), flush=True)
+    written(capacity_section(steps, args.seconds))
+    written(freshness_section(times))
     print(f"wrote {OUTPUT}")
     return 0
 
