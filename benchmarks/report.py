@@ -17,6 +17,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import textwrap
 
 import matplotlib
 
@@ -58,7 +59,8 @@ def bars(axes, labels: list[str], series: dict[str, list[float]], ylabel: str) -
     width = 0.8 / len(series)
     for n, (legend, values) in enumerate(series.items()):
         axes.bar([i + n * width for i in range(len(labels))], values, width, label=legend)
-    axes.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))], labels, fontsize=7)
+    axes.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))],
+                    [textwrap.fill(label, 18) for label in labels], fontsize=7)
     axes.set_ylabel(ylabel)
     if len(series) > 1:
         axes.legend(fontsize=7)
@@ -133,7 +135,7 @@ def capacity_section(steps: dict[str, capacity.Step], seconds: float) -> list[st
                      f"{step.misses(capacity.STEPS[name].new_connections)} | {step.lost} |")
     names = list(steps)
     lines += ["", plot("capacity", "Requests in nginx's log and counted by the probes", lambda axes: bars(
-        axes, [name.replace(", ", "\n") for name in names],
+        axes, names,
         {"logged": [steps[n].logged for n in names], "counted": [steps[n].requests for n in names]}, "requests"))]
     return lines
 
