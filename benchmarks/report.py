@@ -94,7 +94,7 @@ def overhead_section(summary: overhead.Summary, rounds: int, seconds: int) -> li
 
 
 def profile_section(cuts: dict[str, list[float]]) -> list[str]:
-    lines = ["", "### Where the BPF time of a request goes", "",
+    lines = ["", "## Where the BPF time of a request goes", "",
              "`benchmarks/profile.py`: the current probes cut short at successive points, nginx under `wrk -t1 -c1` "
              "(one connection: no batching, so more per request than above). Each row adds the part it names.", "",
              "| probes up to | BPF ns per request (median) | rounds |", "|---|---|---|"]
@@ -178,17 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     with overhead.source_tree(args.before) as before:
         summary = overhead.summarise(overhead.measure(args.rounds, args.seconds, before))
         print(overhead.report(summary), flush=True)
+        written(overhead_section(summary, args.rounds, args.seconds))
         costs = agent_cost.measure(args.seconds, before)
         print(agent_cost.report(costs), flush=True)
+        written(agent_section(costs, args.seconds))
         times = freshness.measure(2, before)
         print(freshness.report(times), flush=True)
-    written(overhead_section(summary, args.rounds, args.seconds))
+        written(freshness_section(times))
     written(profile_section(profile.profile(args.seconds, repeats=2)))
-    written(agent_section(costs, args.seconds))
     steps = capacity.measure(args.seconds)
     print(capacity.report(steps), flush=True)
     written(capacity_section(steps, args.seconds))
-    written(freshness_section(times))
     print(f"wrote {OUTPUT}")
     return 0
 
