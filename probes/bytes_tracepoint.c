@@ -1,16 +1,30 @@
 /* Bytes from tracepoints sock:sock_send_length / sock:sock_recv_length (Linux 6.3+). They fire inside
- * sock_sendmsg/sock_recvmsg in the calling task, for every socket syscall and for io_uring. */
+ * sock_sendmsg/sock_recvmsg in the calling task, for every socket syscall and for io_uring. UDP reads matter
+ * only for DNS answers (probes/dns.c). */
 
 static __always_inline int on_socket_io(void *ctx, const void *sk, u16 family, u16 protocol, int ret, int flags, int dir)
 {
-    if (protocol != IPPROTO_TCP || (family != AF_INET && family != AF_INET6) || ret <= 0)
+    if ((family != AF_INET && family != AF_INET6) || ret <= 0)
         return 0;
     if (dir == DIR_RECV && (flags & MSG_PEEK))
+        return 0;
+#ifdef DNS_ANSWERS
+    if (protocol == IPPROTO_UDP) {
+        if (dir == DIR_RECV)
+            dns_on_udp_read(sk, ret);
+        return 0;
+    }
+#endif
+    if (protocol != IPPROTO_TCP)
         return 0;
     struct sock_info *si = socket_for_io(sk);
     if (!si)
         return 0;
     count_bytes(si, dir, ret);
+#ifdef DNS_ANSWERS
+    if (si->key.server_port == DNS_PORT && dir == DIR_RECV && si->key.role == ROLE_CLIENT)
+        dns_answer_read(sk, ret, IPPROTO_TCP);
+#endif
 #ifdef L7_PARSERS
     if (!si->server_parses)
         l7_on_io(ctx, sk, si, dir, ret);

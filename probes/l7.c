@@ -173,6 +173,17 @@ BPF_TABLE("lru_hash", u64, struct request_bytes, l7_request_bytes, SAMPLED_SOCKE
 BPF_ARRAY(l7_sample_budget, struct sample_budget, 1);
 BPF_PERCPU_ARRAY(l7_zero_request_bytes, struct request_bytes, 1);   /* never written: the initial value */
 
+/* How much of a per-second budget this second has used (a new second starts it afresh). */
+static __always_inline u64 budget_used(struct sample_budget *b)
+{
+    u64 second = bpf_ktime_get_ns() / 1000000000;
+    if (b->second != second) {
+        b->second = second;
+        b->used = 0;
+    }
+    return b->used;
+}
+
 /* This second's budget if it has room for a sample (an error's, or a success's), else NULL. */
 static __always_inline struct sample_budget *sample_budget(int error)
 {
@@ -180,13 +191,8 @@ static __always_inline struct sample_budget *sample_budget(int error)
     struct sample_budget *b = l7_sample_budget.lookup(&zero);
     if (!b)
         return 0;
-    u64 second = bpf_ktime_get_ns() / 1000000000;
-    if (b->second != second) {
-        b->second = second;
-        b->used = 0;
-    }
     u64 limit = error ? SAMPLES_PER_SECOND : (SAMPLES_PER_SECOND + 1) / 2;
-    return b->used < limit ? b : 0;
+    return budget_used(b) < limit ? b : 0;
 }
 
 /* Keep the first bytes of the request at the parser's position, which started at started_ns. */

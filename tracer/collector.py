@@ -13,7 +13,7 @@ from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
 from .loader import CaptureConfig, ProbeInfo, load
-from .records import Drain, FlowDelta, RequestCounts
+from .records import DnsAnswer, Drain, FlowDelta, RequestCounts
 
 # the probes' own counters, then the kernel's count of skipped program runs
 LOST_SOURCES = (*LOST_COUNTERS.values(), "bpf_recursion")
@@ -76,7 +76,8 @@ class Collector:
             raise error
         raw_events, self._raw_events = self._raw_events, []
         wall_offset = now - time.monotonic()
-        out.events = [flows.decode_event(raw, wall_offset) for raw in raw_events]
+        for event in (flows.decode_event(raw, wall_offset) for raw in raw_events):
+            (out.dns if isinstance(event, DnsAnswer) else out.events).append(event)
         out.lost = self._lost_delta()
         if self._request_counters is not None:
             self.parse_errors = self._parse_error_totals()

@@ -8,13 +8,14 @@ from __future__ import annotations
 import ctypes as ct
 import ipaddress
 
-from .probe_constants import (EVENT_CONNECT_FAILED, EVENT_REQUEST_SAMPLE, EVENT_RESET_RECEIVED, EVENT_RESET_SENT,
-                              PROTOCOL_IDS, ROLE_CLIENT, ROLE_SERVER, STATUS_LEN)
-from .records import (CLIENT, LATENCY_BUCKETS, SERVER, ConnectFailure, FlowCounters, FlowDelta, FlowKey, RequestCounts,
-                      RequestSample, Reset)
+from .probe_constants import (EVENT_CONNECT_FAILED, EVENT_DNS_ANSWER, EVENT_REQUEST_SAMPLE, EVENT_RESET_RECEIVED,
+                              EVENT_RESET_SENT, PROTOCOL_IDS, ROLE_CLIENT, ROLE_SERVER, STATUS_LEN)
+from .records import (CLIENT, LATENCY_BUCKETS, SERVER, ConnectFailure, DnsAnswer, FlowCounters, FlowDelta, FlowKey,
+                      RequestCounts, RequestSample, Reset)
 
 ROLES = {ROLE_CLIENT: CLIENT, ROLE_SERVER: SERVER}
 ECONNREFUSED, ETIMEDOUT = 111, 110
+TRANSPORTS = {17: "udp", 6: "tcp"}  # IPPROTO_*
 
 
 class FlowKeyStruct(ct.Structure):
@@ -82,6 +83,18 @@ class SampleHeadStruct(ct.Structure):
     ]
 
 
+class DnsHeadStruct(ct.Structure):
+    """struct dns_event of probes/dns.c up to its DNS_SAMPLE_BYTES of message."""
+    _fields_ = [
+        ("type", ct.c_uint32),
+        ("length", ct.c_uint32),
+        ("timestamp_ns", ct.c_uint64),
+        ("key", FlowKeyStruct),
+        ("transport", ct.c_uint32),
+        ("captured", ct.c_uint32),
+    ]
+
+
 def address_text(raw) -> str:
     """Text of a 16-byte address; IPv4-mapped addresses as plain IPv4."""
     addr = ipaddress.IPv6Address(bytes(raw))
@@ -135,10 +148,25 @@ def decode_sample(raw: bytes, wall_offset: float) -> RequestSample:
                          request=request, response=response, timestamp=head.timestamp_ns / 1e9 + wall_offset)
 
 
+def decode_dns(raw: bytes, wall_offset: float) -> DnsAnswer:
+    """A DNS answer event: the head, then the first bytes of the message the probe could copy."""
+    head_size = ct.sizeof(DnsHeadStruct)
+    if len(raw) <= head_size:
+        raise ValueError(f"short DNS answer event: {len(raw)} bytes")
+    head = DnsHeadStruct.from_buffer_copy(raw[:head_size])
+    if head.transport not in TRANSPORTS:
+        raise ValueError(f"DNS answer event has unknown transport {head.transport}")
+    return DnsAnswer(key=decode_key(head.key), transport=TRANSPORTS[head.transport], length=head.length,
+                     message=raw[head_size:head_size + head.captured], timestamp=head.timestamp_ns / 1e9 + wall_offset)
+
+
 def decode_event(raw: bytes, wall_offset: float):
     """A ring-buffer event as a record; wall_offset turns the kernel's monotonic clock into unix time."""
-    if len(raw) >= 4 and int.from_bytes(raw[:4], "little") == EVENT_REQUEST_SAMPLE:
+    kind = int.from_bytes(raw[:4], "little") if len(raw) >= 4 else None
+    if kind == EVENT_REQUEST_SAMPLE:
         return decode_sample(raw, wall_offset)
+    if kind == EVENT_DNS_ANSWER:
+        return decode_dns(raw, wall_offset)
     if len(raw) < ct.sizeof(EventStruct):
         raise ValueError(f"short event: {len(raw)} bytes, expected {ct.sizeof(EventStruct)}")
     e = EventStruct.from_buffer_copy(raw[:ct.sizeof(EventStruct)])

@@ -21,8 +21,9 @@ PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 # included files, so the program is the concatenation of one file per concern, in this order.
 COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
 BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
-# Request parsing reads the syscall's user buffer from the sock length tracepoints (needs L7_WINDOW).
-L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_io.c")
+# Request parsing reads the syscall's user buffer from the sock length tracepoints (needs L7_WINDOW); so does
+# the capture of DNS answers.
+L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_io.c", "dns.c")
 # parser program -> its index in the l7_parsers tail-call array (its protocol's number)
 L7_PARSERS = {f"l7_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
 MAX_LISTENERS = 4096

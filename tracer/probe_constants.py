@@ -5,13 +5,18 @@ from __future__ import annotations
 from .records import LATENCY_BUCKETS
 
 ROLE_CLIENT, ROLE_SERVER = 1, 2
-EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED, EVENT_REQUEST_SAMPLE = 1, 2, 3, 4
+EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED, EVENT_REQUEST_SAMPLE, EVENT_DNS_ANSWER = 1, 2, 3, 4, 5
 # the protocols parsed in the kernel; each number also indexes the parser program and the parse error counter
 PROTOCOL_IDS = {"PROTO_HTTP": (1, "http"), "PROTO_REDIS": (2, "redis"), "PROTO_POSTGRES": (3, "postgres")}
 STATUS_LEN = 16
 # the probes' loss counters, by index in their per-CPU array
 LOST_COUNTERS = {"LOST_RINGBUF": "ringbuf", "LOST_FLOWS_FULL": "flows_map_full",
-                 "LOST_REQUESTS_FULL": "requests_map_full", "LOST_SOCKETS_FULL": "sockets_map_full"}
+                 "LOST_REQUESTS_FULL": "requests_map_full", "LOST_SOCKETS_FULL": "sockets_map_full",
+                 "LOST_DNS_BUDGET": "dns_budget"}
+# DNS answers read by local processes (probes/dns.c): the first bytes of each, and at most so many a second.
+# 512 bytes hold a classic UDP answer whole; a longer one keeps its answer section when that fits.
+DNS_SAMPLE_BYTES = 512
+DNS_ANSWERS_PER_SECOND = 250
 
 
 def compiler_defines() -> dict[str, int]:
@@ -19,6 +24,8 @@ def compiler_defines() -> dict[str, int]:
         "ROLE_CLIENT": ROLE_CLIENT, "ROLE_SERVER": ROLE_SERVER,
         "EVENT_CONNECT_FAILED": EVENT_CONNECT_FAILED, "EVENT_RESET_SENT": EVENT_RESET_SENT,
         "EVENT_RESET_RECEIVED": EVENT_RESET_RECEIVED, "EVENT_REQUEST_SAMPLE": EVENT_REQUEST_SAMPLE,
+        "EVENT_DNS_ANSWER": EVENT_DNS_ANSWER,
+        "DNS_SAMPLE_BYTES": DNS_SAMPLE_BYTES, "DNS_ANSWERS_PER_SECOND": DNS_ANSWERS_PER_SECOND,
         "STATUS_LEN": STATUS_LEN, "LATENCY_BUCKETS": LATENCY_BUCKETS,
         "PROTO_COUNT": max(number for number, _ in PROTOCOL_IDS.values()) + 1,
         "LOST_COUNT": len(LOST_COUNTERS),

@@ -106,6 +106,17 @@ class RequestSample:
     timestamp: float
 
 
+@dataclass(frozen=True)
+class DnsAnswer:
+    """The first bytes of a DNS message that a local process read from a DNS server, before decoding."""
+
+    key: FlowKey  # the reader (its owner fields name it) and the server's address
+    transport: str  # "udp" or "tcp" (a TCP message may start with its 2-byte length)
+    length: int  # bytes the read returned; `message` holds the first of them (probe_constants.DNS_SAMPLE_BYTES)
+    message: bytes
+    timestamp: float
+
+
 @dataclass
 class Drain:
     """Everything one collector pass produced."""
@@ -114,3 +125,4 @@ class Drain:
     flows: list[FlowDelta] = field(default_factory=list)
     events: list[object] = field(default_factory=list)  # ConnectFailure, Reset, RequestSample
     lost: dict[str, int] = field(default_factory=dict)  # source -> events lost since the previous drain
+    dns: list[DnsAnswer] = field(default_factory=list)  # answers read, for naming the addresses they hold

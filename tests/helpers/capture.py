@@ -13,6 +13,7 @@ class Capture:
         collector.drain()  # start from zero: what earlier tests left is not ours
         self.flows: dict[FlowKey, FlowCounters] = defaultdict(FlowCounters)
         self.events: list = []
+        self.dns: list = []  # tracer.records.DnsAnswer
         self.requests: dict = defaultdict(dict)
         self.lost: dict[str, int] = defaultdict(int)
 
@@ -23,6 +24,7 @@ class Capture:
             for status_key, counts in delta.requests.items():
                 self.requests[delta.key].setdefault(status_key, RequestCounts()).add(counts)
         self.events.extend(drain.events)
+        self.dns.extend(drain.dns)
         for source, n in drain.lost.items():
             self.lost[source] += n
 
