@@ -85,7 +85,9 @@ class Agent:
         while not self._stop.wait(max(0.0, next_drain - time.monotonic())):
             next_drain += DRAIN_INTERVAL
             try:
-                self.graph.ingest(self.collector.drain())
+                drain = self.collector.drain()
+                self.identity.learn_dns(drain.dns)  # before the graph names this drain's flows by them
+                self.graph.ingest(drain)
                 self.container_health.sample_if_due(c.id for s in self.identity.services() for c in s.containers)
             except Exception as e:  # keep the agent up; /healthz reports it until a drain succeeds again
                 log.exception("drain failed")
@@ -115,8 +117,9 @@ class Agent:
             probes=dict(self.collector.probe_info.hooks),
             events_lost=dict(self.graph.events_lost),
             # malformed traffic the probes met, plus sampled messages that did not parse in user space
-            parse_errors={protocol: n + self.collector.parse_errors.get(protocol, 0)
-                          for protocol, n in self.graph.parse_errors.totals().items()},
+            parse_errors={**{protocol: n + self.collector.parse_errors.get(protocol, 0)
+                             for protocol, n in self.graph.parse_errors.totals().items()},
+                          "dns": self.identity.dns_parse_errors},
             map_entries=dict(self.collector.map_entries),
             edges_dropped=self.graph.edges_dropped,
             docker_resyncs=self.identity.resyncs,

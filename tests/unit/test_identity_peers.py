@@ -185,3 +185,28 @@ def test_a_containers_loopback_never_pairs_with_the_hosts(world):
     got = names(peers, (flow(SERVER, "127.0.0.1", "127.0.0.1", 6379), container(API)),
                 (flow(CLIENT, "127.0.0.1", "127.0.0.1", 6379), host("redis-cli")))
     assert got == [API.endpoint, HOST]
+
+
+def dns_world(tmp_path, answers: dict[tuple, str], remote=None):
+    """The world with DNS names: (container id or None, address) -> the name that reader resolved."""
+    registry = ContainerRegistry()
+    registry.upsert(API)
+    registry.upsert(WEB)
+    return PeerResolver(registry, host_addresses(tmp_path, registry), Clock(), remote=remote,
+                        dns_name=lambda reader, addr: answers.get((reader, addr)))
+
+
+def test_an_outside_address_is_named_by_what_the_local_end_resolved_to_it(tmp_path):
+    peers = dns_world(tmp_path, {(WEB.id, "203.0.113.10"): "api.example.com", (None, "203.0.113.11"): "pypi.org"})
+    assert names(peers, (flow(CLIENT, "172.17.0.3", "::ffff:203.0.113.10", 443), container(WEB)),
+                 (flow(CLIENT, "172.17.0.2", "203.0.113.10", 443), container(API)),  # api resolved nothing
+                 (flow(CLIENT, "192.0.2.2", "203.0.113.11", 443), host("pip"))) == [
+        Endpoint("api.example.com", "external"), INTERNET, Endpoint("pypi.org", "external")]
+
+
+def test_container_addresses_and_other_nodes_endpoints_keep_their_own_names_whatever_dns_says(tmp_path):
+    other_node = Endpoint("db", "shop")
+    peers = dns_world(tmp_path, {(WEB.id, "172.17.0.2"): "api.example.com", (WEB.id, "10.9.0.5"): "db.example.com"},
+                      remote={"10.9.0.5": other_node}.get)
+    assert names(peers, (flow(CLIENT, "172.17.0.3", "172.17.0.2", 80), container(WEB)),
+                 (flow(CLIENT, "172.17.0.3", "10.9.0.5", 5432), container(WEB))) == [API.endpoint, other_node]

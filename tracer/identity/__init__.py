@@ -5,6 +5,6 @@ The rest of the agent uses only what is exported here; nothing else talks to a r
 """
 from .identity import Identity
 from .kube_api import KubeApi
-from .model import HOST, INTERNET, ContainerInfo, Endpoint, ServiceInfo
+from .model import EXTERNAL_NAMESPACE, HOST, INTERNET, ContainerInfo, Endpoint, ServiceInfo
 
-__all__ = ["Identity", "KubeApi", "Endpoint", "ServiceInfo", "ContainerInfo", "HOST", "INTERNET"]
+__all__ = ["Identity", "KubeApi", "Endpoint", "ServiceInfo", "ContainerInfo", "HOST", "INTERNET", "EXTERNAL_NAMESPACE"]

@@ -5,7 +5,9 @@ import os
 import socket
 from typing import Callable, Iterable, Optional, Sequence
 
-from tracer.records import FlowKey
+from tracer.protocols.dns import decode_answers
+from tracer.protocols.parsing import ParseError
+from tracer.records import DnsAnswer, FlowKey
 
 from .addresses import HostAddresses
 from .background import Background
@@ -14,6 +16,7 @@ from .cgroups import CgroupFs
 from .containerd_source import ContainerdSource
 from .kube_api import KubeApi
 from .kube_services import SERVICES_REFRESH_SECONDS, ClusterServices
+from .dns_names import DnsNames
 from .docker_source import DockerSource
 from .local import LocalResolver
 from .model import INTERNET, ContainerRecord, Endpoint, ServiceInfo
@@ -35,7 +38,8 @@ class Identity:
     traffic from direct calls); `local`/`peer` name single ends from addresses alone. With a cluster
     Prometheus, addresses of other nodes' containers are named as their agents publish them. With a
     Kubernetes API server (`kube_api`: `KubeApi.in_cluster()` inside a cluster), pods are named by their
-    workloads and Services' ClusterIPs by the workloads behind them."""
+    workloads and Services' ClusterIPs by the workloads behind them. Outside addresses are named by the DNS
+    names the local ends resolved to them (`learn_dns`)."""
 
     def __init__(self, cgroup_root: str, cgroup_mode: str, node: str = socket.gethostname(),
                  docker_url: Optional[str] = None, proc_root: str = "/proc",
@@ -57,8 +61,10 @@ class Identity:
         services = ClusterServices(kube_api) if kube_api else None
         self._services = (Background("identity-kube-services", services.refresh, SERVICES_REFRESH_SECONDS)
                           if services else None)
+        self._dns_names = DnsNames()
+        self.dns_parse_errors = 0  # DNS answers whose bytes were no DNS message
         self._peers = PeerResolver(self._registry, self._host_addresses, remote=remote.get if remote else None,
-                                   cluster_ip=services.get if services else None)
+                                   cluster_ip=services.get if services else None, dns_name=self._dns_names.name)
         self._events = ContainerEvents()
         self._docker = DockerSource(self._registry, node, docker_url, self._learn, self._refresh_addresses_later,
                                     self._background.submit, self._events, on_docker_event)
@@ -116,6 +122,19 @@ class Identity:
         ends = [self._local_end(k.cgroup_id, k.tgid, k.comm) for k in keys]
         peers = self._peers.name_flows(keys, ends)
         return [None if peer is None else (end.endpoint, peer) for end, peer in zip(ends, peers)]
+
+    def learn_dns(self, answers: Iterable[DnsAnswer]) -> None:
+        """Remember the names in the DNS answers local processes read, for naming the addresses they call
+        (the drain thread calls it before naming the same drain's flows)."""
+        for answer in answers:
+            try:
+                found = decode_answers(answer.message, answer.transport, answer.length)
+            except ParseError:
+                self.dns_parse_errors += 1
+                continue
+            if found:
+                reader = self._local_end(answer.key.cgroup_id, answer.key.tgid, answer.key.comm).endpoint
+                self._dns_names.learn(reader.container_id, found)
 
     def services(self) -> list[ServiceInfo]:
         return self._registry.services()

@@ -8,13 +8,15 @@ DEFAULT_NAMESPACE = "default"
 # Processes outside containers and unseen local peers: kept out of the namespaces of real services, so that
 # e.g. the dashboard's own polling by a browser on this host does not show up in one.
 HOST_NAMESPACE = "host"
+# Outside peers named by the DNS names local processes resolved to their addresses (dns_names.py).
+EXTERNAL_NAMESPACE = "external"
 
 
 class Endpoint(NamedTuple):
     """One end of a flow as users name it."""
 
-    service: str  # e.g. "api", "host:curl", "INTERNET"
-    namespace: str  # e.g. "shop", "default", "host"; "" for INTERNET
+    service: str  # e.g. "api", "host:curl", "INTERNET", "api.example.com"
+    namespace: str  # e.g. "shop", "default", "host", "external"; "" for INTERNET
     container_id: Optional[str] = None  # 64-hex for containers, None otherwise
 
 

@@ -3,13 +3,14 @@
 A container's service is, first found: label `intuition.service`; `com.docker.swarm.service.name` without
 its `<stack>_` prefix; `com.docker.compose.service`; the container name. Its namespace is
 `com.docker.stack.namespace`, else `com.docker.compose.project`, else `default`. Empty label values count
-as absent. A process outside any container is `host:<comm>`.
+as absent. A process outside any container is `host:<comm>`. An outside peer whose address a local process
+resolved through DNS is that name, in namespace `external`.
 """
 from __future__ import annotations
 
 from typing import Mapping, Optional
 
-from .model import DEFAULT_NAMESPACE, HOST_NAMESPACE, Endpoint
+from .model import DEFAULT_NAMESPACE, EXTERNAL_NAMESPACE, HOST_NAMESPACE, Endpoint
 
 SERVICE_LABEL = "intuition.service"
 SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"
@@ -47,6 +48,11 @@ def container_endpoint(labels: Mapping[str, str], container_name: str, container
 def host_endpoint(comm: str) -> Endpoint:
     """A process outside any container, named by its command."""
     return Endpoint(f"host:{comm}" if comm else "host", HOST_NAMESPACE, None)
+
+
+def external_endpoint(dns_name: str) -> Endpoint:
+    """An outside peer by the DNS name a local process resolved to its address."""
+    return Endpoint(dns_name, EXTERNAL_NAMESPACE, None)
 
 
 def provisional_endpoint(container_id: str) -> Endpoint:

@@ -1,7 +1,9 @@
 """The other end of a flow, from its address, and published-port traffic shown as INTERNET -> service.
 
 Addresses are tried in this order: a container's IP (from its networks), a Swarm virtual IP (its service),
-a Kubernetes Service's ClusterIP (the workload behind it), loopback inside a container (that same container), an address of this host, anything else.
+a Kubernetes Service's ClusterIP (the workload behind it), loopback inside a container (that same container),
+an address of this host, another node's container (remote.py), the DNS name the local end resolved to the
+address (dns_names.py, namespace `external`), anything else (INTERNET).
 
 Flow keys carry no client port, so the other end of a flow is found by pairing it with the flows of this
 host's own sockets (every drain notes them all before naming any):
@@ -37,6 +39,7 @@ from tracer.records import CLIENT, FlowKey
 
 from .addresses import HostAddresses, is_loopback, normalize
 from .model import HOST, INTERNET, ContainerRecord, Endpoint
+from .naming import external_endpoint
 from .registry import ContainerRegistry
 
 PROXY_COMM = "docker-proxy"
@@ -87,11 +90,13 @@ class PeerResolver:
     def __init__(self, registry: ContainerRegistry, host_addresses: HostAddresses,
                  clock: Callable[[], float] = time.monotonic,
                  remote: Optional[Callable[[str], Optional[Endpoint]]] = None,
-                 cluster_ip: Optional[Callable[[str], Optional[Endpoint]]] = None):
+                 cluster_ip: Optional[Callable[[str], Optional[Endpoint]]] = None,
+                 dns_name: Callable[[Optional[str], str], Optional[str]] = lambda reader, addr: None):
         self._registry = registry
         self._host_addresses = host_addresses
         self._remote = remote  # another node's endpoint at an address, if one is published
         self._cluster_ip = cluster_ip  # the workload behind a Kubernetes Service's ClusterIP (kube_services.py)
+        self._dns_name = dns_name  # (container id or None for the host, address) -> the name it resolved
         self._clock = clock
         self._servers = _Sockets()  # (local addr, server port)
         self._clients = _Sockets()  # (local addr, peer addr, server port)
@@ -127,7 +132,7 @@ class PeerResolver:
             return known
         if is_loopback(addr) or addr in self._host_addresses:
             return HOST
-        return self._elsewhere(addr)
+        return self._elsewhere(addr, local)
 
     def _known(self, addr: str, local: LocalEnd) -> Optional[Endpoint]:
         """A container's IP, a Swarm virtual IP, a Kubernetes ClusterIP, or loopback inside a container."""
@@ -141,9 +146,14 @@ class PeerResolver:
             return local.endpoint
         return None
 
-    def _elsewhere(self, addr: str) -> Endpoint:
-        """An address that is neither this host's nor paired: another node's published endpoint, or INTERNET."""
-        return (self._remote and self._remote(addr)) or INTERNET
+    def _elsewhere(self, addr: str, local: LocalEnd) -> Endpoint:
+        """An address that is neither this host's nor paired: another node's published endpoint, the name the
+        local end resolved to it, or INTERNET."""
+        remote = self._remote and self._remote(addr)
+        if remote:
+            return remote
+        name = self._dns_name(local.endpoint.container_id, addr)
+        return external_endpoint(name) if name else INTERNET
 
     def _other_end(self, key: FlowKey, peer_addr: str) -> Optional[_Seen]:
         """The local socket at the other end of this flow, if we saw one."""
@@ -163,7 +173,7 @@ class PeerResolver:
         other = self._other_end(key, peer_addr)
         if not (is_loopback(peer_addr) or peer_addr in self._host_addresses):
             # not ours by address, but a socket of this host: a container not inspected yet, say
-            return other.endpoint if other else self._elsewhere(peer_addr)
+            return other.endpoint if other else self._elsewhere(peer_addr, local)
         if key.role == CLIENT:
             if (other and other.is_proxy) or self._registry.publishes(peer_addr, key.server_port):
                 return INTERNET
