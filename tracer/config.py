@@ -11,6 +11,7 @@
     capture: {max_sockets: 65536, max_flows: 16384, ring_buffer_pages: 64, l7: true,
               samples_per_second: 20, sample_bytes: 256}
     cluster: {prometheus: "", refresh_seconds: 30}   # the Prometheus scraping every node: names their peers
+    external_names: 10            # outside peers shown by their DNS names (the busiest); the rest are INTERNET
 """
 from __future__ import annotations
 
@@ -87,6 +88,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    external_names: int = 10
 
 
 def parse_listen(text: str, key: str = "listen") -> Listen:
@@ -168,6 +170,7 @@ MAXIMA = {
     "capture.ring_buffer_pages": 1 << 14,
     "capture.samples_per_second": 10_000,
     "cluster.refresh_seconds": 3600,  # names learned from other nodes would lag behind their containers
+    "external_names": 1000,  # a map with more outside nodes than that is unreadable
 }
 
 

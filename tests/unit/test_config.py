@@ -12,6 +12,7 @@ def test_defaults_match_the_contract():
     assert config.window_seconds == 10 and config.ghost_seconds == 900
     assert (config.history.interval_seconds, config.history.retention_seconds) == (10, 3600)
     assert config.redaction is True and config.metrics.service_graph is False and config.auth.mode == "none"
+    assert config.external_names == 10
     assert config.capture == CaptureConfig(max_sockets=65536, max_flows=16384, ring_buffer_pages=64, l7=True,
                                            samples_per_second=20, sample_bytes=256)
 
@@ -28,6 +29,7 @@ def test_full_file(tmp_path):
         "metrics: {service_graph: true}\n"
         "auth: {mode: bearer, token: s3cret}\n"
         "capture: {max_flows: 1024, l7: false}\n"
+        "external_names: 25\n"
     )
     config = load_config(str(path))
     assert config.listen == Listen("0.0.0.0", 9000) and not config.listen.loopback
@@ -35,6 +37,7 @@ def test_full_file(tmp_path):
     assert config.caps.max_statuses_per_edge == 4 and config.redaction is False
     assert config.metrics.service_graph and config.auth.token == "s3cret"
     assert config.capture.max_flows == 1024 and config.capture.l7 is False and config.capture.max_sockets == 65536
+    assert config.external_names == 25
 
 
 def test_empty_file_is_the_defaults(tmp_path):
@@ -73,6 +76,8 @@ def test_empty_file_is_the_defaults(tmp_path):
         ({"history": {"retention_seconds": 10**9}}, "history.retention_seconds: at most 604800"),
         ({"ghost_seconds": 0}, "ghost_seconds: expected a positive whole number, got 0"),
         ({"ghost_seconds": 86401}, "ghost_seconds: at most 86400"),
+        ({"external_names": 0}, "external_names: expected a positive whole number, got 0"),
+        ({"external_names": 1001}, "external_names: at most 1000, got 1001"),
     ],
 )
 def test_wrong_keys_and_values_are_named(data, message):

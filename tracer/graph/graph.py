@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Optional, Protocol
 
 from ..config import Config
-from ..identity import HOST
+from ..identity import EXTERNAL_NAMESPACE, HOST
 from ..protocols import ParseErrors
 from ..records import CLIENT, SERVER, Drain, FlowDelta, FlowKey, RequestSample
 from .edge import OTHER, Edge, EdgeKey, EdgeReport, Traffic
+from .external import ExternalNames
 from .history import HistoryRing
 from .samples import event_record, sample_record
 from . import trends
@@ -58,17 +59,23 @@ class Graph:
         self.events_lost: dict[str, int] = {}  # source -> events the kernel could not hand over
         self.parse_errors = ParseErrors()  # request samples whose bytes were not their protocol
         self._held: list[tuple[object, int]] = []  # (record, drains it waited) whose peer is an unseen local socket
+        self._external = ExternalNames(config.external_names, config.history.retention_seconds)
 
     def _name(self, records: list) -> list[tuple[EdgeKey, object]]:
         """(edge, record) for flow deltas, events and samples; records whose flow carries no edge are left
-        out, and records whose peer is an unseen socket of this host are held for the next drains."""
+        out, and records whose peer is an unseen socket of this host are held for the next drains. A peer
+        named by DNS beyond the top names by traffic is INTERNET (external.py)."""
         waited = {id(record): n for record, n in self._held}
         named = self._identity.name_flows([r.key for r in records])
+        self._external.rank(((ends[1].service, r.counters.bytes_sent + r.counters.bytes_received)
+                             for r, ends in zip(records, named)
+                             if ends and ends[1].namespace == EXTERNAL_NAMESPACE and isinstance(r, FlowDelta)),
+                            self._clock())
         out, self._held = [], []
         for record, ends in zip(records, named):
             if ends is None:
                 continue
-            local, peer = ends
+            local, peer = ends[0], self._external.shown(ends[1])
             drains = waited.get(id(record), 0)
             if peer == HOST and drains < HOLD_DRAINS:
                 self._held.append((record, drains + 1))
