@@ -235,12 +235,13 @@ class DockerEnv:
     def run(self, base: str, *command: str, compose: Optional[tuple[str, str]] = None,
             labels: Optional[dict[str, str]] = None, network: Optional[str] = None,
             ports: Optional[dict[int, tuple[str, int]]] = None, binds: tuple[str, ...] = (),
-            auto_remove: bool = False, mem_limit: Optional[int] = None, restart: Optional[str] = None) -> Container:
+            auto_remove: bool = False, mem_limit: Optional[int] = None, restart: Optional[str] = None,
+            dns: tuple[str, ...] = ()) -> Container:
         """Start a container of the test image with the host's /usr and return it once it runs.
 
         compose=(project, service) adds the labels Compose would; ports maps container port -> (host ip,
         host port); binds are extra "host:container[:ro]" mounts; mem_limit in bytes (swap included: no swap);
-        restart a restart policy's name such as "on-failure"."""
+        restart a restart policy's name such as "on-failure"; dns the servers Docker's resolver asks."""
         all_labels = dict(self.labels)
         if compose:
             all_labels.update({"com.docker.compose.project": compose[0], "com.docker.compose.service": compose[1]})
@@ -248,7 +249,7 @@ class DockerEnv:
         host_config = self.api.create_host_config(
             binds=[f"{HOST_USR}:{HOST_USR}:ro", *binds], port_bindings=ports or {}, network_mode=network,
             auto_remove=auto_remove, mem_limit=mem_limit, memswap_limit=mem_limit,
-            restart_policy={"Name": restart} if restart else None)
+            restart_policy={"Name": restart} if restart else None, dns=list(dns) or None)
         created = self.api.create_container(
             self.image, list(command), name=self.name(base), labels=all_labels, host_config=host_config,
             ports=list(ports or {}))
