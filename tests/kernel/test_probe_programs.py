@@ -6,6 +6,7 @@ import pytest
 
 from tracer import flows, loader
 from tracer.kernel import cgroup_layout
+from tracer.probe_constants import DNS_SAMPLE_BYTES
 
 
 @pytest.mark.kernel
@@ -45,7 +46,8 @@ def test_ring_buffer_event_mirrors_match_the_compiled_layout(collector):
     the same flags plus one array per event struct, whose leaf is that struct as the compiler laid it out."""
     info = loader.ProbeInfo()
     capture = loader.CaptureConfig()
-    exposed = "\nBPF_ARRAY(layout_event, struct event, 1);\nBPF_ARRAY(layout_sample, struct sample_event, 1);\n"
+    exposed = ("\nBPF_ARRAY(layout_event, struct event, 1);\nBPF_ARRAY(layout_sample, struct sample_event, 1);\n"
+               "BPF_ARRAY(layout_dns, struct dns_event, 1);\n")
     b = loader.compile_program(loader.program_text(use_kprobes=False, l7=True) + exposed,
                                loader.build_cflags(capture, info, cgroup_layout()))
     try:
@@ -57,6 +59,12 @@ def test_ring_buffer_event_mirrors_match_the_compiled_layout(collector):
         # decode_sample finds the window from the event's size: the two windows follow the head, no padding
         assert ct.sizeof(sample) == ct.sizeof(head) + 2 * capture.sample_bytes
         assert sample.request.offset == ct.sizeof(head)
+        dns = b[b"layout_dns"].Leaf
+        for name, _ in flows.DnsHeadStruct._fields_:
+            assert getattr(dns, name).offset == getattr(flows.DnsHeadStruct, name).offset, name
+        # decode_dns takes the message from right after the head
+        assert (dns.data.offset, ct.sizeof(dns)) == (ct.sizeof(flows.DnsHeadStruct),
+                                                     ct.sizeof(flows.DnsHeadStruct) + DNS_SAMPLE_BYTES)
     finally:
         b.cleanup()
 
