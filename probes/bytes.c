@@ -5,21 +5,30 @@
 #define DIR_RECV 1
 #define MSG_PEEK 2   /* a read that leaves the bytes to be read again: not counted */
 
+/* The role of a socket that predates the agent: a server when its network namespace listens on its port; a
+ * client when the namespace's listeners are known (read from /proc at start, tracer/listening_sockets.py,
+ * which marks the namespace with port LISTENERS_KNOWN_PORT) and its port is not one of them. Only in a
+ * namespace nothing is known of, the ports guess: servers listen on the lower port far more often than not. */
+static __always_inline u8 adopted_role(const void *sk, u16 local_port, u16 peer_port)
+{
+    struct listener_key lk = {.netns = socket_netns(sk), .port = local_port};
+    if (listeners.lookup(&lk))
+        return ROLE_SERVER;
+    lk.port = LISTENERS_KNOWN_PORT;
+    if (listeners.lookup(&lk))
+        return ROLE_CLIENT;
+    return local_port < peer_port ? ROLE_SERVER : ROLE_CLIENT;
+}
+
 /* A socket seen for the first time on I/O predates the agent (or its handshake was missed): take its
- * tuple from sock_common and guess the role from the ports. Its open is not counted. */
+ * tuple from sock_common and its role from its namespace's listeners. Its open is not counted. */
 static __always_inline struct sock_info *adopt_socket(const void *sk, u64 key)
 {
     struct sock_info si = {};
     u16 local_port = 0, peer_port = 0;
     read_tuple(sk, si.key.local_addr, si.key.peer_addr, &local_port, &peer_port);
-    /* servers listen on the lower port far more often than not */
-    if (local_port < peer_port) {
-        si.key.role = ROLE_SERVER;
-        si.key.server_port = local_port;
-    } else {
-        si.key.role = ROLE_CLIENT;
-        si.key.server_port = peer_port;
-    }
+    si.key.role = adopted_role(sk, local_port, peer_port);
+    si.key.server_port = si.key.role == ROLE_SERVER ? local_port : peer_port;
     fill_owner(&si.key);
     if (track_socket(key, &si))
         return 0;

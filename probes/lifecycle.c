@@ -10,11 +10,20 @@ struct state_change {
     u16 dport;
 };
 
+/* The socket's network namespace: its inode number, which user space reads from /proc/<pid>/ns/net
+ * (tracer/listening_sockets.py); without BTF, the struct net pointer. */
 static __always_inline u64 socket_netns(const void *sk)
 {
     u64 net = 0;
     bpf_probe_read_kernel(&net, sizeof(net), (char *)sk + OFF_SKC_NET);
+#ifdef OFF_NET_NS_INUM
+    u32 inum = 0;
+    if (net)
+        bpf_probe_read_kernel(&inum, sizeof(inum), (char *)net + OFF_NET_NS_INUM);
+    return inum;
+#else
     return net;
+#endif
 }
 
 /* CLOSE -> LISTEN runs in the task that called listen(): remember it per (netns, port), so that a
@@ -27,6 +36,14 @@ static __always_inline void on_listen(struct state_change *c)
     o.cgroup_id = current_cgroup_id();
     process_comm(o.comm);
     listeners.update(&lk, &o);
+}
+
+/* LISTEN -> CLOSE: the port no longer makes its sockets servers (probes/bytes.c, adopted_role), and the entry
+ * does not outlive its namespace. */
+static __always_inline void on_listen_closed(struct state_change *c)
+{
+    struct listener_key lk = {.netns = socket_netns(c->sk), .port = c->sport};
+    listeners.delete(&lk);
 }
 
 /* A new socket's state: role and tuple from the state change. */
@@ -175,14 +192,15 @@ static __always_inline int is_tcp(const char *skp)
 
 /* Two programs share this tracepoint, because the kernel skips a run that would nest in a run of the same
  * program on that CPU (it counts them in recursion_misses), and network processing in softirq context
- * interrupts tasks. listen() and the start of connect() happen in the calling task: a perf-event tracepoint
- * program, which nothing running under a task can hold, takes them. What the network stack does, often in
- * softirq context, is the raw tracepoint program's, which returns at once for every other change, so a task
- * holds it only briefly. */
+ * interrupts tasks. listen(), a listener's close and the start of connect() happen in the calling task: a
+ * perf-event tracepoint program, which nothing running under a task can hold, takes them. What the network
+ * stack does, often in softirq context, is the raw tracepoint program's, which returns at once for every
+ * other change, so a task holds it only briefly. */
 TRACEPOINT_PROBE(sock, inet_sock_set_state)
 {
     int from = args->oldstate, to = args->newstate;
-    if (to != TCP_LISTEN && !(from == TCP_CLOSE && to == TCP_SYN_SENT))
+    int closing_listener = from == TCP_LISTEN && to == TCP_CLOSE;
+    if (to != TCP_LISTEN && !(from == TCP_CLOSE && to == TCP_SYN_SENT) && !closing_listener)
         return 0;
     const char *skp = (const char *)args->skaddr;
     if (!is_tcp(skp))
@@ -191,6 +209,8 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     read_tuple(skp, c.local, c.peer, &c.sport, &c.dport);
     if (to == TCP_LISTEN)
         on_listen(&c);
+    else if (closing_listener)
+        on_listen_closed(&c);
     else
         on_connect_start(&c);
     return 0;
@@ -200,8 +220,8 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 RAW_TRACEPOINT_PROBE(inet_sock_set_state)
 {
     int from = (int)ctx->args[1], to = (int)ctx->args[2];
-    if (from == TCP_CLOSE || (to != TCP_ESTABLISHED && to != TCP_CLOSE))
-        return 0;   /* listen() and connect() starts are the other program's; the rest changes no count */
+    if (from == TCP_CLOSE || from == TCP_LISTEN || (to != TCP_ESTABLISHED && to != TCP_CLOSE))
+        return 0;   /* listeners and connect() starts are the other program's; the rest changes no count */
     const char *skp = (const char *)ctx->args[0];
     if (!is_tcp(skp))
         return 0;

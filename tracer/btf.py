@@ -168,6 +168,8 @@ SOCK_OFFSETS = {
     "OFF_SOCK_ERR": ("sock", "sk_err"),
     "OFF_SOCK_PROTOCOL": ("sock", "sk_protocol"),
 }
+# the network namespace's inode number, as /proc/<pid>/ns/net shows it (probes/lifecycle.c, socket_netns)
+NET_OFFSETS = {"OFF_NET_NS_INUM": ("net", "ns.inum")}
 TASK_OFFSETS = {
     "OFF_TASK_GROUP_LEADER": ("task_struct", "group_leader"),
     "OFF_TASK_COMM": ("task_struct", "comm"),

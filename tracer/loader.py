@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import btf, compiler_memory, kernel
-from .probe_constants import PROTOCOL_IDS, compiler_defines
+from .listening_sockets import listening_ports_by_netns
+from .probe_constants import LISTENERS_KNOWN_PORT, PROTOCOL_IDS, compiler_defines
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c"
 L7_PARSERS = {f"l7_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
 MAX_LISTENERS = 4096
 MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
+BPF_NOEXIST = 1  # bpf_update_elem flag: only where the key is new
 
 # sock_common fields used to adopt sockets that predate the agent
 SOCK_COMMON_OFFSETS = {
@@ -129,6 +131,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         with btf.KernelBTF(btf_path) as kbtf:
             defines.update(btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS))
             defines.update(btf.offset_defines(kbtf, btf.SOCK_OFFSETS))
+            defines.update(btf.offset_defines(kbtf, btf.NET_OFFSETS))
             defines.update(btf.offset_defines(kbtf, btf.TASK_OFFSETS))
             defines.update(_recvmsg_flags_define(kbtf))
             if layout and layout.mode == "v1":
@@ -206,6 +209,19 @@ def _install_l7_parsers(b, info: ProbeInfo) -> None:
             info.hooks[name] = "tail_call"
 
 
+def _store_listeners(b) -> None:
+    """Tell the probes which ports each network namespace listened on before they started, and mark each
+    namespace's listeners as known (probes/bytes.c, adopted_role). A listener the probes saw start meanwhile
+    keeps the owner they stored; the others' owner stays unknown until a connection's first I/O names it."""
+    table = b[b"listeners"]
+    owner = table.Leaf()
+    lib = _bcc().libbcc.lib
+    for netns, ports in listening_ports_by_netns().items():
+        for port in (LISTENERS_KNOWN_PORT, *sorted(ports)):
+            key = table.Key(netns=netns, port=port)
+            lib.bpf_update_elem(table.map_fd, ctypes.byref(key), ctypes.byref(owner), BPF_NOEXIST)
+
+
 def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
     """Compile, load and attach. Returns (BPF object, ProbeInfo). The cgroup layout is detected unless given."""
     _require_tracefs()
@@ -237,6 +253,8 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         info.hooks["sock:sock_recv_length"] = "tracepoint"
         if info.l7:
             _install_l7_parsers(b, info)
+    if info.btf:  # the probes name namespaces by inode number only with BTF (probes/lifecycle.c, socket_netns)
+        _store_listeners(b)
     compiler_memory.release()
     log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))
     return b, info

@@ -9,6 +9,8 @@ EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED, EVENT_REQUEST_SAMP
 # the protocols parsed in the kernel; each number also indexes the parser program and the parse error counter
 PROTOCOL_IDS = {"PROTO_HTTP": (1, "http"), "PROTO_REDIS": (2, "redis"), "PROTO_POSTGRES": (3, "postgres")}
 STATUS_LEN = 16
+# the listeners map's port for "this network namespace's listeners are known" (no socket listens on port 0)
+LISTENERS_KNOWN_PORT = 0
 # the probes' loss counters, by index in their per-CPU array
 LOST_COUNTERS = {"LOST_RINGBUF": "ringbuf", "LOST_FLOWS_FULL": "flows_map_full",
                  "LOST_REQUESTS_FULL": "requests_map_full", "LOST_SOCKETS_FULL": "sockets_map_full",
@@ -28,7 +30,7 @@ def compiler_defines() -> dict[str, int]:
         "DNS_SAMPLE_BYTES": DNS_SAMPLE_BYTES, "DNS_ANSWERS_PER_SECOND": DNS_ANSWERS_PER_SECOND,
         "STATUS_LEN": STATUS_LEN, "LATENCY_BUCKETS": LATENCY_BUCKETS,
         "PROTO_COUNT": max(number for number, _ in PROTOCOL_IDS.values()) + 1,
-        "LOST_COUNT": len(LOST_COUNTERS),
+        "LOST_COUNT": len(LOST_COUNTERS), "LISTENERS_KNOWN_PORT": LISTENERS_KNOWN_PORT,
     }
     defines.update({name: number for name, (number, _) in PROTOCOL_IDS.items()})
     defines.update({name: index for index, name in enumerate(LOST_COUNTERS)})

@@ -1,10 +1,12 @@
 """The agent as a process: SIGKILL leaves no BPF program behind, a restarted agent counts the traffic of
-connections that were open before it started, and SIGTERM detaches cleanly within 2 s."""
+connections that were open before it started (with their roles from the listeners it reads at start, not
+from the ports), and SIGTERM detaches cleanly within 2 s."""
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,14 +56,27 @@ class AgentProcess:
                 continue
         return ids
 
-    def client_bytes(self, name: str, reporter: str) -> float:
+    def edge_bytes(self, name: str, reporter: str) -> float:
+        """Bytes on the edge from the test's client process to this test process, as `reporter` saw them."""
+        edge = {("client", f"host:{CLIENT_COMM}"), ("server", f"host:{own_comm()}"), ("reporter", reporter)}
         return sum(value for (sample, labels), value in scrape(self.url).items()
-                   if sample == name and (("client", f"host:{CLIENT_COMM}") in labels) and ("reporter", reporter) in labels)
+                   if sample == name and edge <= set(labels))
+
+    def reversed_edges(self) -> list:
+        """Byte counters on an edge from this test process to the client: the roles taken backwards."""
+        return [labels for (sample, labels), _ in scrape(self.url).items()
+                if sample.startswith("intuition_tcp_") and ("server", f"host:{CLIENT_COMM}") in labels]
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(30)
+
+
+def own_comm() -> str:
+    """This process's name: the echo servers run in it."""
+    with open("/proc/self/comm") as f:
+        return f.read().strip()
 
 
 def loaded_program_ids() -> set[int]:
@@ -85,22 +100,35 @@ def echo(conn):
         conn.sendall(data)
 
 
-def server_below_ephemeral_ports() -> Server:
-    """An echo server on a port below the ephemeral range: for a connection that predates it, the agent
-    takes the end with the lower port for the server (probes/bytes.c, adopt_socket)."""
-    for port in range(20000, 30000, 7):
+def server_on_a_high_port() -> Server:
+    """An echo server on a port above any port its client could connect from, so that guessing "the lower
+    port is the server" would get the roles of a connection that predates the agent backwards; the agent
+    knows them from the listeners it reads at start (tracer/listening_sockets.py)."""
+    for port in range(50000, 50100):
         try:
             return Server(echo, port=port)
         except OSError:
             continue
-    raise AssertionError("no free port from 20000 to 30000")
+    raise AssertionError("no free port from 50000 to 50100")
+
+
+def free_low_port() -> int:
+    """A port for the client to connect from, far below the server's."""
+    for port in range(1234, 1334):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port from 1234 to 1334")
 
 
 def test_sigkill_leaves_no_program_and_a_restart_counts_open_connections():
-    with server_below_ephemeral_ports() as server:
+    with server_on_a_high_port() as server:
         client = subprocess.Popen(
             [sys.executable, "-m", "tests.helpers.tcp_client", CLIENT_COMM, "on-stdin", "127.0.0.1", str(server.port),
-             str(ROUND_BYTES)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             str(ROUND_BYTES), str(free_low_port())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             assert client.stdout.readline().strip() == "connected"  # open before any agent runs
             first = AgentProcess()
@@ -118,10 +146,14 @@ def test_sigkill_leaves_no_program_and_a_restart_counts_open_connections():
                     client.stdin.flush()
                     assert client.stdout.readline().strip() == "done"
                 expected = ROUNDS * ROUND_BYTES
-                wait_until(lambda: second.client_bytes("intuition_tcp_sent_bytes_total", "client") == expected, 30,
+                # the edge runs from the client to this process (the server), as each end reports it
+                wait_until(lambda: second.edge_bytes("intuition_tcp_sent_bytes_total", "client") == expected, 30,
                            f"{expected} bytes sent by the client, seen at the client")
-                wait_until(lambda: second.client_bytes("intuition_tcp_received_bytes_total", "server") == expected,
+                wait_until(lambda: second.edge_bytes("intuition_tcp_received_bytes_total", "server") == expected,
                            30, f"{expected} bytes received by the server, seen at the server")
+                assert second.edge_bytes("intuition_tcp_received_bytes_total", "client") == expected
+                assert second.edge_bytes("intuition_tcp_sent_bytes_total", "server") == expected
+                assert second.reversed_edges() == []
             finally:
                 second.kill()
         finally:

@@ -9,8 +9,9 @@ NAME becomes the process's comm. Modes:
     connect SYNCNT       one connect with at most SYNCNT SYN retries; prints the errno name
     linger               connect, wait for one byte, close with SO_LINGER 0 (sends a reset)
     chatter COUNT SIZE   COUNT writes of SIZE bytes with TCP_NODELAY, then read 1 byte of acknowledgement
-    on-stdin SIZE        connect and print "connected"; then for each line on stdin send SIZE bytes, read
-                         SIZE bytes back and print "done"; close at the end of stdin
+    on-stdin SIZE [LOCAL_PORT]
+                         connect (from LOCAL_PORT if given) and print "connected"; then for each line on stdin
+                         send SIZE bytes, read SIZE bytes back and print "done"; close at the end of stdin
     http STATUS...       connect, print "connected", wait for a line on stdin, then send one HTTP request per
                          STATUS (GET /STATUS) and read its response (tests.helpers.http_status_server's)
     get PATH COUNT       COUNT HTTP/1.1 GETs of PATH, one connection each, each answer read to its end
@@ -76,7 +77,8 @@ def main(argv: list[str]) -> None:
             read_exactly(s, 1)
     elif mode == "on-stdin":
         size = int(args[0])
-        with socket.create_connection(address) as s:
+        local = ("", int(args[1])) if len(args) > 1 else None
+        with socket.create_connection(address, source_address=local) as s:
             print("connected", flush=True)
             for _ in sys.stdin:
                 s.sendall(b"s" * size)

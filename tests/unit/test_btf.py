@@ -53,7 +53,7 @@ def test_missing_file_says_what_to_do(tmp_path):
 def test_all_offsets_the_probes_need_exist(kbtf):
     from tracer.loader import SOCK_COMMON_OFFSETS
 
-    for table in (SOCK_COMMON_OFFSETS, btf.SOCK_OFFSETS, btf.TASK_OFFSETS, btf.CGROUP_V1_OFFSETS):
+    for table in (SOCK_COMMON_OFFSETS, btf.SOCK_OFFSETS, btf.NET_OFFSETS, btf.TASK_OFFSETS, btf.CGROUP_V1_OFFSETS):
         offsets = btf.offset_defines(kbtf, table)
         assert set(offsets) == set(table)
 
