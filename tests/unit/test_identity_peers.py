@@ -172,6 +172,22 @@ def test_same_drain_tie_prefers_the_real_process_over_the_proxy(world):
     assert got[0] == host_endpoint("curl")
 
 
+def test_containers_that_take_one_address_in_turn_are_told_apart_by_their_client_process(world):
+    registry, peers, _ = world
+    first = record(7, "churn-1", networks={"bridge": "172.17.0.9"})
+    second = record(8, "churn-2", networks={"bridge": "172.17.0.9"})
+    registry.upsert(first)
+    registry.remove(first.id, "docker")
+    registry.upsert(second)   # the address is the second container's now, within one drain of the first's calls
+    client_of = {tgid: FlowKey(cgroup_id=tgid, tgid=tgid, comm="wget", role=CLIENT, local_addr="172.17.0.9",
+                               peer_addr="172.17.0.2", server_port=80) for tgid in (70, 80)}
+    server_of = {tgid: FlowKey(cgroup_id=0, tgid=5, comm="python3", role=SERVER, local_addr="172.17.0.2",
+                               peer_addr="172.17.0.9", server_port=80, peer_tgid=tgid) for tgid in (70, 80)}
+    got = names(peers, (server_of[70], container(API)), (server_of[80], container(API)),
+                (client_of[70], container(first)), (client_of[80], container(second)))
+    assert got[:2] == [first.endpoint, second.endpoint]
+
+
 def test_unknown_address_of_a_socket_on_this_host_pairs_with_it(world):
     _, peers, _ = world
     fresh = LocalEnd(Endpoint("late", "shop", "f" * 64), None, host_netns=False, is_proxy=False)  # not inspected yet

@@ -155,18 +155,27 @@ class PeerResolver:
         name = self._dns_name(local.endpoint.container_id, addr)
         return external_endpoint(name) if name else INTERNET
 
+    def _client_task(self, key: FlowKey, peer_addr: str) -> Optional[_Seen]:
+        """The client socket of a server flow whose client process the kernel named (FlowKey.peer_tgid). It
+        comes before the address: containers that come and go within one drain can take the same address
+        one after the other, and their requests to one server differ only in their client process."""
+        if key.role == CLIENT or not key.peer_tgid:
+            return None
+        return self._client_tasks.pick((peer_addr, normalize(key.local_addr), key.server_port, key.peer_tgid))
+
     def _other_end(self, key: FlowKey, peer_addr: str) -> Optional[_Seen]:
         """The local socket at the other end of this flow, if we saw one."""
         if key.role == CLIENT:
             return self._servers.pick((peer_addr, key.server_port))
-        client = (peer_addr, normalize(key.local_addr), key.server_port)
-        # the kernel names the client process of a server flow from this host: that one, not the latest
-        return (key.peer_tgid and self._client_tasks.pick(client + (key.peer_tgid,))) or self._clients.pick(client)
+        return self._clients.pick((peer_addr, normalize(key.local_addr), key.server_port))
 
     def _name(self, key: FlowKey, local: LocalEnd) -> Optional[Endpoint]:
         if local.is_proxy and key.role != CLIENT:
             return None
         peer_addr = normalize(key.peer_addr)
+        client_task = self._client_task(key, peer_addr)
+        if client_task is not None:
+            return INTERNET if client_task.is_proxy else client_task.endpoint
         known = self._known(peer_addr, local)
         if known is not None:
             return known
