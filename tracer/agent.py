@@ -121,6 +121,7 @@ class Agent:
                              for protocol, n in self.graph.parse_errors.totals().items()},
                           "dns": self.identity.dns_parse_errors},
             map_entries=dict(self.collector.map_entries),
+            identity_cache_entries=self.identity.cache_entries(),
             edges_dropped=self.graph.edges_dropped,
             docker_resyncs=self.identity.resyncs,
         )

@@ -31,6 +31,7 @@ class SelfStats:
     events_lost: dict[str, int] = field(default_factory=dict)  # source -> events
     parse_errors: dict[str, int] = field(default_factory=dict)  # protocol -> messages that did not parse
     map_entries: dict[str, int] = field(default_factory=dict)  # BPF map -> entries
+    identity_cache_entries: dict[str, int] = field(default_factory=dict)  # identity cache -> entries
     edges_dropped: int = 0
     docker_resyncs: int = 0
 
@@ -185,6 +186,9 @@ def self_families(stats: SelfStats) -> Iterator[Metric]:
                                         "protocol, in the kernel or in samples.", labels=["protocol"]), stats.parse_errors)
     yield _by_label(GaugeMetricFamily("intuition_bpf_map_entries", "Entries in each BPF map, counted every few "
                                       "seconds.", labels=["map"]), stats.map_entries)
+    yield _by_label(GaugeMetricFamily("intuition_identity_cache_entries", "Entries in each cache that names "
+                                      "containers: containers, addresses, cgroups, tasks.", labels=["cache"]),
+                    stats.identity_cache_entries)
     yield CounterMetricFamily("intuition_edges_dropped_total",
                               "Flow updates folded into the edge named `other` because the edge cap was reached.",
                               value=stats.edges_dropped)

@@ -142,6 +142,19 @@ def test_live_process_resolves_by_cgroup_id_and_is_remembered_after_it_exits(tre
     assert r.searches == []
 
 
+def test_a_forgotten_container_leaves_no_cache_entry_and_the_host_keeps_its_own(tree):
+    write_proc(tree, 20, f"4:memory:/docker/{CID}\n")
+    write_proc(tree, 22, "4:memory:/system.slice/cron.service\n")
+    r = Resolver(tree)
+    r.local.resolve(ino(tree, f"docker/{CID}"), 20, "python3")
+    r.local.resolve(ino(tree, "system.slice/cron.service"), 22, "cron")
+    r.local.remember(12345, CID)   # the container's cgroup in another hierarchy, as cgroup_watch learns it
+    assert r.local.cache_entries() == {"cgroups": 3, "tasks": 2}
+    r.local.forget(CID)
+    assert r.local.cache_entries() == {"cgroups": 1, "tasks": 1}
+    assert r.local.resolve(ino(tree, "system.slice/cron.service"), 22, "cron") is None
+
+
 def test_v2_systemd_layout(tree):
     write_proc(tree, 21, f"0::/system.slice/docker-{OTHER}.scope\n")
     r = Resolver(tree, mode="v2")

@@ -52,6 +52,22 @@ def test_removed_container_still_names_late_flows_then_is_forgotten():
     assert reg.record(container_id(1)) is None and reg.container_at("172.17.0.9") is None
 
 
+def test_caches_shrink_back_and_the_forgotten_ids_are_told_once_the_retention_is_over():
+    clock, forgotten = Clock(), []
+    reg = ContainerRegistry(clock, retain=60, on_forget=forgotten.append)
+    reg.upsert(record(1, "kept", networks={"bridge": "172.17.0.2"}))
+    reg.upsert(record(2, "short", networks={"bridge": "172.17.0.9", "shop": "172.20.0.9"}))
+    assert reg.cache_entries() == {"containers": 2, "addresses": 3}
+    reg.remove(container_id(2), "docker")
+    clock.now += 30
+    reg.prune()
+    assert reg.cache_entries() == {"containers": 2, "addresses": 3} and forgotten == []
+    clock.now += 31
+    reg.prune()
+    assert reg.cache_entries() == {"containers": 1, "addresses": 1}
+    assert forgotten == [container_id(2)]
+
+
 def test_replace_all_removes_what_the_daemon_no_longer_has():
     reg = ContainerRegistry(Clock())
     reg.upsert(record(1, "gone"))

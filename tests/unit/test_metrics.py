@@ -31,6 +31,7 @@ def scrape(service_graph=False, openmetrics=False):
     )
     stats = SelfStats(version="9.9.9", probes={"bytes": "tracepoint", "lifecycle": "tracepoint"},
                       events_lost={"ringbuf": 4}, parse_errors={"http": 0, "redis": 2}, map_entries={"flows": 12},
+                      identity_cache_entries={"containers": 3, "tasks": 40},
                       edges_dropped=0, docker_resyncs=1)
     registry = CollectorRegistry()
     registry.register(IntuitionCollector(graph, identity, lambda: stats, service_graph))
@@ -101,6 +102,8 @@ def test_inventory_and_self_metrics():
     assert value(families["intuition_parse_errors"], protocol="redis") == 2
     assert value(families["intuition_parse_errors"], protocol="http") == 0
     assert value(families["intuition_bpf_map_entries"], map="flows") == 12
+    assert value(families["intuition_identity_cache_entries"], cache="containers") == 3
+    assert value(families["intuition_identity_cache_entries"], cache="tasks") == 40
     assert value(families["intuition_edges_dropped"]) == 0
     assert value(families["intuition_docker_resyncs"]) == 1
 

@@ -105,6 +105,11 @@ class AddressTable:
             return None
         return entry[0]
 
+    def __len__(self) -> int:
+        """Addresses held or released within the retention."""
+        with self._lock:
+            return len(self._owner)
+
     def held(self) -> list[tuple[str, str]]:
         """(addr, owner) for addresses held now, sorted by address."""
         with self._lock:

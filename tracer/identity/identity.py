@@ -48,7 +48,7 @@ class Identity:
                  cluster_prometheus: str = "", cluster_refresh_seconds: float = 30.0,
                  kube_api: Optional[KubeApi] = None):
         self.node = node
-        self._registry = ContainerRegistry()
+        self._registry = ContainerRegistry(on_forget=lambda container_id: self._local.forget(container_id))
         self._cgroups = CgroupFs(cgroup_root, cgroup_mode, proc_root)
         self._host_addresses = HostAddresses(proc_root, self._registry.gateways)
         self._background = Background("identity-background", self._periodic, PERIODIC_SECONDS)
@@ -105,6 +105,11 @@ class Identity:
     @property
     def resyncs(self) -> int:
         return self._docker.resyncs
+
+    def cache_entries(self) -> dict[str, int]:
+        """Entries of each identity cache, for intuition_identity_cache_entries: containers and addresses
+        (removed ones retained a minute, tracer/identity/registry.py), cgroup ids and processes."""
+        return {**self._registry.cache_entries(), **self._local.cache_entries()}
 
     def local(self, cgroup_id: int, tgid: int, comm: str) -> Endpoint:
         return self._local_end(cgroup_id, tgid, comm).endpoint

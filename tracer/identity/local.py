@@ -69,6 +69,17 @@ class LocalResolver:
         with self._lock:
             self._by_cgroup[cgroup_id] = container_id
 
+    def forget(self, container_id: str) -> None:
+        """Drop a container's cgroup ids and processes once identity forgets the container itself."""
+        with self._lock:
+            for cache in (self._by_cgroup, self._by_task):
+                for key in [key for key, value in cache.items() if value == container_id]:
+                    del cache[key]
+
+    def cache_entries(self) -> dict[str, int]:
+        with self._lock:
+            return {"cgroups": len(self._by_cgroup), "tasks": len(self._by_task)}
+
     def search(self, cgroup_id: int) -> None:
         """Background job: find an unknown cgroup id in the tree. Not found (already removed) means
         nobody can name it any more: it is remembered as the host's."""

@@ -15,9 +15,11 @@ RETAIN_SECONDS = 60.0
 
 
 class ContainerRegistry:
-    def __init__(self, clock: Callable[[], float] = time.monotonic, retain: float = RETAIN_SECONDS):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, retain: float = RETAIN_SECONDS,
+                 on_forget: Callable[[str], None] = lambda container_id: None):
         self._clock = clock
         self._retain = retain
+        self._on_forget = on_forget  # told each container id pruned, so that caches keyed by it follow
         self._lock = threading.Lock()
         self._records: dict[str, ContainerRecord] = {}
         self._removed_at: dict[str, float] = {}  # container id -> when Docker destroyed it
@@ -113,8 +115,17 @@ class ContainerRegistry:
         """Forget containers and addresses removed longer than the retention ago."""
         now = self._clock()
         with self._lock:
-            for container_id, removed in list(self._removed_at.items()):
-                if now - removed > self._retain:
-                    del self._removed_at[container_id]
-                    del self._records[container_id]
+            forgotten = [container_id for container_id, removed in self._removed_at.items()
+                         if now - removed > self._retain]
+            for container_id in forgotten:
+                del self._removed_at[container_id]
+                del self._records[container_id]
         self._addresses.prune(now)
+        for container_id in forgotten:
+            self._on_forget(container_id)
+
+    def cache_entries(self) -> dict[str, int]:
+        """Containers known (the removed ones still retained included) and addresses that name one."""
+        with self._lock:
+            containers = len(self._records)
+        return {"containers": containers, "addresses": len(self._addresses)}
