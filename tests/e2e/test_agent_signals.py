@@ -12,12 +12,11 @@ import sys
 import time
 
 import pytest
-import requests
 
 from tests.conftest import skip_or_fail
 from tests.helpers.agent_metrics import scrape
+from tests.helpers.agent_process import AgentProcess
 from tests.helpers.docker_env import wait_until
-from tests.helpers.servers import free_port
 from tests.helpers.tcp_server import Server
 
 pytestmark = pytest.mark.kernel
@@ -27,50 +26,16 @@ ROUNDS = 3
 DETACH_SECONDS = 2.0
 
 
-class AgentProcess:
-    """`python -m tracer agent` on a free loopback port, as a user starts it."""
+def edge_bytes(url: str, name: str, reporter: str) -> float:
+    """Bytes on the edge from the test's client process to this test process, as `reporter` saw them."""
+    edge = {("client", f"host:{CLIENT_COMM}"), ("server", f"host:{own_comm()}"), ("reporter", reporter)}
+    return sum(value for (sample, labels), value in scrape(url).items() if sample == name and edge <= set(labels))
 
-    def __init__(self):
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.process = subprocess.Popen([sys.executable, "-m", "tracer", "agent", "--listen", self.url[7:]],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wait_until(self._healthy, 60, "the agent to answer /healthz with 200")
 
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"the agent exited with {self.process.returncode}: {self.process.stderr.read()}")
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def program_ids(self) -> set[int]:
-        """The BPF programs this process holds, from its file descriptors' fdinfo."""
-        ids = set()
-        fdinfo = f"/proc/{self.process.pid}/fdinfo"
-        for fd in os.listdir(fdinfo):
-            try:
-                with open(f"{fdinfo}/{fd}") as f:
-                    ids.update(int(line.split()[1]) for line in f if line.startswith("prog_id:"))
-            except FileNotFoundError:
-                continue
-        return ids
-
-    def edge_bytes(self, name: str, reporter: str) -> float:
-        """Bytes on the edge from the test's client process to this test process, as `reporter` saw them."""
-        edge = {("client", f"host:{CLIENT_COMM}"), ("server", f"host:{own_comm()}"), ("reporter", reporter)}
-        return sum(value for (sample, labels), value in scrape(self.url).items()
-                   if sample == name and edge <= set(labels))
-
-    def reversed_edges(self) -> list:
-        """Byte counters on an edge from this test process to the client: the roles taken backwards."""
-        return [labels for (sample, labels), _ in scrape(self.url).items()
-                if sample.startswith("intuition_tcp_") and ("server", f"host:{CLIENT_COMM}") in labels]
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(30)
+def reversed_edges(url: str) -> list:
+    """Byte counters on an edge from this test process to the client: the roles taken backwards."""
+    return [labels for (sample, labels), _ in scrape(url).items()
+            if sample.startswith("intuition_tcp_") and ("server", f"host:{CLIENT_COMM}") in labels]
 
 
 def own_comm() -> str:
@@ -147,13 +112,13 @@ def test_sigkill_leaves_no_program_and_a_restart_counts_open_connections():
                     assert client.stdout.readline().strip() == "done"
                 expected = ROUNDS * ROUND_BYTES
                 # the edge runs from the client to this process (the server), as each end reports it
-                wait_until(lambda: second.edge_bytes("intuition_tcp_sent_bytes_total", "client") == expected, 30,
+                wait_until(lambda: edge_bytes(second.url, "intuition_tcp_sent_bytes_total", "client") == expected, 30,
                            f"{expected} bytes sent by the client, seen at the client")
-                wait_until(lambda: second.edge_bytes("intuition_tcp_received_bytes_total", "server") == expected,
+                wait_until(lambda: edge_bytes(second.url, "intuition_tcp_received_bytes_total", "server") == expected,
                            30, f"{expected} bytes received by the server, seen at the server")
-                assert second.edge_bytes("intuition_tcp_received_bytes_total", "client") == expected
-                assert second.edge_bytes("intuition_tcp_sent_bytes_total", "server") == expected
-                assert second.reversed_edges() == []
+                assert edge_bytes(second.url, "intuition_tcp_received_bytes_total", "client") == expected
+                assert edge_bytes(second.url, "intuition_tcp_sent_bytes_total", "server") == expected
+                assert reversed_edges(second.url) == []
             finally:
                 second.kill()
         finally:

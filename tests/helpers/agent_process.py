@@ -1,0 +1,59 @@
+"""The agent as its own process, `python -m tracer agent` on a free loopback port, as a user starts it: for
+tests that kill it, restart it or measure its memory."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import requests
+
+from tests.helpers.docker_env import wait_until
+from tests.helpers.servers import free_port
+
+START_SECONDS = 120  # compiling the probes takes seconds, more on a busy 2-core VM
+
+
+class AgentProcess:
+    def __init__(self):
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self._log = tempfile.TemporaryFile()  # unread output must not fill a pipe and stall the agent
+        self.process = subprocess.Popen([sys.executable, "-m", "tracer", "agent", "--listen", self.url[7:]],
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, START_SECONDS, "the agent to answer /healthz with 200")
+
+    def log(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the agent exited with {self.process.returncode}: {self.log()}")
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def program_ids(self) -> set[int]:
+        """The BPF programs this process holds, from its file descriptors' fdinfo."""
+        ids = set()
+        fdinfo = f"/proc/{self.process.pid}/fdinfo"
+        for fd in os.listdir(fdinfo):
+            try:
+                with open(f"{fdinfo}/{fd}") as f:
+                    ids.update(int(line.split()[1]) for line in f if line.startswith("prog_id:"))
+            except FileNotFoundError:
+                continue
+        return ids
+
+    def rss_kib(self) -> int:
+        """Resident memory, VmRSS from /proc/<pid>/status."""
+        with open(f"/proc/{self.process.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(30)
+        self._log.close()
