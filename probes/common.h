@@ -139,11 +139,12 @@ struct event {
  * kernel skipped that run (lifecycle.c), so the map holds live sockets only; one that finds it full is not
  * tracked, and counted (track_socket). */
 BPF_HASH(sockets, u64, struct sock_info, MAX_SOCKETS);
-/* Sockets move here at CLOSE: resets and retransmits that follow a close still find their flow. */
+/* Sockets move here at CLOSE: resets and retransmits that follow a close still find their flow, until the
+ * socket is destroyed. */
 BPF_TABLE("lru_hash", u64, struct sock_info, closed_sockets, MAX_CLOSED_SOCKETS);
 BPF_TABLE("lru_hash", struct listener_key, struct owner, listeners, MAX_LISTENERS);
 BPF_HASH(flows, struct flow_key, struct flow_stats, MAX_FLOWS);
-/* client end -> its process; an entry is overwritten when its port is reused, and otherwise ages out */
+/* client end -> its process, from connect to close (an entry whose close was missed ages out) */
 BPF_TABLE("lru_hash", struct client_end, struct client_socket, client_ends, MAX_SOCKETS);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 BPF_PERCPU_ARRAY(lost, u64, LOST_COUNT);

@@ -166,6 +166,20 @@ static __always_inline void on_closed(struct sock_info *si)
         __sync_fetch_and_add(&stats->closes, 1);
 }
 
+/* A connected client's end is looked up when its server accepts, which is over by its close: the entry goes
+ * then, while the socket still has its port (the CLOSE state change releases it), so that client_ends holds
+ * live connections only. */
+static __always_inline void forget_client_end(const char *skp)
+{
+    struct client_end end = {};
+    u8 peer[16];
+    u16 peer_port = 0;
+    read_tuple(skp, end.addr, peer, &end.port, &peer_port);
+    struct client_socket *client = client_ends.lookup(&end);
+    if (client && client->sk == (u64)skp)
+        client_ends.delete(&end);
+}
+
 /* Count the end of a socket, a failed connect or a close, and move it to closed_sockets: resets and
  * retransmits can still follow (a linger-0 close resets after setting CLOSE). */
 static __always_inline void on_socket_gone(const void *skp, struct sock_info *si, int connect_failed)
@@ -175,6 +189,8 @@ static __always_inline void on_socket_gone(const void *skp, struct sock_info *si
         on_connect_failed(skp, si);
     else
         on_closed(si);
+    if (si->key.role == ROLE_CLIENT && si->opened)
+        forget_client_end(skp);
     closed_sockets.update(&sk, si);
     sockets.delete(&sk);
 }
@@ -247,7 +263,9 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state)
 
 /* Every full TCP socket is destroyed once, after its CLOSE. A CLOSE whose run the kernel skipped (it counts
  * them in the program's recursion_misses; seen on busy hosts) leaves the socket in `sockets`: it is finished
- * here, by a program with a recursion guard of its own. TP_PROTO(struct sock *sk) */
+ * here, by a program with a recursion guard of its own. Nothing follows a socket's destruction, so its
+ * closed state goes too: closed_sockets holds sockets between their close and their end only.
+ * TP_PROTO(struct sock *sk) */
 RAW_TRACEPOINT_PROBE(tcp_destroy_sock)
 {
     const char *skp = (const char *)ctx->args[0];
@@ -255,5 +273,6 @@ RAW_TRACEPOINT_PROBE(tcp_destroy_sock)
     struct sock_info *si = sockets.lookup(&sk);
     if (si)
         on_socket_gone(skp, si, si->key.role == ROLE_CLIENT && !si->opened && si->connect_start_ns);
+    closed_sockets.delete(&sk);
     return 0;
 }
