@@ -6,7 +6,7 @@ import pytest
 from tests.unit.graph_fakes import (API, API_IP, INTERNET, WEB, WEB_IP, Endpoint, FakeIdentity, ServiceInfo, container,
                                     flow, key, make_graph, requests, shop_identity, tick)
 from tracer.graph import OTHER, EdgeKey
-from tracer.graph.graph import HOLD_DRAINS
+from tracer.graph.graph import HOLD_DRAINS, NAMING_DRAINS
 from tracer.identity import HOST
 from tracer.records import CLIENT, SERVER, ConnectFailure, RequestSample
 
@@ -262,6 +262,30 @@ def test_a_flow_waits_for_the_local_socket_that_names_its_peer():
     opens = {k: totals.tcp.opens for k, totals, _ in graph.edges()}
     assert opens == {EdgeKey("host:curl", "host", "host:nginx", "host", CLIENT): 1,
                      EdgeKey("host:curl", "host", "host:nginx", "host", SERVER): 1}
+
+
+class LateDockerIdentity(FakeIdentity):
+    """A container whose record identity gets only after `late` drains: named by its id until then."""
+
+    def __init__(self, late: int):
+        super().__init__(addresses={API_IP: API})
+        self.late = late
+
+    def name_flows(self, keys):
+        self.late -= 1
+        local = Endpoint("c-short", "default", "c-short", provisional=True) if self.late >= 0 else WEB
+        return [(local, API) for _ in keys]
+
+
+@pytest.mark.parametrize("late, named", [(NAMING_DRAINS, "web"), (NAMING_DRAINS + 1, "c-short")])
+def test_a_container_named_by_its_id_waits_a_few_drains_for_its_name(late, named):
+    graph, clock = make_graph(LateDockerIdentity(late))
+    tick(graph, clock, flow(key(1, API_IP), requests("http", "200", 3), opens=1))
+    for _ in range(NAMING_DRAINS):
+        tick(graph, clock)
+    ((edge_key, totals, _),) = graph.edges()
+    assert edge_key == EdgeKey(named, "default" if named == "c-short" else "shop", "api", "shop", CLIENT)
+    assert totals.tcp.opens == 1
 
 
 def test_a_peer_on_this_host_that_never_shows_is_named_host_after_the_wait():

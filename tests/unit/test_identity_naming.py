@@ -61,7 +61,7 @@ def test_host_processes_are_named_by_command():
 
 
 def test_provisional_name_is_the_short_container_id():
-    assert provisional_endpoint(CID) == Endpoint("c" * 12, "default", CID)
+    assert provisional_endpoint(CID) == Endpoint("c" * 12, "default", CID, provisional=True)
 
 
 @pytest.mark.parametrize("task_name, slot", [

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Optional, Protocol
 
 from ..config import Config
-from ..identity import EXTERNAL_NAMESPACE, HOST
+from ..identity import EXTERNAL_NAMESPACE, HOST, Endpoint
 from ..protocols import ParseErrors
 from ..records import CLIENT, SERVER, Drain, FlowDelta, FlowKey, RequestSample
 from .edge import OTHER, Edge, EdgeKey, EdgeReport, Traffic
@@ -25,6 +25,17 @@ from .view import GraphView, assemble_view, edge_view, ghost_view
 # first counts can come a drain after its client's, and naming the peer `host` meanwhile would split one edge.
 # One: counts a user waits for are late by a second at most.
 HOLD_DRAINS = 1
+# Drains that a record waits while an end is a container named by its id only: a container that makes its
+# requests and exits at once can be drained before Docker's start event names it, and its counts would stay
+# under the id for good. Docker's event comes within a second or two even on a busy host.
+NAMING_DRAINS = 5
+
+
+def _drains_to_wait(local: Endpoint, peer: Endpoint) -> int:
+    """How many drains a record may wait for better names of its ends."""
+    if local.provisional or peer.provisional:
+        return NAMING_DRAINS
+    return HOLD_DRAINS if peer == HOST else 0
 
 
 class Identity(Protocol):
@@ -77,7 +88,7 @@ class Graph:
                 continue
             local, peer = ends[0], self._external.shown(ends[1])
             drains = waited.get(id(record), 0)
-            if peer == HOST and drains < HOLD_DRAINS:
+            if drains < _drains_to_wait(local, peer):
                 self._held.append((record, drains + 1))
                 continue
             client, server = (local, peer) if record.key.role == CLIENT else (peer, local)

@@ -18,6 +18,7 @@ class Endpoint(NamedTuple):
     service: str  # e.g. "api", "host:curl", "INTERNET", "api.example.com"
     namespace: str  # e.g. "shop", "default", "host", "external"; "" for INTERNET
     container_id: Optional[str] = None  # 64-hex for containers, None otherwise
+    provisional: bool = False  # a container named by its id while identity waits for its record
 
 
 INTERNET = Endpoint("INTERNET", "", None)

@@ -57,7 +57,7 @@ def external_endpoint(dns_name: str) -> Endpoint:
 
 def provisional_endpoint(container_id: str) -> Endpoint:
     """A container we know only by its cgroup (Docker unreachable or its record not fetched yet)."""
-    return Endpoint(container_id[:12], DEFAULT_NAMESPACE, container_id)
+    return Endpoint(container_id[:12], DEFAULT_NAMESPACE, container_id, provisional=True)
 
 
 def task_slot(labels: Mapping[str, str]) -> Optional[int]:
