@@ -12,4 +12,7 @@ echo "[test] unit tests"
 echo "[test] kernel tests"
 .venv/bin/pytest -q tests/kernel "$@"
 echo "[test] system tests (Docker, servers, Prometheus, browser)"
-.venv/bin/pytest -q --ignore=tests/unit --ignore=tests/kernel "$@"
+.venv/bin/pytest -q --ignore=tests/unit --ignore=tests/kernel --ignore=tests/soak "$@"
+# last and alone: ten minutes of steady traffic whose memory and map sizes nothing else may disturb
+echo "[test] soak (10 minutes)"
+.venv/bin/pytest -q tests/soak "$@"
