@@ -31,12 +31,16 @@ REQUESTS = {
     "redis": [captured.SET, captured.LPUSH, captured.AUTH],
     "postgres": [captured.SELECT_ALICE, captured.PGBENCH_UPDATE, captured.PGBENCH_PREPARED_BIND,
                  captured.PGBENCH_PREPARE],
+    "mysql": [captured.MYSQL_SELECT_ALICE, captured.MYSQL_PREPARE, captured.MYSQL_EXECUTE,
+              captured.MYSQL_CLOSE_AND_QUIT],
 }
 RESPONSES = {
     "http": [captured.LOGIN_RESPONSE, captured.NOT_FOUND_RESPONSE, captured.CONTINUE_RESPONSE],
     "redis": [captured.HELLO_REPLY, captured.WRONGTYPE, captured.UNKNOWN_COMMAND],
     "postgres": [captured.SELECT_ALICE_RESPONSE, captured.SYNTAX_ERROR, captured.UNDEFINED_TABLE,
                  captured.TWO_SELECTS_RESPONSE, captured.PGBENCH_UPDATE_RESPONSE],
+    "mysql": [captured.MYSQL_SELECT_ALICE_RESPONSE, captured.MYSQL_OK, captured.MYSQL_SYNTAX_ERROR,
+              captured.MYSQL_NO_SUCH_TABLE, captured.MYSQL_PREPARE_RESPONSE, captured.MYSQL_EXECUTE_RESPONSE],
 }
 
 

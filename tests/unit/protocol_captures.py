@@ -1,5 +1,6 @@
 """Bytes captured on this machine from real clients and servers, through a logging TCP relay on loopback:
-curl 7.88 and nginx 1.22, redis-cli and redis-server 7.0, psql/pgbench and PostgreSQL 15. Long responses are
+curl 7.88 and nginx 1.22, redis-cli and redis-server 7.0, psql/pgbench and PostgreSQL 15, the mariadb client
+(libmariadb 3.3) and mysql-connector-python 26.10 (prepared statements) with MariaDB 10.11. Long responses are
 cut short, as the kernel's capture of the first bytes would cut them."""
 
 # --- HTTP: curl against nginx ---
@@ -72,3 +73,40 @@ PGBENCH_PREPARED_BIND = (
 PGBENCH_PREPARE = (
     b"P\x00\x00\x00@P_2\x00SELECT abalance FROM pgbench_accounts WHERE aid = $1;\x00\x00\x00S\x00\x00\x00\x04"
 )
+
+
+# --- MySQL: the mariadb client and mysql-connector-python (prepared=True) against MariaDB 10.11 ---
+MYSQL_GREETING = (
+    b"d\x00\x00\x00\n5.5.5-10.11.19-MariaDB-0+deb12u1\x00\x04\x00\x00\x00'c?R\\X%M\x00\xfe\xf7\x08\x02\x00\xff\x81"
+    b"\x15\x00\x00\x00\x00\x00\x00\x1d\x00\x00\x006bm~Tdz[6=o:\x00mysql_native_password\x00"
+)
+MYSQL_SELECT_ALICE = b"*\x00\x00\x00\x03SELECT * FROM shop.t WHERE name = 'alice'"
+MYSQL_SELECT_ALICE_RESPONSE = (
+    b"\x02\x00\x00\x01\x02\x01!\x00\x00\x02\x03def\x04shop\x01t\x01t\x02id\x02id\x00\x0c?\x00\x0b\x00\x00\x00"
+    b"\x03\x00\x00\x00\x00\x00%\x00\x00\x03\x03def\x04shop\x01t\x01t\x04name\x04name\x00\x0c!\x00\xfd\xff\x02"
+    b"\x00\xfc\x10\x00\x00\x00\x00\x05\x00\x00\x04\xfe\x00\x00\"\x00\x08\x00\x00\x05\x011\x05alice\x05\x00\x00"
+    b"\x06\xfe\x00\x00\"\x00"
+)
+MYSQL_CREATE_DATABASE = b"\x15\x00\x00\x00\x03create database shop"
+MYSQL_OK = b"\x07\x00\x00\x01\x00\x01\x00\x02\x00\x00\x00"
+MYSQL_SYNTAX_ERROR = (
+    b"\xa4\x00\x00\x01\xff(\x04#42000You have an error in your SQL syntax; check the manual that corresponds to "
+    b"your MariaDB server version for the right syntax to use near 'selec 1' at line 1"
+)
+MYSQL_NO_SUCH_TABLE = b"1\x00\x00\x01\xffz\x04#42S02Table 'shop.no_such_table' doesn't exist"
+MYSQL_PREPARE = b" \x00\x00\x00\x16SELECT name FROM t WHERE id = ?"
+MYSQL_PREPARE_RESPONSE = (
+    b"\x0c\x00\x00\x01\x00\x01\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x17\x00\x00\x02\x03def\x00\x00\x00\x01?"
+    b"\x00\x0c?\x00\x00\x00\x00\x00\x06\x80\x00\x00\x00\x00\x05\x00\x00\x03\xfe\x00\x00\x00\x00$\x00\x00\x04"
+    b"\x03def\x04shop\x01t\x01t\x04name\x04name\x0c-\x00\xfc\xff\x03\x00\xfc\x10\x00\x00\x00\x00\x05\x00\x00\x05"
+    b"\xfe\x00\x00\x00\x00"
+)
+# statement 1 executed with the parameter 1 (an 8-byte integer)
+MYSQL_EXECUTE = b"\x0f\x00\x00\x00\x17\x01\x00\x00\x00\x00\x01\x00\x00\x00\x00\x01\x01\x80\x01"
+MYSQL_EXECUTE_RESPONSE = (
+    b"\x01\x00\x00\x01\x01$\x00\x00\x02\x03def\x04shop\x01t\x01t\x04name\x04name\x0c-\x00\xfc\xff\x03\x00\xfc"
+    b"\x10\x00\x00\x00\x00\x05\x00\x00\x03\xfe\x00\x00!\x00\x08\x00\x00\x04\x00\x00\x05alice\x05\x00\x00\x05\xfe"
+    b"\x00\x00!\x00"
+)
+# COM_STMT_CLOSE and COM_QUIT in one write: neither is answered
+MYSQL_CLOSE_AND_QUIT = b"\x05\x00\x00\x00\x19\x01\x00\x00\x00\x01\x00\x00\x00\x01"

@@ -1,15 +1,16 @@
 """The status rules the kernel must implement, as labels of intuition_requests_total.
 
 Redis prefixes were checked against redis-server 7.0's INFO errorstats for the same replies; PostgreSQL
-responses are bytes PostgreSQL 15 sent here.
+responses are bytes PostgreSQL 15 sent here, MySQL replies bytes MariaDB 10.11 sent here.
 """
 import pytest
 
 from tracer.protocols import classify
 
 from .protocol_captures import (
-    CONTINUE_RESPONSE, LOGIN_RESPONSE, NOT_FOUND_RESPONSE, PGBENCH_UPDATE_RESPONSE, SYNTAX_ERROR, UNDEFINED_TABLE,
-    UNKNOWN_COMMAND, WRONGTYPE,
+    CONTINUE_RESPONSE, LOGIN_RESPONSE, MYSQL_NO_SUCH_TABLE, MYSQL_OK, MYSQL_PREPARE_RESPONSE,
+    MYSQL_SELECT_ALICE_RESPONSE, MYSQL_SYNTAX_ERROR, NOT_FOUND_RESPONSE, PGBENCH_UPDATE_RESPONSE, SYNTAX_ERROR,
+    UNDEFINED_TABLE, UNKNOWN_COMMAND, WRONGTYPE,
 )
 
 
@@ -98,11 +99,33 @@ def test_postgres(response, status):
     assert classify.postgres_status(response) == status
 
 
+@pytest.mark.parametrize(
+    "reply, status",
+    [
+        (MYSQL_OK, "ok"),
+        (MYSQL_SELECT_ALICE_RESPONSE, "ok"),  # a result set: its first packet, the column count, decides
+        (MYSQL_PREPARE_RESPONSE, "ok"),
+        (MYSQL_SYNTAX_ERROR, "1064/42000"),
+        (MYSQL_NO_SUCH_TABLE, "1146/42S02"),
+        (MYSQL_SYNTAX_ERROR[:13], "1064/42000"),
+        (b"\x17\x00\x00\x01\xff\x10\x04Too many connections", "1040"),  # no '#': the code alone
+        (MYSQL_SYNTAX_ERROR[:12], None),  # SQLSTATE cut off
+        (MYSQL_SYNTAX_ERROR[:7], None),  # code cut off
+        (MYSQL_OK[:4], None),
+        (b"\x07\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00", None),  # numbered 2: no reply to a command
+        (b"\x00\x00\x00\x01\x00", None),  # empty first packet
+        (b"", None),
+    ],
+)
+def test_mysql(reply, status):
+    assert classify.mysql_status(reply) == status
+
+
 def test_status_by_protocol_name():
     assert classify.status("redis", b"-NOAUTH Authentication required.\r\n") == "NOAUTH"
-    expected = "^no status rule for protocol 'mysql', expected one of http, redis, postgres$"
+    expected = "^no status rule for protocol 'smtp', expected one of http, redis, postgres, mysql$"
     with pytest.raises(ValueError, match=expected):
-        classify.status("mysql", b"")
+        classify.status("smtp", b"")
 
 
 @pytest.mark.parametrize("code, interim", [("100", True), ("103", True), ("101", False), ("200", False)])

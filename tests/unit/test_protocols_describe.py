@@ -54,6 +54,15 @@ def test_sql_literal_stored_as_placeholder():
     assert "alice" not in json.dumps(description)
 
 
+def test_mysql_sample_hides_literals_and_the_error_echo():
+    request = b"*\x00\x00\x00\x03SELECT * FROM shop.t WHERE name = 'alice'"
+    response = b"D\x00\x00\x01\xff(\x04#42000You have an error in your SQL syntax near 'alice' at line 1"
+    description = describe(sample("mysql", request, response, status="1064/42000"))
+    assert (description["operation"], description["target"]) == ("COM_QUERY", "SELECT * FROM shop.t WHERE name = ?")
+    assert description["detail"] == "1064 (42000) You have an error in your SQL syntax near '?' at line 1"
+    assert "alice" not in json.dumps(description)
+
+
 def test_redis_sample():
     request = b"*3\r\n$3\r\nSET\r\n$4\r\nuser\r\n$5\r\nhello\r\n"
     description = describe(sample("redis", request, b"-OOM command not allowed\r\n", status="OOM"))
@@ -84,20 +93,20 @@ def test_both_sides_unparsable():
 
 
 def test_unknown_protocol_is_a_clear_error():
-    expected = "^request sample has unknown protocol 'mysql', expected one of http, redis, postgres$"
+    expected = "^request sample has unknown protocol 'smtp', expected one of http, redis, postgres, mysql$"
     with pytest.raises(ValueError, match=expected):
-        describe(sample("mysql", b"", b""))
+        describe(sample("smtp", b"", b""))
 
 
 def test_parse_errors_counted_per_protocol():
     errors = ParseErrors()
-    assert errors.totals() == {"http": 0, "redis": 0, "postgres": 0}
+    assert errors.totals() == {"http": 0, "redis": 0, "postgres": 0, "mysql": 0}
     errors.record(describe(sample("http", b"\x16\x03\x01", b"")))
     errors.record(describe(sample("http", LOGIN, LOGIN_OK)))
     errors.record(describe(sample("redis", b"*x\r\n", b"+OK\r\n")))
     errors.record(describe(sample("redis", b"*z\r\n", b"?")))  # both sides bad: still one sample
-    assert errors.totals() == {"http": 1, "redis": 2, "postgres": 0}
+    assert errors.totals() == {"http": 1, "redis": 2, "postgres": 0, "mysql": 0}
 
 
 def test_protocols_are_the_metric_label_values():
-    assert PROTOCOLS == ("http", "redis", "postgres")
+    assert PROTOCOLS == ("http", "redis", "postgres", "mysql")

@@ -7,6 +7,7 @@ description means no secret, and no piece of one, was shown.
 import json
 import struct
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from tests.fuzz_parsers import check
@@ -25,7 +26,8 @@ def sample(protocol: str, request: bytes, response: bytes) -> RequestSample:
 
 
 def shows_no_secret(description: dict) -> bool:
-    stored = json.dumps(list(description.values()))
+    # the protocol's name comes from no capture ("mysql" has a q)
+    stored = json.dumps([value for name, value in description.items() if name != "protocol"])
     return "q" not in stored and "j" not in stored
 
 
@@ -155,7 +157,14 @@ def test_redis_mutated_never_raises(request, reply, position, byte):
     check("redis", mutated(request, position, byte), mutated(reply[0].encode(), position, byte), ParseErrors())
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------------------------
+# --- PostgreSQL and MySQL -----------------------------------------------------------------------------------
+
+@st.composite
+def secret_select(draw):
+    """A SELECT with a secret string literal, and the literal."""
+    literal = draw(secrets)
+    return f"SELECT {draw(words)} FROM t WHERE a = '{literal}' AND b = {draw(st.integers(0, 10**6))}", literal
+
 
 def pg_message(kind: bytes, body: bytes) -> bytes:
     return kind + struct.pack("!I", len(body) + 4) + body
@@ -164,8 +173,7 @@ def pg_message(kind: bytes, body: bytes) -> bytes:
 @st.composite
 def postgres_requests(draw):
     """A simple Query with secret literals, an extended-protocol batch with secret parameters, or a password."""
-    literal = draw(secrets)
-    sql = f"SELECT {draw(words)} FROM t WHERE a = '{literal}' AND b = {draw(st.integers(0, 10**6))}"
+    sql, literal = draw(secret_select())
     shape = draw(st.sampled_from(["query", "extended", "password"]))
     if shape == "query":
         return pg_message(b"Q", sql.encode() + b"\0")
@@ -194,19 +202,60 @@ def postgres_responses(draw):
     return b"".join(messages), status
 
 
-@SETTINGS
-@given(postgres_requests(), postgres_responses())
-def test_postgres_cut_anywhere_parses_and_hides_secrets(request, response_and_status):
-    response, status = response_and_status
-    assert_every_cut_parses_and_hides_secrets("postgres", request, response)
-    assert_status_settles_once("postgres", response, status)
+def mysql_packet(sequence: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "little") + bytes([sequence]) + payload
 
 
+@st.composite
+def mysql_requests(draw):
+    """A COM_QUERY or COM_STMT_PREPARE with secret literals, or a COM_STMT_EXECUTE with a secret parameter."""
+    sql, literal = draw(secret_select())
+    shape = draw(st.sampled_from(["query", "prepare", "execute"]))
+    if shape == "execute":
+        parameter = literal.encode()
+        payload = b"\x17\x01\0\0\0\0\x01\0\0\0\0\x01\x0f\0" + bytes([len(parameter)]) + parameter
+        return mysql_packet(0, payload)
+    return mysql_packet(0, (b"\x03" if shape == "query" else b"\x16") + sql.encode())
+
+
+@st.composite
+def mysql_responses(draw):
+    """A result set with secret values, an OK, or an ERR whose message quotes a secret; and the status."""
+    shape = draw(st.sampled_from(["rows", "ok", "error"]))
+    if shape == "ok":
+        return mysql_packet(1, b"\0\x01\0\x02\0\0\0"), "ok"
+    if shape == "error":
+        code, state = draw(st.sampled_from([(1064, "42000"), (1146, "42S02"), (1062, "23000")]))
+        message = f"{draw(words)} near '{draw(secrets)}' at line 1".encode()
+        return mysql_packet(1, b"\xff" + code.to_bytes(2, "little") + b"#" + state.encode() + message), f"{code}/{state}"
+    rows = [mysql_packet(4 + i, bytes([len(value)]) + value)
+            for i, value in enumerate(draw(secrets).encode() for _ in range(draw(st.integers(0, 3))))]
+    packets = [mysql_packet(1, b"\x01"), mysql_packet(2, b"\x03def\0\0\0\x01a\0\x0c"), mysql_packet(3, b"\xfe\0\0\x02\0")]
+    packets += rows + [mysql_packet(4 + len(rows), b"\xfe\0\0\x02\0")]
+    return b"".join(packets), "ok"
+
+
+# the SQL protocols: a generator of requests, and one of responses with the status each must get
+SQL_MESSAGES = {"postgres": (postgres_requests(), postgres_responses()), "mysql": (mysql_requests(), mysql_responses())}
+
+
+@pytest.mark.parametrize("protocol", SQL_MESSAGES)
 @SETTINGS
-@given(postgres_requests(), postgres_responses(), st.integers(min_value=0), st.integers(0, 255))
-def test_postgres_mutated_never_raises(request, response_and_status, position, byte):
-    response = response_and_status[0]
-    check("postgres", mutated(request, position, byte), mutated(response, position, byte), ParseErrors())
+@given(data=st.data())
+def test_sql_cut_anywhere_parses_and_hides_secrets(protocol, data):
+    requests, responses = SQL_MESSAGES[protocol]
+    request, (response, status) = data.draw(requests), data.draw(responses)
+    assert_every_cut_parses_and_hides_secrets(protocol, request, response)
+    assert_status_settles_once(protocol, response, status)
+
+
+@pytest.mark.parametrize("protocol", SQL_MESSAGES)
+@SETTINGS
+@given(data=st.data(), position=st.integers(min_value=0), byte=st.integers(0, 255))
+def test_sql_mutated_never_raises(protocol, data, position, byte):
+    requests, responses = SQL_MESSAGES[protocol]
+    request, (response, _) = data.draw(requests), data.draw(responses)
+    check(protocol, mutated(request, position, byte), mutated(response, position, byte), ParseErrors())
 
 
 # --- SQL literals, however they are quoted and wherever the capture cuts them --------------------------------
@@ -235,4 +284,25 @@ def test_sql_literals_hidden_however_cut(tokens):
     statement = " ".join(tokens)  # without spaces an identifier may swallow a dollar quote, as PostgreSQL's does
     for cut in range(len(statement) + 1):
         shown = redact.sql(statement[:cut])
+        assert "q" not in shown and "j" not in shown, (cut, statement)
+
+
+def mysql_string(content: str) -> str:
+    return "'" + content.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+mysql_tokens = st.one_of(
+    words, st.sampled_from(["SELECT", "FROM", "WHERE", "=", ",", "(", ")", "?", "`a ``b`", "-- x\n", "# y\n"]),
+    st.builds(mysql_string, st.text("qj'\\ ", min_size=1)),
+    st.builds(lambda content: '"' + content.replace('"', '""') + '"', st.text('qj" ', min_size=1)),
+    st.builds(str, st.integers(min_value=0)),
+)
+
+
+@SETTINGS
+@given(st.lists(mysql_tokens, min_size=1, max_size=12))
+def test_mysql_literals_hidden_however_cut(tokens):
+    statement = " ".join(tokens)
+    for cut in range(len(statement) + 1):
+        shown = redact.mysql_sql(statement[:cut])
         assert "q" not in shown and "j" not in shown, (cut, statement)

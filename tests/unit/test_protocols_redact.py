@@ -30,6 +30,24 @@ def test_sql_literals_replaced(statement, redacted):
 
 
 @pytest.mark.parametrize(
+    "statement, redacted",
+    [
+        ("SELECT * FROM t WHERE name = 'alice'", "SELECT * FROM t WHERE name = ?"),
+        ("SELECT 'it\\'s secret', 1", "SELECT ?, ?"),  # a backslash escapes in MySQL's strings
+        ("SELECT 'a\\\\', 'secret'", "SELECT ?, ?"),
+        ('SELECT "double quoted secret", \'it\'\'s\'', "SELECT ?, ?"),
+        ("SELECT `col 1`, t2.c3 FROM `my``table` WHERE id = ?", None),
+        ("INSERT INTO t VALUES (0x1F, X'1F', 0b101, 1.5e3, .5, -7)", "INSERT INTO t VALUES (?, X?, ?, ?, ?, -?)"),
+        ("SELECT 'cut \\", "SELECT ?"),
+        ("# it's 5\nSELECT 5 -- or 6\n", "# it's 5\nSELECT ? -- or 6\n"),
+        ("/* don't 1 */ SELECT 'x'", "/* don't 1 */ SELECT ?"),
+    ],
+)
+def test_mysql_literals_replaced(statement, redacted):
+    assert redact.mysql_sql(statement) == (statement if redacted is None else redacted)
+
+
+@pytest.mark.parametrize(
     "target, path",
     [
         ("/login?user=bob&password=secret", "/login"),
@@ -92,5 +110,5 @@ def test_redis_values_hidden(command, arguments, shown):
         ("WRONGTYPE Operation against a key holding the wrong kind of value", None),
     ],
 )
-def test_redis_error_echoes_hidden(message, shown):
-    assert redact.redis_error(message) == (message if shown is None else shown)
+def test_quoted_parts_hidden(message, shown):
+    assert redact.quoted_parts(message) == (message if shown is None else shown)

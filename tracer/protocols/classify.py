@@ -12,11 +12,12 @@ _HTTP_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5]\d\d)[ \r]")
 _REDIS_REPLY_MARKERS = frozenset(b"+-:$*_#,(!=%~>|")
 _REDIS_PREFIX_WINDOW = 32  # Redis looks for the space that ends the prefix within the error's first 32 bytes
 _SQLSTATE = re.compile(rb"[0-9A-Z]{5}")
+_MYSQL_ERR = 0xFF
 
 
 def status(protocol: str, response: bytes) -> str | None:
-    """The rule of protocol ("http", "redis" or "postgres") applied to response."""
-    rules = {"http": http_status, "redis": redis_status, "postgres": postgres_status}
+    """The rule of protocol ("http", "redis", "postgres" or "mysql") applied to response."""
+    rules = {"http": http_status, "redis": redis_status, "postgres": postgres_status, "mysql": mysql_status}
     if protocol not in rules:
         raise ValueError(f"no status rule for protocol {protocol!r}, expected one of {', '.join(rules)}")
     return rules[protocol](response)
@@ -106,3 +107,22 @@ def _sqlstate(error_fields: bytes) -> str | None:
         if field[:1] == b"C":
             return field[1:].decode() if _SQLSTATE.fullmatch(field[1:]) else None
     return None
+
+
+def mysql_status(reply: bytes) -> str | None:
+    """"ok", or the code and SQLSTATE of an ERR packet ("1064/42000"), from the reply's first packet.
+
+    That packet is numbered 1 and not empty; its payload's first byte is 0xFF for an error, followed by the
+    code (two bytes, little-endian) and, since protocol 4.1, '#' and the five-character SQLSTATE. The
+    rest of a reply (a result set's columns and rows) does not change the outcome. A code without '#'
+    after it is the whole status ("1040").
+    """
+    if len(reply) < 5 or reply[3] != 1 or int.from_bytes(reply[:3], "little") == 0:
+        return None
+    payload = reply[4:]
+    if payload[0] != _MYSQL_ERR:
+        return "ok"
+    if len(payload) < 4 or payload[3:4] == b"#" and len(payload) < 9:
+        return None  # the code, or its SQLSTATE, is still to come
+    code = int.from_bytes(payload[1:3], "little")
+    return f"{code}/{payload[4:9].decode('latin-1')}" if payload[3:4] == b"#" else str(code)

@@ -5,6 +5,7 @@ error: they return what the bytes hold so far. ParseError means the bytes cannot
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 
@@ -17,14 +18,14 @@ class ParseError(ValueError):
 
 @dataclass(frozen=True)
 class Request:
-    operation: str | None  # HTTP method, Redis command, PostgreSQL message name
+    operation: str | None  # HTTP method, Redis command, PostgreSQL message name, MySQL command
     target: str | None  # HTTP path, Redis arguments, SQL statement (redacted when asked)
     text: str  # the captured request as shown to a reader
 
 
 @dataclass(frozen=True)
 class Response:
-    detail: str | None  # HTTP reason, Redis reply type or error, PostgreSQL error or command tag
+    detail: str | None  # HTTP reason, Redis reply type or error, PostgreSQL error or command tag, MySQL reply
     text: str  # the captured response as shown to a reader
 
 
@@ -39,3 +40,12 @@ def crlf_line(data: bytes, start: int) -> tuple[bytes, int | None]:
     if end < 0:
         return data[start:].removesuffix(b"\r"), None
     return data[start:end], end + 2
+
+
+def collapsed(lines: list[str]) -> list[str]:
+    """Runs of equal lines as one line with a count: "DataRow x 3"."""
+    out = []
+    for line, run in itertools.groupby(lines):
+        count = sum(1 for _ in run)
+        out.append(line if count == 1 else f"{line} x {count}")
+    return out

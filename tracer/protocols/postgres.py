@@ -6,10 +6,8 @@ messages are shown as the server wrote them: they name the relations and columns
 """
 from __future__ import annotations
 
-import itertools
-
 from . import redact as redaction
-from .parsing import ParseError, Request, Response, text
+from .parsing import ParseError, Request, Response, collapsed, text
 
 _FRONTEND = {
     b"Q": "Query", b"P": "Parse", b"B": "Bind", b"E": "Execute", b"S": "Sync", b"D": "Describe",
@@ -34,7 +32,7 @@ def parse_request(data: bytes, redact: bool) -> Request:
         line, sql = _frontend_line(kind, body, redact)
         shown.append(line)
         statement = statement or sql
-    return Request(_FRONTEND.get(data[:1]), statement or None, "\n".join(_collapsed(shown)))
+    return Request(_FRONTEND.get(data[:1]), statement or None, "\n".join(collapsed(shown)))
 
 
 def parse_response(data: bytes, redact: bool) -> Response:
@@ -52,7 +50,7 @@ def parse_response(data: bytes, redact: bool) -> Response:
             tag = tag or command_tag
         else:
             shown.append(name)
-    return Response(error or tag, "\n".join(_collapsed(shown)))
+    return Response(error or tag, "\n".join(collapsed(shown)))
 
 
 def _messages(data: bytes, names: dict[bytes, str], side: str) -> list[tuple[bytes, bytes]]:
@@ -101,12 +99,3 @@ def _error_fields(body: bytes) -> dict[bytes, str]:
 def _sql(raw: bytes, redact: bool) -> str:
     statement = text(raw)
     return redaction.sql(statement) if redact else statement
-
-
-def _collapsed(lines: list[str]) -> list[str]:
-    """Runs of equal lines as one line with a count: "DataRow x 3"."""
-    collapsed = []
-    for line, run in itertools.groupby(lines):
-        count = sum(1 for _ in run)
-        collapsed.append(line if count == 1 else f"{line} x {count}")
-    return collapsed

@@ -44,6 +44,29 @@ _SQL_TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
+# MySQL's dialect (its default sql_mode): a backslash escapes inside '...' and "...", both of which are
+# strings; `...` quotes identifiers; # starts a comment too; ? is a prepared statement's parameter.
+_MYSQL_TOKEN = re.compile(
+    r"""
+    (?P<keep>
+        `(?: [^`] | `` )* `?                   # quoted identifier
+      | [^\W\d][\w$]*                          # identifier or keyword
+      | (?: --[ \t] | \# ) [^\n]*               # line comment
+      | /\*.*?(?: \*/ | \Z)                    # block comment
+      | \?                                     # parameter
+    )
+  | (?P<string>
+        '(?: [^'\\] | '' | \\.? )* (?: ' | \Z)   # .? : a backslash may end the capture
+      | "(?: [^"\\] | "" | \\.? )* (?: " | \Z)
+    )
+  | (?P<number>
+        0[xX][0-9a-fA-F]+ | 0[bB][01]+
+      | (?: \d+(?:\.\d*)? | \.\d+ ) (?: [eE][+-]?\d+ )?
+    )
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
 
 def url_path(target: str) -> str:
     """A request target without query string, fragment and URL credentials: /login?user=bob -> /login."""
@@ -67,7 +90,16 @@ def sql(statement: str) -> str:
     Strings follow standard_conforming_strings (on since PostgreSQL 9.1): a backslash escapes only in E'...'.
     A literal cut off by the end of the capture is hidden to the end.
     """
-    return _SQL_TOKEN.sub(lambda token: token["keep"] or REDACTED, statement)
+    return _literals_hidden(_SQL_TOKEN, statement)
+
+
+def mysql_sql(statement: str) -> str:
+    """sql() in MySQL's dialect: name = 'it\\'s' -> name = ?, and "double-quoted" strings hidden too."""
+    return _literals_hidden(_MYSQL_TOKEN, statement)
+
+
+def _literals_hidden(tokens: re.Pattern, statement: str) -> str:
+    return tokens.sub(lambda token: token["keep"] or REDACTED, statement)
 
 
 def redis_arguments(command: str, arguments: list[str]) -> list[str]:
@@ -81,7 +113,8 @@ def redis_arguments(command: str, arguments: list[str]) -> list[str]:
     return arguments[:kept] + [REDACTED] * len(arguments[kept:])
 
 
-def redis_error(message: str) -> str:
-    """A Redis error with its single-quoted parts hidden: the unknown-command error echoes the arguments
-    there ("ERR unknown command 'x', with args beginning with: 'value'")."""
+def quoted_parts(message: str) -> str:
+    """An error message with its single-quoted parts hidden, where servers echo what they were sent: Redis's
+    unknown-command error ("ERR unknown command 'x', with args beginning with: 'value'"), MySQL's syntax
+    error ("... near 'value' at line 1")."""
     return _SINGLE_QUOTED.sub(f"'{REDACTED}'", message)

@@ -75,7 +75,7 @@ def parse_response(data: bytes, redact: bool) -> Response:
 
 
 def _error(message: str, redact: bool) -> Response:
-    shown = redaction.redis_error(message) if redact else message
+    shown = redaction.quoted_parts(message) if redact else message
     return Response(shown, shown)
 
 
