@@ -69,6 +69,7 @@ struct l7_direction {
     u8 batch_open;            /* postgres: an extended-protocol batch was counted, Sync ends it */
     u8 error_seen;            /* postgres: the pending request's ErrorResponse was counted */
     u8 chunked;               /* http: inside a chunked body; a chunk's size line follows skip */
+    u8 header_only;           /* mysql: the last I/O ended with a packet header alone (requests: kept in elems) */
 };
 
 struct l7_state {

@@ -16,12 +16,17 @@ static __always_inline u8 detect_protocol(const u8 *s, u32 n)
 
 /* Recognises the protocol of a socket from its first requests; 1 once it is known. A Redis inline command
  * is a candidate only: its request starts, and the server's answer (this function's response side) decides.
- * A server that speaks first (SMTP, POP3, ...) or answers otherwise rules inline Redis out. */
+ * A server that speaks first (SMTP, POP3, ...) or answers otherwise rules inline Redis out; if its first
+ * words are a MySQL greeting, the socket is MySQL. */
 static __always_inline int l7_detect(struct l7_state *st, int side, struct l7_scratch *w)
 {
     u8 *s = w->data;
     u32 n = payload_read(&w->payload, 0, s, L7_WINDOW);
-    if (side == SIDE_RESPONSE) {
+    if (side == SIDE_RESPONSE && !st->pending) {
+        if (!mysql_is_greeting(s, n, w->total))
+            return 0;
+        st->protocol = PROTO_MYSQL;
+    } else if (side == SIDE_RESPONSE) {
         if (!redis_is_reply(s, n)) {
             st->pending = 0;
             st->no_inline = 1;
@@ -51,8 +56,10 @@ static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info
         return;
     int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;
     if (st->protocol == PROTO_UNKNOWN && side == SIDE_RESPONSE && !st->pending) {
+        int spoke_first = !st->no_inline && !st->attempts;   /* l7_detect looks for a MySQL greeting */
         st->no_inline = 1;   /* the server spoke first, or answered a request that was no inline command */
-        return;
+        if (!spoke_first)
+            return;
     }
     struct l7_scratch *work = scratch();
     if (!work)
@@ -117,5 +124,13 @@ int l7_parse_postgres(void *ctx)
     struct l7_io io;
     if (l7_io_of(&io) && pg_on_io(io.st, io.si, io.work))
         l7_parsers.call(ctx, PROTO_POSTGRES);
+    return 0;
+}
+
+int l7_parse_mysql(void *ctx)
+{
+    struct l7_io io;
+    if (l7_io_of(&io) && mysql_on_io(io.st, io.si, io.work))
+        l7_parsers.call(ctx, PROTO_MYSQL);
     return 0;
 }

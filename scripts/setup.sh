@@ -106,7 +106,8 @@ fi
 [ $with_test = 1 ] || { say "ready"; exit 0; }
 
 # --- what the tests drive for real --------------------------------------------------------------
-apt_install docker.io containerd runc redis-server postgresql postgresql-contrib nginx-light prometheus victoria-metrics \
+apt_install docker.io containerd runc redis-server postgresql postgresql-contrib mariadb-server mariadb-client \
+  nginx-light prometheus victoria-metrics \
   chromium chromium-driver wrk nftables iproute2 curl busybox-static bpftool \
   mmdebstrap systemd  # the image tests build a Debian base; the systemd test runs systemd-analyze
 say "ready for tests"

@@ -6,7 +6,8 @@ import pytest
 
 REQUIRE_KERNEL = os.environ.get("INTUITION_REQUIRE_KERNEL") == "1"
 
-# fixtures for the real servers (nginx, redis, postgres), for Prometheus scraping the agent, for a private containerd
+# fixtures for the real servers (nginx, redis, postgres, mariadb), for Prometheus scraping the agent, for a
+# private containerd
 pytest_plugins = ["tests.helpers.servers", "tests.helpers.prometheus", "tests.helpers.containerd_env"]
 
 

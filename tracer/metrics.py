@@ -19,7 +19,7 @@ from .records import SERVER, RequestCounts
 EDGE_LABELS = ["client", "client_namespace", "server", "server_namespace"]
 CONNECT_FAILURE_REASONS = {"refused": "connect_refused", "timeout": "connect_timeout", "other": "connect_other"}
 # Tempo's connection_type: the datastores are "database", plain services leave it empty (unset)
-CONNECTION_TYPE = {"http": "", "redis": "database", "postgres": "database"}
+CONNECTION_TYPE = {"http": "", "redis": "database", "postgres": "database", "mysql": "database"}
 
 
 @dataclass

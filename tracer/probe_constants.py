@@ -7,7 +7,8 @@ from .records import LATENCY_BUCKETS
 ROLE_CLIENT, ROLE_SERVER = 1, 2
 EVENT_CONNECT_FAILED, EVENT_RESET_SENT, EVENT_RESET_RECEIVED, EVENT_REQUEST_SAMPLE, EVENT_DNS_ANSWER = 1, 2, 3, 4, 5
 # the protocols parsed in the kernel; each number also indexes the parser program and the parse error counter
-PROTOCOL_IDS = {"PROTO_HTTP": (1, "http"), "PROTO_REDIS": (2, "redis"), "PROTO_POSTGRES": (3, "postgres")}
+PROTOCOL_IDS = {"PROTO_HTTP": (1, "http"), "PROTO_REDIS": (2, "redis"), "PROTO_POSTGRES": (3, "postgres"),
+                "PROTO_MYSQL": (4, "mysql")}
 STATUS_LEN = 16
 # the listeners map's port for "this network namespace's listeners are known" (no socket listens on port 0)
 LISTENERS_KNOWN_PORT = 0

@@ -196,3 +196,50 @@ def postgres_port():
         subprocess.run(as_postgres + [f"{PG_BIN}/pg_ctl", "-D", f"{base}/data", "-m", "fast", "-w", "stop"],
                        capture_output=True, timeout=90)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class MariaDB:
+    port: int
+    socket: str  # for the test's own queries: a Unix socket, which the probes do not count
+
+    def global_status(self) -> dict[str, int]:
+        """SHOW GLOBAL STATUS, the numeric values."""
+        out = subprocess.run(["mariadb", "--no-defaults", "-S", self.socket, "-u", "root", "-N", "-B", "-e",
+                              "SHOW GLOBAL STATUS"], check=True, capture_output=True, text=True, timeout=60).stdout
+        pairs = (line.split("\t", 1) for line in out.splitlines())
+        return {name: int(value) for name, value in pairs if value.isdigit()}
+
+
+@contextmanager
+def running_mariadb() -> Iterator[MariaDB]:
+    """A throwaway MariaDB server (no grant checks: any user, no password) on 127.0.0.1. Stopped and its
+    files removed on exit."""
+    base = tempfile.mkdtemp(prefix="mysql-mariadb-")
+    process = None
+    try:
+        shutil.chown(base, "mysql")
+        subprocess.run(["runuser", "-u", "mysql", "--", "mariadb-install-db", "--no-defaults", f"--datadir={base}/data",
+                        "--skip-test-db", "--auth-root-authentication-method=normal"],
+                       check=True, capture_output=True, timeout=120)
+        port = free_port()
+        # performance_schema: its statement summaries count the errors that SHOW GLOBAL STATUS does not
+        process = subprocess.Popen([
+            "/usr/sbin/mariadbd", "--no-defaults", "--user=mysql", f"--datadir={base}/data",
+            f"--socket={base}/socket", f"--port={port}", "--bind-address=127.0.0.1", f"--pid-file={base}/pid",
+            f"--log-error={base}/error.log", "--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+            "--performance-schema=ON"])
+        wait_listening(port, process, timeout=120)
+        yield MariaDB(port=port, socket=f"{base}/socket")
+    finally:
+        if process is not None:
+            stop(process)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def mariadb():
+    if not os.path.exists("/usr/sbin/mariadbd"):
+        skip_or_fail("mariadb-server is not installed")
+    with running_mariadb() as server:
+        yield server

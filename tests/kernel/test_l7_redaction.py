@@ -33,3 +33,17 @@ def test_sql_sample_hides_literals(capture, postgres_port):
     assert (shown["operation"], shown["target"], shown["status"]) == \
         ("Query", "SELECT * FROM t WHERE name = ?", "ok"), shown
     assert "alice" not in shown["request"]
+
+
+@pytest.mark.kernel
+def test_mysql_sample_hides_literals(capture, mariadb):
+    mariadb_client = ["mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", str(mariadb.port), "-u", "root", "-e"]
+    select = mariadb_client + ["SELECT * FROM mysql.db WHERE User = 'it\\'s alice'"]
+    wait_for_samples(capture, mariadb.port, ("server",),
+                     lambda: subprocess.run(select, check=True, capture_output=True, timeout=60))
+    sample = samples_of(capture, mariadb.port, "server")[0]
+    assert b"alice" in sample.request, "not the request sent"
+    shown = describe(sample)
+    assert (shown["operation"], shown["target"], shown["status"]) == \
+        ("COM_QUERY", "SELECT * FROM mysql.db WHERE User = ?", "ok"), shown
+    assert shown["parse_error"] is None and "alice" not in shown["request"], shown
