@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-import requests
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers.agent_metrics import families, named_services, requests_between
 from tests.helpers.docker_env import DockerEnv, wait_until
 
 GOOD_OK, GOOD_MISSING = 200, 100  # requests of the good client answered 200 and 404
@@ -132,26 +131,9 @@ for _ in range(%d):
 """ % ROUNDS + _DONE
 
 
-def families(url: str):
-    return text_string_to_metric_families(requests.get(f"{url}/metrics", timeout=10).text)
-
-
 def parse_errors(url: str) -> Counter:
     return Counter({s.labels["protocol"]: s.value for f in families(url) if f.name == "intuition_parse_errors"
                     for s in f.samples if s.name.endswith("_total")})
-
-
-def requests_between(url: str, namespace: str, client: str, server: str) -> dict[tuple[str, str, str], float]:
-    """(protocol, status, reporter) -> requests from client to server in namespace."""
-    return {(s.labels["protocol"], s.labels["status"], s.labels["reporter"]): s.value
-            for f in families(url) if f.name == "intuition_requests" for s in f.samples
-            if s.name.endswith("_total") and s.labels["client_namespace"] == namespace
-            and (s.labels["client"], s.labels["server"]) == (client, server)}
-
-
-def named_services(url: str, namespace: str) -> set[str]:
-    return {s.labels["service"] for f in families(url) if f.name == "intuition_container_info"
-            for s in f.samples if s.labels["namespace"] == namespace}
 
 
 def finished(env: DockerEnv, container) -> bool:
