@@ -7,14 +7,16 @@
  * read the whole reply to the last one, so the first response I/O after a request starts with that reply,
  * and the rest of a result set (however the server's writes cut it) arrives while no request waits.
  * Clients that pipeline commands (rare with this protocol) are not followed: each response I/O completes
- * one request. */
+ * one request. A connection whose client asks for TLS or compressed packets counts bytes only. */
 
 #define MYSQL_STEPS 8                 /* request packets parsed in one write or read */
 #define MYSQL_HEADER 4
 #define MYSQL_REPLY_HEAD 13           /* header, 0xFF, 2-byte code, '#', 5-character SQLSTATE */
 #define MYSQL_PROTOCOL_10 10
 #define MYSQL_GREETING_MAX 1024
-#define MYSQL_SSL_REQUEST 32          /* the handshake response cut short before the user: TLS follows */
+#define MYSQL_CAPABILITIES 4          /* the client's capability flags open its handshake response */
+#define MYSQL_CLIENT_COMPRESS 0x20
+#define MYSQL_CLIENT_SSL 0x800
 #define MYSQL_COM_QUERY 0x03
 #define MYSQL_COM_STMT_PREPARE 0x16
 #define MYSQL_COM_STMT_EXECUTE 0x17
@@ -40,16 +42,12 @@ static __always_inline int mysql_is_request(u8 command)
 static __always_inline int mysql_request_step(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w)
 {
     u8 *s = w->data;
-    u32 n = payload_read(&w->payload, w->offset, s, MYSQL_HEADER + 1);
-    u32 header, in_io = MYSQL_HEADER;   /* header bytes in this I/O */
-    u8 command;
+    u32 n = payload_read(&w->payload, w->offset, s, MYSQL_HEADER + MYSQL_CAPABILITIES);
+    u32 header, at = MYSQL_HEADER;   /* where the payload starts in s */
     if (d->header_only) {   /* the previous I/O was this packet's header alone: its payload starts here */
-        if (n == 0)
-            return 0;
         header = d->elems;
-        command = s[0];
         d->header_only = 0;
-        in_io = 0;
+        at = 0;
     } else {
         if (n < MYSQL_HEADER)
             return 0;
@@ -61,21 +59,21 @@ static __always_inline int mysql_request_step(struct l7_state *st, struct l7_dir
             return 1;
         }
         if (n == MYSQL_HEADER)   /* header and payload in separate buffers of one writev */
-            n += payload_read(&w->payload, w->offset + MYSQL_HEADER, s + MYSQL_HEADER, 1);
-        if (n < MYSQL_HEADER + 1)
-            return 0;
-        command = s[MYSQL_HEADER];
+            n += payload_read(&w->payload, w->offset + MYSQL_HEADER, s + MYSQL_HEADER, MYSQL_CAPABILITIES);
     }
+    if (n < at + 1)
+        return 0;
     u32 length = header & 0xffffff, seq = header >> 24;
     if (seq == 0) {
         if (length == 0)
             return 0;
-        if (mysql_is_request(command))
+        if (mysql_is_request(s[WIN(at)]))
             request_started(st);   /* its sample's bytes start at the header, or here after a lone header */
-    } else if (seq == 1 && length == MYSQL_SSL_REQUEST) {
-        st->protocol = PROTO_NONE;   /* TLS: bytes only */
+    } else if (seq == 1 && n >= at + MYSQL_CAPABILITIES &&
+               (load_u32(s, at) & (MYSQL_CLIENT_SSL | MYSQL_CLIENT_COMPRESS))) {
+        st->protocol = PROTO_NONE;   /* the handshake response asks for TLS or compressed packets */
     }
-    w->offset += in_io + length;
+    w->offset += at + length;
     return 1;
 }
 

@@ -71,7 +71,19 @@ def query(sql: bytes) -> bytes:
     return packet(0, b"\x03" + sql)
 
 
-HANDSHAKE_RESPONSE = packet(1, bytes(40))   # its content does not matter here
+CLIENT_COMPRESS, CLIENT_SSL = 0x20, 0x800   # capability flags
+
+
+def handshake_response(capabilities: int = 0) -> bytes:
+    """The client's first packet: its capability flags, then what does not matter here."""
+    return packet(1, capabilities.to_bytes(4, "little") + bytes(36))
+
+
+def handshake(s: socket.socket, capabilities: int = 0) -> None:
+    """The client's part of the handshake with scripted_server."""
+    assert s.recv(len(MYSQL_GREETING), socket.MSG_WAITALL) == MYSQL_GREETING
+    s.sendall(handshake_response(capabilities))
+    read_exactly(s, len(MYSQL_OK))
 STMT_CLOSE = packet(0, b"\x19\x01\x00\x00\x00")
 OLD_ERROR = packet(1, b"\xff\x10\x04Too many connections")   # 1040 without '#' and SQLSTATE
 OUT_OF_SEQUENCE = packet(5, MYSQL_OK[4:])
@@ -83,8 +95,8 @@ def scripted_server(replies: list[list[bytes | tuple[bytes, ...]]]):
     is one write of several buffers (sendmsg)."""
     def handle(conn: socket.socket) -> None:
         conn.sendall(MYSQL_GREETING)
-        read_exactly(conn, len(HANDSHAKE_RESPONSE))
-        conn.sendall(b"\x07\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00")
+        read_exactly(conn, len(handshake_response()))
+        conn.sendall(packet(2, MYSQL_OK[4:]))
         for writes in replies:
             header = conn.recv(4, socket.MSG_WAITALL)
             read_exactly(conn, int.from_bytes(header[:3], "little"))
@@ -113,9 +125,7 @@ def test_packet_shapes_and_malformed_replies(capture):
     before = capture.collector.parse_errors.get("mysql", 0)
     with Server(scripted_server([writes for _, writes in script])) as server, \
             socket.create_connection(("127.0.0.1", server.port)) as s:
-        assert s.recv(len(MYSQL_GREETING), socket.MSG_WAITALL) == MYSQL_GREETING
-        s.sendall(HANDSHAKE_RESPONSE)
-        read_exactly(s, len(MYSQL_OK))
+        handshake(s)
         for request, writes in script:
             s.sendall(request)
             read_exactly(s, sum(len(b"".join(data) if isinstance(data, tuple) else data) for data in writes))
@@ -125,3 +135,18 @@ def test_packet_shapes_and_malformed_replies(capture):
                          what=f"{want} and a parse error at the server end")
     capture.poll()
     assert capture.collector.parse_errors["mysql"] - before == 1
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("capability", [CLIENT_SSL, CLIENT_COMPRESS], ids=["tls", "compressed"])
+def test_tls_or_compressed_connection_counts_bytes_only(capture, capability):
+    """A client that asks for TLS or compressed packets: its query is not counted; the next connection's,
+    which asks for neither, is."""
+    with Server(scripted_server([[MYSQL_OK]])) as server:
+        for capabilities in (capability, 0):
+            with socket.create_connection(("127.0.0.1", server.port)) as s:
+                handshake(s, capabilities)
+                s.sendall(query(b"select 1"))
+                read_exactly(s, len(MYSQL_OK))
+        capture.wait_for(lambda c: server_counts(c, server.port, "mysql") == {"ok": 1},
+                         what="the second connection's query alone at the server end")
