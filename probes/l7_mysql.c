@@ -1,5 +1,6 @@
 /* MySQL classic protocol: a request per COM_QUERY, COM_STMT_PREPARE or COM_STMT_EXECUTE, judged by the first
- * packet of its reply: "ok", or an ERR packet's code and SQLSTATE ("1064/42000"). Packets are a 3-byte
+ * packet of its reply: "ok", or an ERR packet's error code ("1064"; its SQLSTATE is in the request's
+ * sample, tracer/protocols/mysql.py). Packets are a 3-byte
  * little-endian length and a sequence number; a command is the first byte of a packet numbered 0, and its
  * reply is numbered 1. The server speaks first (its greeting, l7_detect).
  *
@@ -11,7 +12,7 @@
 
 #define MYSQL_STEPS 8                 /* request packets parsed in one write or read */
 #define MYSQL_HEADER 4
-#define MYSQL_REPLY_HEAD 13           /* header, 0xFF, 2-byte code, '#', 5-character SQLSTATE */
+#define MYSQL_REPLY_HEAD 7            /* header, 0xFF, 2-byte code */
 #define MYSQL_PROTOCOL_10 10
 #define MYSQL_GREETING_MAX 1024
 #define MYSQL_CAPABILITIES 4          /* the client's capability flags open its handshake response */
@@ -77,9 +78,8 @@ static __always_inline int mysql_request_step(struct l7_state *st, struct l7_dir
     return 1;
 }
 
-/* An ERR packet's status from its payload at s[at]: the code in decimal, then "/" and the SQLSTATE when
- * the packet has one ('#' and five characters; a reply read in pieces shorter than that gets the code). */
-static __always_inline void mysql_error_status(const u8 *s, u32 at, u32 n, char *status)
+/* An ERR packet's status from its payload at s[at]: the code in decimal. */
+static __always_inline void mysql_error_status(const u8 *s, u32 at, char *status)
 {
     u32 code = s[WIN(at + 1)] | (s[WIN(at + 2)] << 8);
     u32 digits = code >= 10000 ? 5 : code >= 1000 ? 4 : code >= 100 ? 3 : code >= 10 ? 2 : 1;
@@ -90,12 +90,6 @@ static __always_inline void mysql_error_status(const u8 *s, u32 at, u32 n, char 
             code /= 10;
         }
     }
-    if (at + 9 > n || s[WIN(at + 3)] != '#')
-        return;
-    status[digits & 7] = '/';
-#pragma unroll
-    for (int k = 0; k < 5; k++)
-        status[(digits + 1 + k) & 15] = s[WIN(at + 4 + k)];
 }
 
 /* The first response I/O after a request: its first packet judges the oldest pending request. A header
@@ -127,7 +121,7 @@ static __always_inline int mysql_reply(struct l7_state *st, struct sock_info *si
     if (s[WIN(at)] == MYSQL_ERR) {
         if (at + 3 > n)
             return 0;
-        mysql_error_status(s, at, n, status);
+        mysql_error_status(s, at, status);
     } else {
         __builtin_memcpy(status, "ok", 3);
     }

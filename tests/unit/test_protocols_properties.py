@@ -227,7 +227,7 @@ def mysql_responses(draw):
     if shape == "error":
         code, state = draw(st.sampled_from([(1064, "42000"), (1146, "42S02"), (1062, "23000")]))
         message = f"{draw(words)} near '{draw(secrets)}' at line 1".encode()
-        return mysql_packet(1, b"\xff" + code.to_bytes(2, "little") + b"#" + state.encode() + message), f"{code}/{state}"
+        return mysql_packet(1, b"\xff" + code.to_bytes(2, "little") + b"#" + state.encode() + message), str(code)
     rows = [mysql_packet(4 + i, bytes([len(value)]) + value)
             for i, value in enumerate(draw(secrets).encode() for _ in range(draw(st.integers(0, 3))))]
     packets = [mysql_packet(1, b"\x01"), mysql_packet(2, b"\x03def\0\0\0\x01a\0\x0c"), mysql_packet(3, b"\xfe\0\0\x02\0")]

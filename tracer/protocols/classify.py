@@ -110,19 +110,18 @@ def _sqlstate(error_fields: bytes) -> str | None:
 
 
 def mysql_status(reply: bytes) -> str | None:
-    """"ok", or the code and SQLSTATE of an ERR packet ("1064/42000"), from the reply's first packet.
+    """"ok", or the error code of an ERR packet ("1064"), from the reply's first packet.
 
     That packet is numbered 1 and not empty; its payload's first byte is 0xFF for an error, followed by the
-    code (two bytes, little-endian) and, since protocol 4.1, '#' and the five-character SQLSTATE. The
-    rest of a reply (a result set's columns and rows) does not change the outcome. A code without '#'
-    after it is the whole status ("1040").
+    code (two bytes, little-endian) and, since protocol 4.1, '#' and the five-character SQLSTATE, which the
+    sample's description shows (mysql.py). The rest of a reply (a result set's columns and rows) does not
+    change the outcome.
     """
     if len(reply) < 5 or reply[3] != 1 or int.from_bytes(reply[:3], "little") == 0:
         return None
     payload = reply[4:]
     if payload[0] != _MYSQL_ERR:
         return "ok"
-    if len(payload) < 4 or payload[3:4] == b"#" and len(payload) < 9:
-        return None  # the code, or its SQLSTATE, is still to come
-    code = int.from_bytes(payload[1:3], "little")
-    return f"{code}/{payload[4:9].decode('latin-1')}" if payload[3:4] == b"#" else str(code)
+    if len(payload) < 3:
+        return None  # the code is still to come
+    return str(int.from_bytes(payload[1:3], "little"))
