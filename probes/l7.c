@@ -60,6 +60,11 @@ struct l7_scratch {
     u8 passes;                /* parser runs so far on this I/O */
     u8 pad;
     u32 kept_len;             /* http: bytes in data when a status line kept from earlier I/O begins it, else 0 */
+    /* http2: payload covers PAYLOAD_SEGMENTS of the syscall's iovecs at a time (probes/l7_http2.c) */
+    u64 window_base;          /* offset in the I/O of the first byte that payload covers */
+    u64 iov;                  /* the syscall's iovec array, 0 until looked up */
+    u32 iov_count;
+    u32 window_segment;       /* index in it of payload's first segment */
 };
 
 BPF_HASH(requests, struct request_key, struct request_stats, MAX_FLOWS);

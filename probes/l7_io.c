@@ -11,6 +11,8 @@ static __always_inline u8 detect_protocol(const u8 *s, u32 n)
         return PROTO_REDIS;
     if (pg_is_startup(s, n))
         return PROTO_POSTGRES;
+    if (http2_is_preface(s, n))
+        return PROTO_HTTP2;
     return PROTO_UNKNOWN;
 }
 
@@ -132,5 +134,13 @@ int l7_parse_mysql(void *ctx)
     struct l7_io io;
     if (l7_io_of(&io) && mysql_on_io(io.st, io.si, io.work))
         l7_parsers.call(ctx, PROTO_MYSQL);
+    return 0;
+}
+
+int l7_parse_http2(void *ctx)
+{
+    struct l7_io io;
+    if (l7_io_of(&io) && http2_on_io(io.st, io.si, io.work))
+        l7_parsers.call(ctx, PROTO_HTTP2);
     return 0;
 }

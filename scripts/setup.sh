@@ -109,5 +109,6 @@ fi
 apt_install docker.io containerd runc redis-server postgresql postgresql-contrib mariadb-server mariadb-client \
   nginx-light prometheus victoria-metrics \
   chromium chromium-driver wrk nftables iproute2 curl busybox-static bpftool \
-  mmdebstrap systemd  # the image tests build a Debian base; the systemd test runs systemd-analyze
+  mmdebstrap systemd `# the image tests build a Debian base; the systemd test runs systemd-analyze` \
+  nghttp2-client  # h2load: HTTP/2 streams at once over one connection
 say "ready for tests"

@@ -13,7 +13,8 @@ from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
 from .loader import CaptureConfig, ProbeInfo, load
-from .records import DnsAnswer, Drain, FlowDelta, RequestCounts
+from .protocols import http2_streams
+from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
 
 # the probes' own counters, then the kernel's count of skipped program runs
 LOST_SOURCES = (*LOST_COUNTERS.values(), "bpf_recursion")
@@ -38,6 +39,7 @@ class Collector:
         self._flow_counters: CounterMap | None = None
         self._request_counters: CounterMap | None = None
         self._prog_fds: list[int] = []
+        self._http2 = http2_streams.Http2Streams()
 
     def start(self) -> None:
         self._bpf, self.probe_info = load(self.capture, self._cgroup_layout)
@@ -67,7 +69,6 @@ class Collector:
             deltas.setdefault(delta.key, FlowDelta(key=delta.key)).counters.add(delta.counters)
         if self._request_counters is not None:
             self._drain_requests(deltas)
-        out.flows = list(deltas.values())
         # events after counters: a probe counts first and emits second, so the event of a counted failure
         # is in the ring buffer by now
         self._bpf.ring_buffer_consume()
@@ -76,11 +77,18 @@ class Collector:
             raise error
         raw_events, self._raw_events = self._raw_events, []
         wall_offset = now - time.monotonic()
+        pieces = []
         for event in (flows.decode_event(raw, wall_offset) for raw in raw_events):
-            (out.dns if isinstance(event, DnsAnswer) else out.events).append(event)
+            if isinstance(event, HeaderPiece):
+                pieces.append(event)
+            else:
+                (out.dns if isinstance(event, DnsAnswer) else out.events).append(event)
+        out.events += self._http2_requests(pieces, deltas, wall_offset)
+        out.flows = list(deltas.values())
         out.lost = self._lost_delta()
         if self._request_counters is not None:
             self.parse_errors = self._parse_error_totals()
+            self.parse_errors["http2"] += self._http2.parse_errors
         drained = time.monotonic()
         if drained - self._map_counted >= MAP_COUNT_INTERVAL:
             self.map_entries = {name: sum(1 for _ in self._bpf[name.encode()].keys()) for name in self._map_names}
@@ -93,6 +101,14 @@ class Collector:
             key, status_key, counts = flows.decode_request(
                 flows.RequestKeyStruct.from_buffer_copy(raw_key), flows.RequestStatsStruct.from_buffer_copy(raw_stats))
             deltas.setdefault(key, FlowDelta(key=key)).requests.setdefault(status_key, RequestCounts()).add(counts)
+
+    def _http2_requests(self, pieces: list[HeaderPiece], deltas: dict, wall_offset: float) -> list:
+        """Count the HTTP/2 and gRPC requests that these header block pieces complete; returns their samples."""
+        done = self._http2.feed(pieces, time.monotonic_ns())
+        for request in done:
+            requests = deltas.setdefault(request.key, FlowDelta(key=request.key)).requests
+            requests.setdefault((request.protocol, request.status), RequestCounts()).count_one(request.latency_us)
+        return http2_streams.samples(done, self.capture.samples_per_second, wall_offset)
 
     def _parse_error_totals(self) -> dict[str, int]:
         table = self._bpf[b"parse_errors"]

@@ -8,10 +8,11 @@ from __future__ import annotations
 import ctypes as ct
 import ipaddress
 
-from .probe_constants import (EVENT_CONNECT_FAILED, EVENT_DNS_ANSWER, EVENT_REQUEST_SAMPLE, EVENT_RESET_RECEIVED,
-                              EVENT_RESET_SENT, PROTOCOL_IDS, ROLE_CLIENT, ROLE_SERVER, STATUS_LEN)
-from .records import (CLIENT, LATENCY_BUCKETS, SERVER, ConnectFailure, DnsAnswer, FlowCounters, FlowDelta, FlowKey,
-                      RequestCounts, RequestSample, Reset)
+from .probe_constants import (EVENT_CONNECT_FAILED, EVENT_DNS_ANSWER, EVENT_HEADER_BLOCK, EVENT_REQUEST_SAMPLE,
+                              EVENT_RESET_RECEIVED, EVENT_RESET_SENT, PROTOCOL_IDS, ROLE_CLIENT, ROLE_SERVER,
+                              STATUS_LEN)
+from .records import (CLIENT, LATENCY_BUCKETS, REQUEST_SIDE, RESPONSE_SIDE, SERVER, ConnectFailure, DnsAnswer,
+                      FlowCounters, FlowDelta, FlowKey, HeaderPiece, RequestCounts, RequestSample, Reset)
 
 ROLES = {ROLE_CLIENT: CLIENT, ROLE_SERVER: SERVER}
 ECONNREFUSED, ETIMEDOUT = 111, 110
@@ -95,6 +96,30 @@ class DnsHeadStruct(ct.Structure):
     ]
 
 
+class HeaderPieceHeadStruct(ct.Structure):
+    """struct h2_piece_event of probes/l7_http2.c up to its byte array of L7_WINDOW bytes."""
+    _fields_ = [
+        ("type", ct.c_uint32),
+        ("stream_id", ct.c_uint32),
+        ("timestamp_ns", ct.c_uint64),
+        ("key", FlowKeyStruct),
+        ("sk", ct.c_uint64),
+        ("connection_ns", ct.c_uint64),
+        ("seq", ct.c_uint32),
+        ("frame_length", ct.c_uint32),
+        ("offset", ct.c_uint32),
+        ("len", ct.c_uint32),
+        ("frame_type", ct.c_uint8),
+        ("flags", ct.c_uint8),
+        ("side", ct.c_uint8),
+        ("out_of_step", ct.c_uint8),
+        ("pad", ct.c_uint32),
+    ]
+
+
+SIDES = (REQUEST_SIDE, RESPONSE_SIDE)  # by SIDE_REQUEST and SIDE_RESPONSE of probes/l7.c
+
+
 def address_text(raw) -> str:
     """Text of a 16-byte address; IPv4-mapped addresses as plain IPv4."""
     addr = ipaddress.IPv6Address(bytes(raw))
@@ -160,6 +185,19 @@ def decode_dns(raw: bytes, wall_offset: float) -> DnsAnswer:
                      message=raw[head_size:head_size + head.captured], timestamp=head.timestamp_ns / 1e9 + wall_offset)
 
 
+def decode_header_piece(raw: bytes) -> HeaderPiece:
+    head_size = ct.sizeof(HeaderPieceHeadStruct)
+    if len(raw) < head_size:
+        raise ValueError(f"short header block event: {len(raw)} bytes")
+    head = HeaderPieceHeadStruct.from_buffer_copy(raw[:head_size])
+    if head.len > len(raw) - head_size or head.side >= len(SIDES):
+        raise ValueError(f"header block event holds {head.len} bytes on side {head.side}, in {len(raw)} bytes")
+    return HeaderPiece(key=decode_key(head.key), connection=(head.sk, head.connection_ns), side=SIDES[head.side],
+                       seq=head.seq, out_of_step=bool(head.out_of_step), stream_id=head.stream_id,
+                       frame_type=head.frame_type, flags=head.flags, frame_length=head.frame_length,
+                       offset=head.offset, data=raw[head_size:head_size + head.len], timestamp_ns=head.timestamp_ns)
+
+
 def decode_event(raw: bytes, wall_offset: float):
     """A ring-buffer event as a record; wall_offset turns the kernel's monotonic clock into unix time."""
     kind = int.from_bytes(raw[:4], "little") if len(raw) >= 4 else None
@@ -167,6 +205,8 @@ def decode_event(raw: bytes, wall_offset: float):
         return decode_sample(raw, wall_offset)
     if kind == EVENT_DNS_ANSWER:
         return decode_dns(raw, wall_offset)
+    if kind == EVENT_HEADER_BLOCK:
+        return decode_header_piece(raw)
     if len(raw) < ct.sizeof(EventStruct):
         raise ValueError(f"short event: {len(raw)} bytes, expected {ct.sizeof(EventStruct)}")
     e = EventStruct.from_buffer_copy(raw[:ct.sizeof(EventStruct)])

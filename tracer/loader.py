@@ -24,7 +24,8 @@ COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
 BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
 # Request parsing reads the syscall's user buffer from the sock length tracepoints (needs L7_WINDOW); so does
 # the capture of DNS answers.
-L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_mysql.c", "l7_io.c", "dns.c")
+L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_mysql.c", "l7_http2.c",
+              "l7_io.c", "dns.c")
 # parser program -> its index in the l7_parsers tail-call array (its protocol's number)
 L7_PARSERS = {f"l7_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
 MAX_LISTENERS = 4096

@@ -62,6 +62,12 @@ class RequestCounts:
     latency_sum_us: int = 0
     latency_log2_us: list[int] = field(default_factory=lambda: [0] * LATENCY_BUCKETS)
 
+    def count_one(self, latency_us: int) -> None:
+        """One more request, in the bucket the probes' log2_bucket (probes/l7.c) would give its latency."""
+        self.count += 1
+        self.latency_sum_us += latency_us
+        self.latency_log2_us[min(max(0, latency_us.bit_length() - 1), LATENCY_BUCKETS - 1)] += 1
+
     def add(self, other: "RequestCounts") -> None:
         self.count += other.count
         self.latency_sum_us += other.latency_sum_us
@@ -115,6 +121,28 @@ class DnsAnswer:
     length: int  # bytes the read returned; `message` holds the first of them (probe_constants.DNS_SAMPLE_BYTES)
     message: bytes
     timestamp: float
+
+
+REQUEST_SIDE, RESPONSE_SIDE = "request", "response"
+
+
+@dataclass(frozen=True)
+class HeaderPiece:
+    """A piece of an HTTP/2 header block fragment as the kernel walked it (probes/l7_http2.c). The collector
+    turns these into requests (tracer/protocols/http2_streams.py); they never reach the graph."""
+
+    key: FlowKey
+    connection: tuple[int, int]  # (socket, when the kernel's walk began): one HTTP/2 connection
+    side: str  # REQUEST_SIDE (client to server) or RESPONSE_SIDE
+    seq: int  # pieces the kernel sent before this one in this direction: a gap is a lost piece
+    out_of_step: bool  # the kernel's walk lost its place before this piece
+    stream_id: int
+    frame_type: int  # HEADERS (1) or CONTINUATION (9)
+    flags: int  # the frame's flags
+    frame_length: int  # the frame's payload length
+    offset: int  # of this piece in the frame's payload
+    data: bytes
+    timestamp_ns: int  # CLOCK_MONOTONIC
 
 
 @dataclass

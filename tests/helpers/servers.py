@@ -96,7 +96,7 @@ http {{
     uwsgi_temp_path {base};
     scgi_temp_path {base};
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{listen_options};
         root {base}/empty;
         location /ok {{ return 200 "ok"; }}
         location /fail {{ return 500 "failed"; }}   # with a body: the default error page would close the connection
@@ -106,14 +106,14 @@ http {{
 
 
 @contextmanager
-def running_nginx() -> Iterator[Nginx]:
+def running_nginx(listen_options: str = "", prefix: str = "intuition-nginx-") -> Iterator[Nginx]:
     """nginx (one worker) on 127.0.0.1: /ok* answers 200, /fail* 500, anything else 404. Stopped and its
-    files removed on exit."""
-    base = tempfile.mkdtemp(prefix="intuition-nginx-")
+    files removed on exit. listen_options go on its listen line (" http2": HTTP/2 with prior knowledge)."""
+    base = tempfile.mkdtemp(prefix=prefix)
     os.mkdir(f"{base}/empty")
     port = free_port()
     with open(f"{base}/nginx.conf", "w") as f:
-        f.write(NGINX_CONF.format(base=base, port=port))
+        f.write(NGINX_CONF.format(base=base, port=port, listen_options=listen_options))
     process = subprocess.Popen([NGINX, "-p", base, "-c", f"{base}/nginx.conf", "-e", f"{base}/error.log"])
     try:
         wait_listening(port, process)

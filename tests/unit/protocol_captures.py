@@ -110,3 +110,20 @@ MYSQL_EXECUTE_RESPONSE = (
 )
 # COM_STMT_CLOSE and COM_QUIT in one write: neither is answered
 MYSQL_CLOSE_AND_QUIT = b"\x05\x00\x00\x00\x19\x01\x00\x00\x00\x01\x00\x00\x00\x01"
+
+
+# --- HTTP/2 and gRPC: h2load 1.52 against nginx 1.22, grpcio 1.85 client and server. A sample keeps each side's
+# headers as a block that decodes on its own (tracer/protocols/http2_streams.py), so these are such blocks. ---
+H2_GET_REQUEST = bytes.fromhex(
+    "82448d60fd43fe24fd4b5408292c2a4386418b089d5c0b8170dc65f7c01f7a8f9c541c722954d3a5358980aed897075787ba51d85b141c64"
+)
+H2_NOT_FOUND_RESPONSE = bytes.fromhex(
+    "8d7689aa6355e580ae212e1f6196c361be9413aa693f75040138a05cb8db5700e298b46f5f87497ca589d34d1f5c830b6cff"
+)
+GRPC_REQUEST = bytes.fromhex(
+    "8386448e6274a6b124a84afb927b0ac622a7418b089d5c0b8170dc682eb41f4082497f864d833505b11f5f8b1d75d0620d263d4c4d65647a"
+    "a49acac8b57e9339ea602bbcdaeca93595916230d89702e053faa0d55be7ed424e94d62fef40899acac8b24d494f6a7f8513efbefd3f"
+)
+GRPC_NOT_FOUND_RESPONSE = bytes.fromhex(
+    "885f8b1d75d0620d263d4c4d656440889acac8b21234da8f816f40899acac8b5254207317f88a8ea22d24ea752fa"
+)

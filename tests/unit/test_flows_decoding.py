@@ -51,3 +51,15 @@ def test_short_or_unknown_events_are_errors():
         flows.decode_event(b"\x01\x00", 0.0)
     with pytest.raises(ValueError, match="unknown event type 9"):
         flows.decode_event(bytes(flows.EventStruct(type=9)), 0.0)
+
+
+def test_header_block_piece_event():
+    head = flows.HeaderPieceHeadStruct(type=flows.EVENT_HEADER_BLOCK, stream_id=5, timestamp_ns=7_000, key=key_struct(),
+                                       sk=0xffff8880, connection_ns=3_000, seq=4, frame_length=40, offset=8, len=3,
+                                       frame_type=9, flags=4, side=1, out_of_step=1)
+    piece = flows.decode_event(bytes(head) + b"abc" + bytes(253), 0.0)
+    assert (piece.connection, piece.side, piece.seq, piece.out_of_step) == ((0xffff8880, 3_000), "response", 4, True)
+    assert (piece.stream_id, piece.frame_type, piece.flags, piece.frame_length, piece.offset) == (5, 9, 4, 40, 8)
+    assert (piece.data, piece.timestamp_ns, piece.key.tgid) == (b"abc", 7_000, 77)
+    with pytest.raises(ValueError, match="holds 300 bytes"):
+        flows.decode_event(bytes(flows.HeaderPieceHeadStruct(type=flows.EVENT_HEADER_BLOCK, len=300)) + bytes(256), 0.0)

@@ -60,6 +60,15 @@ def test_classes_follow_status():
     assert [n.title for n in edge.notices] == ["25% of requests fail", "15% of requests are refused (4xx)"]
 
 
+def test_http2_classes_follow_status_and_grpc_errors_are_danger():
+    graph, clock = make_graph()
+    reqs = {**requests("http2", "200", 6), **requests("http2", "404", 2), **requests("http2", "unknown", 1),
+            **requests("grpc", "OK", 4), **requests("grpc", "NOT_FOUND", 3)}
+    tick(graph, clock, flow(key(1, API_IP, port=50051), reqs))
+    edge = only_edge(graph)
+    assert (edge.normal, edge.warning, edge.danger) == (10.0, 2.0, 4.0)
+
+
 def test_redis_and_postgres_errors_are_danger():
     graph, clock = make_graph()
     reqs = {**requests("redis", "ok", 7), **requests("redis", "WRONGTYPE", 2), **requests("postgres", "42601", 1)}

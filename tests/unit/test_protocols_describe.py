@@ -93,20 +93,20 @@ def test_both_sides_unparsable():
 
 
 def test_unknown_protocol_is_a_clear_error():
-    expected = "^request sample has unknown protocol 'smtp', expected one of http, redis, postgres, mysql$"
+    expected = "^request sample has unknown protocol 'smtp', expected one of http, redis, postgres, mysql, http2, grpc$"
     with pytest.raises(ValueError, match=expected):
         describe(sample("smtp", b"", b""))
 
 
 def test_parse_errors_counted_per_protocol():
     errors = ParseErrors()
-    assert errors.totals() == {"http": 0, "redis": 0, "postgres": 0, "mysql": 0}
+    assert errors.totals() == {"http": 0, "redis": 0, "postgres": 0, "mysql": 0, "http2": 0, "grpc": 0}
     errors.record(describe(sample("http", b"\x16\x03\x01", b"")))
     errors.record(describe(sample("http", LOGIN, LOGIN_OK)))
     errors.record(describe(sample("redis", b"*x\r\n", b"+OK\r\n")))
     errors.record(describe(sample("redis", b"*z\r\n", b"?")))  # both sides bad: still one sample
-    assert errors.totals() == {"http": 1, "redis": 2, "postgres": 0, "mysql": 0}
+    assert errors.totals() == {"http": 1, "redis": 2, "postgres": 0, "mysql": 0, "http2": 0, "grpc": 0}
 
 
 def test_protocols_are_the_metric_label_values():
-    assert PROTOCOLS == ("http", "redis", "postgres", "mysql")
+    assert PROTOCOLS == ("http", "redis", "postgres", "mysql", "http2", "grpc")

@@ -14,6 +14,11 @@ def test_the_parser_survives_100k_generated_inputs(protocol):
     assert 0 < rejected < COUNT  # the inputs reach both the parse errors and the parsed paths
 
 
+def test_http2_streams_survive_100k_generated_header_block_pieces():
+    completed = fuzz_parsers.fuzz_header_pieces(seed=1, count=COUNT)
+    assert 0 < completed < COUNT  # some pieces still make whole requests
+
+
 def test_a_failure_names_the_protocol_seed_and_input(monkeypatch):
     def raising(sample, redact=True):
         raise IndexError("boom")

@@ -59,7 +59,7 @@ def test_arbitrary_bytes_never_raise(protocol, request, response, redacting):
 
 
 @SETTINGS
-@given(st.sampled_from(PROTOCOLS), st.binary(max_size=300))
+@given(st.sampled_from(tuple(classify.STATUS_RULES)), st.binary(max_size=300))
 def test_status_rules_never_raise_and_settle_once(protocol, response):
     status = classify.status(protocol, response)
     for cut in range(len(response)):

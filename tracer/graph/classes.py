@@ -8,9 +8,11 @@ CLASSES = (NORMAL, WARNING, DANGER)
 
 
 def request_class(protocol: str, status: str) -> str:
-    """HTTP 1xx-3xx normal, 4xx warning, 5xx (or anything unparsable) danger; Redis and PostgreSQL: any
-    status but "ok" is an error, so danger."""
-    if protocol == "http":
+    """HTTP and HTTP/2 1xx-3xx normal, 4xx warning, 5xx (or anything unparsable) danger; gRPC: any status but
+    "OK" danger; Redis and PostgreSQL: any status but "ok" is an error, so danger."""
+    if protocol == "grpc":
+        return NORMAL if status == "OK" else DANGER
+    if protocol in ("http", "http2"):
         if len(status) == 3 and status.isdigit() and status[0] in "123":
             return NORMAL
         return WARNING if status.startswith("4") else DANGER

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import threading
 
-from . import http, mysql, postgres, redis
+from . import http, http2, mysql, postgres, redis
 from .parsing import ParseError, Request, Response, text
 from ..records import RequestSample
 
-_PARSERS = {"http": http, "redis": redis, "postgres": postgres, "mysql": mysql}
+_PARSERS = {"http": http, "redis": redis, "postgres": postgres, "mysql": mysql, "http2": http2, "grpc": http2}
 PROTOCOLS = tuple(_PARSERS)
 
 
@@ -20,9 +20,10 @@ def describe(sample: RequestSample, redact: bool = True) -> dict:
     """The sample as the dashboard shows it; every value is a str, a float or None.
 
     - protocol, time (unix seconds), latency_ms, status (the kernel's label, as counted)
-    - operation: HTTP method, Redis command, PostgreSQL message name or MySQL command
+    - operation: HTTP method (also HTTP/2's and gRPC's), Redis command, PostgreSQL message name or MySQL command
     - target: HTTP path, Redis arguments or SQL statement
-    - detail: HTTP reason, Redis reply type or error, PostgreSQL error or command tag, MySQL reply
+    - detail: HTTP reason, HTTP/2 status or gRPC status code, Redis reply type or error, PostgreSQL error or
+      command tag, MySQL reply
     - request, response: the captured bytes as shown
     - parse_error: None, or why the bytes are not the protocol
 

@@ -17,10 +17,9 @@ _MYSQL_ERR = 0xFF
 
 def status(protocol: str, response: bytes) -> str | None:
     """The rule of protocol ("http", "redis", "postgres" or "mysql") applied to response."""
-    rules = {"http": http_status, "redis": redis_status, "postgres": postgres_status, "mysql": mysql_status}
-    if protocol not in rules:
-        raise ValueError(f"no status rule for protocol {protocol!r}, expected one of {', '.join(rules)}")
-    return rules[protocol](response)
+    if protocol not in STATUS_RULES:
+        raise ValueError(f"no status rule for protocol {protocol!r}, expected one of {', '.join(STATUS_RULES)}")
+    return STATUS_RULES[protocol](response)
 
 
 def http_interim(code: str) -> bool:
@@ -125,3 +124,7 @@ def mysql_status(reply: bytes) -> str | None:
     if len(payload) < 3:
         return None  # the code is still to come
     return str(int.from_bytes(payload[1:3], "little"))
+
+
+# the protocols whose status the kernel judges from a response's bytes
+STATUS_RULES = {"http": http_status, "redis": redis_status, "postgres": postgres_status, "mysql": mysql_status}
