@@ -19,7 +19,7 @@ from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
 # the probes' own counters, then the kernel's count of skipped program runs
 LOST_SOURCES = (*LOST_COUNTERS.values(), "bpf_recursion")
 MAP_NAMES = ("sockets", "closed_sockets", "flows", "listeners")
-L7_MAP_NAMES = ("requests",)
+L7_MAP_NAMES = ("requests", "h2_sockets")
 MAP_COUNT_INTERVAL = 10.0  # seconds; counting walks every key, too costly for each drain
 
 
