@@ -200,7 +200,7 @@ static __always_inline u32 h2_send_piece(struct h2_state *h, struct h2_direction
     u32 seq = d->seq++;
     struct h2_piece_event *e = events.ringbuf_reserve(sizeof(struct h2_piece_event));
     if (!e) {
-        count_lost(LOST_RINGBUF);
+        count_ringbuf_lost(&si->key);
         return n;
     }
     u32 got = n ? h2_read(w, w->offset, e->data, n) : 0;

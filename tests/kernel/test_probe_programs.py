@@ -47,7 +47,7 @@ def test_ring_buffer_event_mirrors_match_the_compiled_layout(collector):
     info = loader.ProbeInfo()
     capture = loader.CaptureConfig()
     exposed = ("\nBPF_ARRAY(layout_event, struct event, 1);\nBPF_ARRAY(layout_sample, struct sample_event, 1);\n"
-               "BPF_ARRAY(layout_dns, struct dns_event, 1);\n")
+               "BPF_ARRAY(layout_dns, struct dns_event, 1);\nBPF_ARRAY(layout_piece, struct h2_piece_event, 1);\n")
     b = loader.compile_program(loader.program_text(use_kprobes=False, l7=True) + exposed,
                                loader.build_cflags(capture, info, cgroup_layout()))
     try:
@@ -65,6 +65,10 @@ def test_ring_buffer_event_mirrors_match_the_compiled_layout(collector):
         # decode_dns takes the message from right after the head
         assert (dns.data.offset, ct.sizeof(dns)) == (ct.sizeof(flows.DnsHeadStruct),
                                                      ct.sizeof(flows.DnsHeadStruct) + DNS_SAMPLE_BYTES)
+        piece = b[b"layout_piece"].Leaf
+        for name, _ in flows.HeaderPieceHeadStruct._fields_:
+            assert getattr(piece, name).offset == getattr(flows.HeaderPieceHeadStruct, name).offset, name
+        assert piece.data.offset == ct.sizeof(flows.HeaderPieceHeadStruct)   # decode_header_piece's data follows
     finally:
         b.cleanup()
 
