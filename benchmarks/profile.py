@@ -25,8 +25,9 @@ CUTS: dict[str, list[tuple[str, str]] | None] = {
     "connections and bytes only (capture.l7: false)": None,
     "+ the socket's L7 state": [(
         "    int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;",
-        "    return;\n    int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;")],
-    "+ the syscall's registers and buffer": [("    work->sk = (u64)sk;", "    return;\n    work->sk = (u64)sk;")],
+        "    return 0;\n    int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;")],
+    "+ the syscall's registers and buffer": [("    payload_of_syscall(&work->payload, total);\n",
+                                              "    payload_of_syscall(&work->payload, total);\n    return;\n")],
     "+ parsing, without counting the response": [(
         "        record_request(st, si, PROTO_HTTP, request_completed(st));", "        request_completed(st);")],
     "+ parsing, without keeping request bytes for samples": [(

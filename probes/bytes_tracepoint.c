@@ -26,7 +26,11 @@ static __always_inline int on_socket_io(void *ctx, const void *sk, u16 family, u
         dns_answer_read(sk, ret, IPPROTO_TCP);
 #endif
 #ifdef L7_PARSERS
-    if (!si->server_parses)
+    if (si->server_parses)
+        return 0;
+    if (si->l7.tls)
+        tls_ciphertext_io(sk);   /* its plaintext is parsed at the OpenSSL call's return (l7_tls.c) */
+    else
         l7_on_io(ctx, sk, si, dir, ret);
 #endif
     return 0;

@@ -80,7 +80,7 @@ struct l7_state {
     u8 no_inline;             /* detection: this socket is not Redis spoken inline */
     u8 carry_len;             /* http: bytes of a status line that the next response I/O continues */
     u8 head_requests;         /* http: bit i set when the request in started_ns[i] is a HEAD */
-    u8 pad;
+    u8 tls;                   /* TLS: the socket's I/O is ciphertext; OpenSSL's calls carry its plaintext */
     u64 started_ns[PENDING_MAX];
     u64 completed_ns;         /* start of the request answered last: its sample's request bytes */
     struct l7_direction side[2];

@@ -70,6 +70,8 @@ struct l7_scratch {
 BPF_HASH(requests, struct request_key, struct request_stats, MAX_FLOWS);
 BPF_PERCPU_ARRAY(parse_errors, u64, PROTO_COUNT);
 BPF_PROG_ARRAY(l7_parsers, PROTO_COUNT);   /* one program per protocol: each fits the verifier alone */
+/* the same parsers as uprobe programs, for TLS plaintext (l7_tls.c): a tail call stays within its program type */
+BPF_PROG_ARRAY(l7_tls_parsers, PROTO_COUNT);
 BPF_PERCPU_ARRAY(l7_scratch, struct l7_scratch, 1);
 BPF_PERCPU_ARRAY(l7_request_key, struct request_key, 1);
 BPF_PERCPU_ARRAY(l7_zero_stats, struct request_stats, 1);   /* never written: the initial value */
@@ -79,6 +81,16 @@ static __always_inline void count_parse_error(u32 protocol)
     u64 *n = parse_errors.lookup(&protocol);
     if (n)
         *n += 1;
+}
+
+/* Go on with the I/O in `protocol`'s parser program, of the tracepoints' table or of the uprobes' (tls, a
+ * constant at each call, so that a program refers to its own table only). */
+static __always_inline void l7_continue(void *ctx, u32 protocol, int tls)
+{
+    if (tls)
+        l7_tls_parsers.call(ctx, protocol);
+    else
+        l7_parsers.call(ctx, protocol);
 }
 
 static __always_inline struct l7_scratch *scratch(void)

@@ -1,5 +1,6 @@
 /* Entry of the L7 parsers from the I/O path: finds the socket's L7 state, recognises the protocol from
- * the first request bytes and hands the I/O to its parser. */
+ * the first request bytes and hands the I/O to its parser. The I/O is a socket call's (l7_on_io) or the
+ * plaintext of an OpenSSL call on a TLS socket (probes/l7_tls.c). */
 
 #define L7_PARSERS   /* bytes_tracepoint.c calls l7_on_io */
 
@@ -14,6 +15,13 @@ static __always_inline u8 detect_protocol(const u8 *s, u32 n)
     if (http2_is_preface(s, n))
         return PROTO_HTTP2;
     return PROTO_UNKNOWN;
+}
+
+/* A TLS handshake record holding a ClientHello: a TLS connection's first bytes, which the client sends. A
+ * server's OpenSSL may read the 5-byte record header alone. */
+static __always_inline int tls_is_client_hello(const u8 *s, u32 n)
+{
+    return n >= 5 && s[0] == 0x16 && s[1] == 3 && s[2] <= 4 && (n == 5 || s[5] == 1);
 }
 
 /* Recognises the protocol of a socket from its first requests; 1 once it is known. A Redis inline command
@@ -35,6 +43,9 @@ static __always_inline int l7_detect(struct l7_state *st, int side, struct l7_sc
             return 0;
         }
         st->protocol = PROTO_REDIS;
+    } else if (tls_is_client_hello(s, n)) {
+        st->tls = 1;   /* its ciphertext is never parsed; OpenSSL's calls hand over the plaintext */
+        return 0;
     } else {
         st->protocol = detect_protocol(s, n);
     }
@@ -50,24 +61,24 @@ static __always_inline int l7_detect(struct l7_state *st, int side, struct l7_sc
     return 0;
 }
 
-/* Called in the tracepoint for every TCP read or write: hands it to its protocol's parser program. */
-static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info *si, int dir, u32 total)
+/* The scratch that carries one I/O of the socket to its parser, its payload still to be filled; NULL when
+ * the I/O is not to be parsed. */
+static __always_inline struct l7_scratch *l7_begin(const void *sk, struct sock_info *si, int dir, u32 total)
 {
     struct l7_state *st = &si->l7;
     if (st->protocol == PROTO_NONE)
-        return;
+        return 0;
     int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;
     if (st->protocol == PROTO_UNKNOWN && side == SIDE_RESPONSE && !st->pending) {
         int spoke_first = !st->no_inline && !st->attempts;   /* l7_detect looks for a MySQL greeting */
         st->no_inline = 1;   /* the server spoke first, or answered a request that was no inline command */
         if (!spoke_first)
-            return;
+            return 0;
     }
     struct l7_scratch *work = scratch();
     if (!work)
-        return;
+        return 0;
     __builtin_memset(&work->payload, 0, sizeof(work->payload));
-    payload_of_syscall(&work->payload, total);
     work->sk = (u64)sk;
     work->offset = 0;
     work->total = total;
@@ -75,12 +86,32 @@ static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info
     work->resumed = 0;
     work->passes = 0;
     work->kept_len = 0;
-    if (st->protocol == PROTO_UNKNOWN && !l7_detect(st, side, work))
-        return;
+    return work;
+}
+
+/* Detection and HTTP's first pass over the I/O in work. Returns the protocol whose parser program goes on
+ * with it (the caller's tail call), 0 when it is done. */
+static __always_inline u32 l7_parse(struct sock_info *si, struct l7_scratch *work)
+{
+    struct l7_state *st = &si->l7;
+    if (st->protocol == PROTO_UNKNOWN && !l7_detect(st, work->side, work))
+        return 0;
     /* HTTP's first pass runs here: a tail call costs more than the parse of a typical message */
     if (st->protocol == PROTO_HTTP && !http_on_io(st, si, work))
+        return 0;
+    return st->protocol;
+}
+
+/* Called in the tracepoint for every TCP read or write: hands it to its protocol's parser program. */
+static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info *si, int dir, u32 total)
+{
+    struct l7_scratch *work = l7_begin(sk, si, dir, total);
+    if (!work)
         return;
-    l7_parsers.call(ctx, st->protocol);
+    payload_of_syscall(&work->payload, total);
+    u32 protocol = l7_parse(si, work);
+    if (protocol)
+        l7_continue(ctx, protocol, 0);
 }
 
 /* The I/O a parser program works on, as l7_on_io left it. */
@@ -103,44 +134,20 @@ static __always_inline int l7_io_of(struct l7_io *io)
     return 1;
 }
 
-/* Tail-call targets, one per protocol; the loader puts them into l7_parsers at their PROTO_* index. A
- * parser that has more of the I/O to parse calls itself again (the kernel allows 33 tail calls). */
-int l7_parse_http(void *ctx)
-{
-    struct l7_io io;
-    if (l7_io_of(&io) && http_on_io(io.st, io.si, io.work))
-        l7_parsers.call(ctx, PROTO_HTTP);
-    return 0;
-}
+/* Tail-call targets, one per protocol, as tracepoint programs (tls 0) and as uprobe programs (tls 1, l7_tls.c);
+ * the loader puts each into its table at its PROTO_* index. A parser that has more of the I/O to parse calls
+ * itself again (the kernel allows 33 tail calls). */
+#define L7_PARSER(program, protocol, on_io, tls)                    \
+    int program(void *ctx)                                          \
+    {                                                               \
+        struct l7_io io;                                            \
+        if (l7_io_of(&io) && on_io(io.st, io.si, io.work))          \
+            l7_continue(ctx, protocol, tls);                        \
+        return 0;                                                   \
+    }
 
-int l7_parse_redis(void *ctx)
-{
-    struct l7_io io;
-    if (l7_io_of(&io) && redis_on_io(io.st, io.si, io.work))
-        l7_parsers.call(ctx, PROTO_REDIS);
-    return 0;
-}
-
-int l7_parse_postgres(void *ctx)
-{
-    struct l7_io io;
-    if (l7_io_of(&io) && pg_on_io(io.st, io.si, io.work))
-        l7_parsers.call(ctx, PROTO_POSTGRES);
-    return 0;
-}
-
-int l7_parse_mysql(void *ctx)
-{
-    struct l7_io io;
-    if (l7_io_of(&io) && mysql_on_io(io.st, io.si, io.work))
-        l7_parsers.call(ctx, PROTO_MYSQL);
-    return 0;
-}
-
-int l7_parse_http2(void *ctx)
-{
-    struct l7_io io;
-    if (l7_io_of(&io) && http2_on_io(io.st, io.si, io.work))
-        l7_parsers.call(ctx, PROTO_HTTP2);
-    return 0;
-}
+L7_PARSER(l7_parse_http, PROTO_HTTP, http_on_io, 0)
+L7_PARSER(l7_parse_redis, PROTO_REDIS, redis_on_io, 0)
+L7_PARSER(l7_parse_postgres, PROTO_POSTGRES, pg_on_io, 0)
+L7_PARSER(l7_parse_mysql, PROTO_MYSQL, mysql_on_io, 0)
+L7_PARSER(l7_parse_http2, PROTO_HTTP2, http2_on_io, 0)

@@ -6,16 +6,19 @@ copies bytes; decoding happens in drain(), and an exception anywhere is raised t
 from __future__ import annotations
 
 import ctypes as ct
+import logging
 import time
 
 from . import flows
 from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
-from .loader import CaptureConfig, ProbeInfo, load
+from .loader import CaptureConfig, ProbeInfo, attach_tls, load
 from .protocols import http2_streams
 from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
+from .tls_libraries import Library, LibraryScan
 
+log = logging.getLogger(__name__)
 # the probes' own counters, then the kernel's count of skipped program runs
 LOST_SOURCES = (*LOST_COUNTERS.values(), "bpf_recursion")
 MAP_NAMES = ("sockets", "closed_sockets", "flows", "listeners")
@@ -40,6 +43,8 @@ class Collector:
         self._request_counters: CounterMap | None = None
         self._prog_fds: list[int] = []
         self._http2 = http2_streams.Http2Streams()
+        self._tls_scan: LibraryScan | None = None
+        self.tls_libraries: list[Library] = []  # the libssl files with uprobes
 
     def start(self) -> None:
         self._bpf, self.probe_info = load(self.capture, self._cgroup_layout)
@@ -49,6 +54,19 @@ class Collector:
         if self.probe_info.l7:
             self._request_counters = CounterMap(self._bpf[b"requests"])
             self._map_names = MAP_NAMES + L7_MAP_NAMES
+        if self.probe_info.tls:
+            self._tls_scan = LibraryScan()
+            self._attach_tls_libraries()
+
+    def _attach_tls_libraries(self) -> None:
+        """Uprobes on the libssl files that processes started mapping since the last scan (BCC's thread)."""
+        for library in self._tls_scan.new_libraries():
+            if attach_tls(self._bpf, library.path):
+                self.tls_libraries.append(library)
+                self.probe_info.hooks["libssl:SSL_read,SSL_write"] = "uprobe"
+            else:
+                log.warning("no OpenSSL call to put a uprobe on in %s: its TLS traffic counts as bytes only",
+                            library.path)
 
     def _on_event(self, _ctx, data, size) -> int:
         try:
@@ -61,6 +79,8 @@ class Collector:
         """Everything counted since the previous call. Flow counters are deltas."""
         if self._bpf is None:
             raise RuntimeError("Collector.drain() before start()")
+        if self._tls_scan is not None:
+            self._attach_tls_libraries()
         now = time.time()
         out = Drain(timestamp=now)
         deltas = {}

@@ -9,6 +9,7 @@
     metrics: {service_graph: false}
     auth: {mode: none}            # or {mode: basic, username: u, password: p} or {mode: bearer, token: t}
     capture: {max_sockets: 65536, max_flows: 16384, ring_buffer_pages: 64, l7: true,
+              tls: true,                  # TLS plaintext through uprobes on OpenSSL (with l7)
               samples_per_second: 20, sample_bytes: 256}
     cluster: {prometheus: "", refresh_seconds: 30}   # the Prometheus scraping every node: names their peers
     external_names: 10            # outside peers shown by their DNS names (the busiest); the rest are INTERNET

@@ -23,11 +23,13 @@ PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
 BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
 # Request parsing reads the syscall's user buffer from the sock length tracepoints (needs L7_WINDOW); so does
-# the capture of DNS answers.
+# the capture of DNS answers. TLS plaintext comes from uprobes on OpenSSL (l7_tls.c).
 L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_mysql.c", "l7_http2.c",
-              "l7_io.c", "dns.c")
+              "l7_io.c", "l7_tls.c", "dns.c")
 # parser program -> its index in the l7_parsers tail-call array (its protocol's number)
 L7_PARSERS = {f"l7_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
+# the same parsers as uprobe programs, for the TLS plaintext (probes/l7_tls.c)
+L7_TLS_PARSERS = {f"l7_tls_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
 MAX_LISTENERS = 4096
 MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
 BPF_NOEXIST = 1  # bpf_update_elem flag: only where the key is new
@@ -50,6 +52,11 @@ SOCK_COMMON_FIXED = {
     "OFF_SKC_NET": 48, "OFF_SKC_V6_DADDR": 56, "OFF_SKC_V6_RCV_SADDR": 72,
 }
 
+# OpenSSL's calls that move plaintext -> their entry program; one return program serves them all
+TLS_CALLS = (("SSL_write", "tls_write_entry"), ("SSL_write_ex", "tls_write_ex_entry"),
+             ("SSL_read", "tls_read_entry"), ("SSL_read_ex", "tls_read_ex_entry"))
+TLS_RETURN = "tls_call_return"
+
 KPROBE_BYTES = (
     ("tcp_sendmsg", "on_tcp_sendmsg", "on_tcp_sendmsg_return"),
     ("tcp_recvmsg", "on_tcp_recvmsg", "on_tcp_recvmsg_return"),
@@ -66,6 +73,7 @@ class CaptureConfig:
     max_flows: int = 16384
     ring_buffer_pages: int = 64
     l7: bool = True
+    tls: bool = True  # TLS plaintext through uprobes on OpenSSL; needs l7
     samples_per_second: int = 20
     sample_bytes: int = 256
 
@@ -77,6 +85,7 @@ class ProbeInfo:
     cgroup_root: str = ""
     btf: bool = False
     l7: bool = False  # requests are parsed (needs BTF and the sock length tracepoints)
+    tls: bool = False  # TLS plaintext is parsed: the uprobe programs are loaded, libraries get attached
 
 
 def _bcc():
@@ -187,26 +196,27 @@ def compile_program(text: str, cflags: list[str]):
         ) from e
 
 
-def _install_l7_parsers(b, info: ProbeInfo) -> None:
-    """Load each protocol's parser and put it where the tracepoints tail-call it. A parser the verifier
-    refuses leaves its protocol counted as bytes only; the others still run."""
+def _install_l7_parsers(b, info: ProbeInfo, table: str = "l7_parsers", programs: dict[str, int] = L7_PARSERS,
+                        program_type: str = "TRACEPOINT") -> None:
+    """Load each protocol's parser and put it where the tracepoints (or, for TLS, the uprobes) tail-call it.
+    A parser the verifier refuses leaves its protocol counted as bytes only; the others still run."""
     bcc = _bcc()
 
     def verified(name: str):
         try:
-            return b.load_func(name.encode(), bcc.BPF.TRACEPOINT)
+            return b.load_func(name.encode(), getattr(bcc.BPF, program_type))
         except Exception as e:
             log.warning("L7 parser %s not loaded, its protocol counts as bytes only: %s", name, e)
             return None
 
     # The kernel verifies each parser inside its load call, with the GIL released (ctypes): one thread per
     # parser puts the host's cores to work on the start's longest wait (docs/performance.md).
-    with ThreadPoolExecutor(len(L7_PARSERS), thread_name_prefix="intuition-verify") as pool:
-        loaded = dict(zip(L7_PARSERS, pool.map(verified, L7_PARSERS)))
-    parsers = b[b"l7_parsers"]
+    with ThreadPoolExecutor(len(programs), thread_name_prefix="intuition-verify") as pool:
+        loaded = dict(zip(programs, pool.map(verified, programs)))
+    parsers = b[table.encode()]
     for name, fn in loaded.items():
         if fn is not None:
-            parsers[ctypes.c_int(L7_PARSERS[name])] = ctypes.c_int(fn.fd)
+            parsers[ctypes.c_int(programs[name])] = ctypes.c_int(fn.fd)
             info.hooks[name] = "tail_call"
 
 
@@ -223,6 +233,21 @@ def _store_listeners(b) -> None:
             lib.bpf_update_elem(table.map_fd, ctypes.byref(key), ctypes.byref(owner), BPF_NOEXIST)
 
 
+def attach_tls(b, path: str) -> list[str]:
+    """Uprobes on the OpenSSL calls of the library file at path, entry and return. Returns the calls attached:
+    a library may lack some (SSL_read_ex and SSL_write_ex are OpenSSL 1.1.1's)."""
+    attached = []
+    for symbol, entry in TLS_CALLS:
+        try:
+            b.attach_uprobe(name=path.encode(), sym=symbol.encode(), fn_name=entry.encode())
+            b.attach_uretprobe(name=path.encode(), sym=symbol.encode(), fn_name=TLS_RETURN.encode())
+        except Exception as e:  # BCC raises a bare Exception for a missing symbol or a refused attach
+            log.info("no uprobe on %s in %s: %s", symbol, path, e)
+            continue
+        attached.append(symbol)
+    return attached
+
+
 def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
     """Compile, load and attach. Returns (BPF object, ProbeInfo). The cgroup layout is detected unless given."""
     _require_tracefs()
@@ -236,6 +261,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     if capture.l7 and platform.machine() != "x86_64":
         log.warning("requests are not parsed on %s: the probes know x86_64's syscall registers only",
                     platform.machine())
+    info.tls = info.l7 and capture.tls
     b = compile_program(program_text(use_kprobes, info.l7), cflags)
     info.hooks.update({
         "sock:inet_sock_set_state": "tracepoint+raw_tracepoint",
@@ -254,6 +280,10 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         info.hooks["sock:sock_recv_length"] = "tracepoint"
         if info.l7:
             _install_l7_parsers(b, info)
+        if info.tls:
+            _install_l7_parsers(b, info, "l7_tls_parsers", L7_TLS_PARSERS, "KPROBE")
+            for name in [entry for _, entry in TLS_CALLS] + [TLS_RETURN]:   # verified now, attached per library
+                b.load_func(name.encode(), _bcc().BPF.KPROBE)
     if info.btf:  # the probes name namespaces by inode number only with BTF (probes/lifecycle.c, socket_netns)
         _store_listeners(b)
     compiler_memory.release()

@@ -71,6 +71,7 @@ def stop(process: subprocess.Popen) -> None:
 class Nginx:
     port: int
     access_log: str
+    pid: int   # the master process
 
     def logged_statuses(self) -> dict[str, int]:
         """Requests per status in the access log (one status per line)."""
@@ -96,7 +97,7 @@ http {{
     uwsgi_temp_path {base};
     scgi_temp_path {base};
     server {{
-        listen 127.0.0.1:{port}{listen_options};
+        listen 127.0.0.1:{port}{listen_options}{tls};
         root {base}/empty;
         location /ok {{ return 200 "ok"; }}
         location /fail {{ return 500 "failed"; }}   # with a body: the default error page would close the connection
@@ -105,19 +106,43 @@ http {{
 """
 
 
+@dataclass(frozen=True)
+class Certificate:
+    cert: str   # PEM files
+    key: str
+
+
 @contextmanager
-def running_nginx(listen_options: str = "", prefix: str = "intuition-nginx-") -> Iterator[Nginx]:
-    """nginx (one worker) on 127.0.0.1: /ok* answers 200, /fail* 500, anything else 404. Stopped and its
-    files removed on exit. listen_options go on its listen line (" http2": HTTP/2 with prior knowledge)."""
+def self_signed_certificate(prefix: str = "intuition-cert-") -> Iterator[Certificate]:
+    """A throwaway self-signed certificate for 127.0.0.1, made with `openssl req`."""
+    base = tempfile.mkdtemp(prefix=prefix)
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", f"{base}/key.pem", "-out", f"{base}/cert.pem"],
+                       check=True, capture_output=True, timeout=60)
+        yield Certificate(cert=f"{base}/cert.pem", key=f"{base}/key.pem")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def running_nginx(listen_options: str = "", prefix: str = "intuition-nginx-",
+                  certificate: Certificate | None = None) -> Iterator[Nginx]:
+    """nginx (one worker) on 127.0.0.1: /ok* answers 200, /fail* 500, anything else 404; HTTPS with a
+    certificate. Stopped and its files removed on exit. listen_options go on its listen line (" http2": HTTP/2,
+    with prior knowledge, or through ALPN with a certificate)."""
     base = tempfile.mkdtemp(prefix=prefix)
     os.mkdir(f"{base}/empty")
     port = free_port()
+    tls = f" ssl;\n        ssl_certificate {certificate.cert};\n        ssl_certificate_key {certificate.key}" \
+        if certificate else ""
     with open(f"{base}/nginx.conf", "w") as f:
-        f.write(NGINX_CONF.format(base=base, port=port, listen_options=listen_options))
+        f.write(NGINX_CONF.format(base=base, port=port, listen_options=listen_options, tls=tls))
     process = subprocess.Popen([NGINX, "-p", base, "-c", f"{base}/nginx.conf", "-e", f"{base}/error.log"])
     try:
         wait_listening(port, process)
-        yield Nginx(port=port, access_log=f"{base}/access.log")
+        yield Nginx(port=port, access_log=f"{base}/access.log", pid=process.pid)
     finally:
         stop(process)
         shutil.rmtree(base, ignore_errors=True)
@@ -131,21 +156,39 @@ def nginx():
         yield server
 
 
+@dataclass(frozen=True)
+class Redis:
+    port: int
+    pid: int
+
+
+@contextmanager
+def running_redis(certificate: Certificate | None = None, prefix: str = "intuition-redis-") -> Iterator[Redis]:
+    """redis-server on 127.0.0.1 with a temporary directory and no persistence, TLS only with a certificate
+    (clients need none)."""
+    base = tempfile.mkdtemp(prefix=prefix)
+    port = free_port()
+    listen = ["--port", str(port)]
+    if certificate:
+        listen = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", certificate.cert,
+                  "--tls-key-file", certificate.key, "--tls-ca-cert-file", certificate.cert, "--tls-auth-clients", "no"]
+    process = subprocess.Popen(["/usr/bin/redis-server", *listen, "--bind", "127.0.0.1", "--dir", base,
+                                "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        wait_listening(port, process)
+        yield Redis(port=port, pid=process.pid)
+    finally:
+        stop(process)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
 def redis_port():
     """redis-server on 127.0.0.1 with a temporary directory and no persistence; yields its port."""
     if not os.path.exists("/usr/bin/redis-server"):
         skip_or_fail("redis-server is not installed")
-    base = tempfile.mkdtemp(prefix="intuition-redis-")
-    port = free_port()
-    process = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", base,
-                                "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    try:
-        wait_listening(port, process)
-        yield port
-    finally:
-        stop(process)
-        shutil.rmtree(base, ignore_errors=True)
+    with running_redis() as server:
+        yield server.port
 
 
 SLOW_HTTP_SERVER = """

@@ -14,7 +14,7 @@ def test_defaults_match_the_contract():
     assert config.redaction is True and config.metrics.service_graph is False and config.auth.mode == "none"
     assert config.external_names == 10
     assert config.capture == CaptureConfig(max_sockets=65536, max_flows=16384, ring_buffer_pages=64, l7=True,
-                                           samples_per_second=20, sample_bytes=256)
+                                           tls=True, samples_per_second=20, sample_bytes=256)
 
 
 def test_full_file(tmp_path):
@@ -28,7 +28,7 @@ def test_full_file(tmp_path):
         "redaction: false\n"
         "metrics: {service_graph: true}\n"
         "auth: {mode: bearer, token: s3cret}\n"
-        "capture: {max_flows: 1024, l7: false}\n"
+        "capture: {max_flows: 1024, l7: false, tls: false}\n"
         "external_names: 25\n"
     )
     config = load_config(str(path))
@@ -38,6 +38,7 @@ def test_full_file(tmp_path):
     assert config.metrics.service_graph and config.auth.token == "s3cret"
     assert config.capture.max_flows == 1024 and config.capture.l7 is False and config.capture.max_sockets == 65536
     assert config.external_names == 25
+    assert config.capture.tls is False
 
 
 def test_empty_file_is_the_defaults(tmp_path):
@@ -57,6 +58,7 @@ def test_empty_file_is_the_defaults(tmp_path):
         ({"caps": {"max_edges": True}}, "caps.max_edges: expected a positive whole number"),
         ({"redaction": "off"}, "redaction: expected true or false"),
         ({"capture": {"l7": 1}}, "capture.l7: expected true or false"),
+        ({"capture": {"tls": "off"}}, "capture.tls: expected true or false"),
         ({"metrics": []}, "metrics: expected a mapping"),
         ({"listen": "localhost"}, "listen: expected 'host:port'"),
         ({"listen": "127.0.0.1:70000"}, "listen: expected 'host:port'"),

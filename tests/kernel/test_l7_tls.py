@@ -1,0 +1,117 @@
+"""TLS plaintext through the OpenSSL uprobes: HTTPS (nginx and curl) and Redis over TLS (redis-server and
+redis-cli), Debian's builds linked to OpenSSL 3, counted exactly at the server end. A second collector with
+`capture.tls: false` watches the same traffic and counts its bytes only."""
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import skip_or_fail
+from tests.helpers.capture import Capture
+from tests.helpers.l7 import request_counts, server_counts
+from tests.helpers.servers import NGINX, running_nginx, running_redis, self_signed_certificate
+from tests.helpers.tls import wait_tls_attached
+from tests.kernel.test_l7_redis import outcomes_in_info
+from tracer.loader import CaptureConfig
+
+
+@pytest.fixture(scope="module")
+def certificate():
+    with self_signed_certificate(prefix="tls-cert-") as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def bytes_only(collector):
+    """A second collector with the uprobes off by configuration."""
+    from tracer.collector import Collector
+
+    c = Collector(CaptureConfig(tls=False))
+    c.start()
+    assert c.probe_info.l7 and not c.probe_info.tls
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def https_nginx(certificate):
+    if not os.path.exists(NGINX):
+        skip_or_fail("nginx is not installed")
+    with running_nginx(prefix="tls-nginx-", certificate=certificate) as server:
+        yield server
+
+
+@pytest.fixture
+def tls_redis(certificate):
+    if not os.path.exists("/usr/bin/redis-server"):
+        skip_or_fail("redis-server is not installed")
+    with running_redis(certificate, prefix="tls-redis-") as server:
+        yield server
+
+
+def curl_https(port: int, paths: list[str], cacert: str) -> list[tuple[str, int]]:
+    """One curl process for all paths (it keeps its connection alive); (status, connections made) per path."""
+    urls = []
+    for path in paths:
+        urls += [f"https://127.0.0.1:{port}{path}", "-o", "/dev/null"]
+    result = subprocess.run(["curl", "-sS", "--cacert", cacert, "-w", "%{http_code} %{num_connects}\\n"] + urls,
+                            check=True, capture_output=True, text=True, timeout=120)
+    return [(status, int(connects)) for status, connects in (line.split() for line in result.stdout.splitlines())]
+
+
+def server_bytes(capture: Capture, port: int) -> tuple[int, int]:
+    total = capture.total(server_port=port, role="server")
+    return total.bytes_received, total.bytes_sent
+
+
+def assert_bytes_only(off: Capture, on: Capture, port: int, protocol: str) -> None:
+    """The uprobes-off collector saw the same bytes at the server end, and no request."""
+    def same_bytes(c: Capture) -> bool:
+        on.poll()
+        return server_bytes(c, port) == server_bytes(on, port)
+
+    off.wait_for(same_bytes, what=f"the bytes {server_bytes(on, port)} that the uprobes-on collector counted")
+    assert server_bytes(on, port)[0] > 0
+    assert request_counts(off, port, "server", protocol) == {}
+    assert request_counts(off, port, "client", protocol) == {}
+
+
+@pytest.mark.kernel
+def test_https_statuses_exact_and_bytes_only_with_tls_off(capture, bytes_only, https_nginx, certificate):
+    off = Capture(bytes_only)
+    errors_before = capture.collector.parse_errors.get("http", 0)
+    wait_tls_attached(capture, https_nginx.pid)
+    paths = [f"/ok/{i}" for i in range(15)] + [f"/missing/{i}" for i in range(5)]
+    kept_alive = curl_https(https_nginx.port, paths[::2] + paths[1::2], certificate.cert)
+    assert sum(connects for _, connects in kept_alive) == 1, "curl did not keep its connection alive"
+    separate = [curl_https(https_nginx.port, [f"/ok/alone/{i}"], certificate.cert)[0] for i in range(5)]
+    statuses = [status for status, _ in kept_alive + separate]
+    want = {"200": 20, "404": 5}
+    assert {s: statuses.count(s) for s in want} == want
+    capture.wait_for(lambda c: server_counts(c, https_nginx.port, "http") == want, what=f"{want} at the server end")
+    assert https_nginx.logged_statuses() == want
+    assert capture.collector.parse_errors.get("http", 0) == errors_before   # the ciphertext was never parsed
+    assert_bytes_only(off, capture, https_nginx.port, "http")
+
+
+def redis_cli(port: int, cacert: str, *command: str, script: list[str] = ()) -> str:
+    """redis-cli over TLS: one command from its arguments, or a script from its input."""
+    return subprocess.run(["redis-cli", "--tls", "--cacert", cacert, "-p", str(port), *command],
+                          input="".join(f"{line}\n" for line in script), text=True, capture_output=True, timeout=60,
+                          check=True).stdout
+
+
+@pytest.mark.kernel
+def test_redis_tls_outcomes_exact_and_bytes_only_with_tls_off(capture, bytes_only, tls_redis, certificate):
+    off = Capture(bytes_only)
+    wait_tls_attached(capture, tls_redis.pid)
+    script = ([f"SET k{i} v{i}" for i in range(20)] + [f"GET k{i}" for i in range(10)]
+              + [f"LPUSH list{i} x" for i in range(10)] + [f"LPUSH k{i} x" for i in range(7)] + ["NOSUCHCOMMAND a"] * 3)
+    out = redis_cli(tls_redis.port, certificate.cert, script=script)
+    assert out.count("WRONGTYPE") == 7 and out.count("unknown command") == 3
+    # redis-cli first asks for COMMAND DOCS: one more success
+    want = {"ok": 41, "WRONGTYPE": 7, "ERR": 3}
+    capture.wait_for(lambda c: server_counts(c, tls_redis.port, "redis") == want, what=f"{want} at the server end")
+    assert_bytes_only(off, capture, tls_redis.port, "redis")
+    info = redis_cli(tls_redis.port, certificate.cert, "INFO", "all")   # as arguments: no COMMAND DOCS first
+    assert outcomes_in_info(dict(line.split(":", 1) for line in info.splitlines() if ":" in line)) == want
