@@ -26,13 +26,13 @@ class Load:
         return text
 
 
-def wrk(port: int, seconds: float, load: Load = Load(connections=8)) -> tuple[int, float]:
+def wrk(port: int, seconds: float, load: Load = Load(connections=8), scheme: str = "http") -> tuple[int, float]:
     """Requests wrk completed against nginx's /ok, and in how many seconds."""
     with tempfile.NamedTemporaryFile("w", prefix="perf-wrk-", suffix=".lua") as script:
         script.write(load.script())
         script.flush()
         out = subprocess.run(["wrk", "-t1", f"-c{load.connections}", f"-d{seconds}s", "-s", script.name,
-                              f"http://127.0.0.1:{port}/ok"],
+                              f"{scheme}://127.0.0.1:{port}/ok"],
                              check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
     if not match:

@@ -1,7 +1,8 @@
 """Runs the benchmarks with the previous design beside the current one and writes docs/performance.md: the
 machine, kernel and date; throughput against untraced and the floor, BPF time per request per program, where
 the BPF time of a request goes; the agent's CPU and memory under load, how much traffic is counted exactly,
-and how soon the agent shows it; with PNG plots in docs/performance/.
+and how soon the agent shows it; what the TLS uprobes cost per OpenSSL call; with PNG plots in
+docs/performance/.
 
     sudo .venv/bin/python -m benchmarks.report --before GIT_REF [--rounds 3] [--seconds 3]
 
@@ -24,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")   # files only: no display
 from matplotlib import pyplot   # noqa: E402  (after choosing the backend)
 
-from benchmarks import agent_cost, capacity, freshness, overhead, profile   # noqa: E402
+from benchmarks import agent_cost, capacity, freshness, overhead, profile, tls   # noqa: E402
 
 OUTPUT = os.path.join(overhead.ROOT, "docs", "performance.md")
 PLOTS = os.path.join(overhead.ROOT, "docs", "performance")
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = capacity.measure(args.seconds)
     print(capacity.report(steps), flush=True)
     written(capacity_section(steps, args.seconds))
+    written([""] + tls.markdown(tls.run(args.rounds, args.seconds), args.rounds, args.seconds).splitlines())
     print(f"wrote {OUTPUT}")
     return 0
 
