@@ -10,7 +10,7 @@ from tests.conftest import skip_or_fail
 from tests.helpers.capture import Capture
 from tests.helpers.l7 import request_counts, server_counts
 from tests.helpers.servers import NGINX, running_nginx, running_redis, self_signed_certificate
-from tests.helpers.tls import wait_tls_attached
+from tests.helpers.tls import curl_https, wait_tls_attached
 from tests.kernel.test_l7_redis import outcomes_in_info
 from tracer.loader import CaptureConfig
 
@@ -47,16 +47,6 @@ def tls_redis(certificate):
         skip_or_fail("redis-server is not installed")
     with running_redis(certificate, prefix="tls-redis-") as server:
         yield server
-
-
-def curl_https(port: int, paths: list[str], cacert: str) -> list[tuple[str, int]]:
-    """One curl process for all paths (it keeps its connection alive); (status, connections made) per path."""
-    urls = []
-    for path in paths:
-        urls += [f"https://127.0.0.1:{port}{path}", "-o", "/dev/null"]
-    result = subprocess.run(["curl", "-sS", "--cacert", cacert, "-w", "%{http_code} %{num_connects}\\n"] + urls,
-                            check=True, capture_output=True, text=True, timeout=120)
-    return [(status, int(connects)) for status, connects in (line.split() for line in result.stdout.splitlines())]
 
 
 def server_bytes(capture: Capture, port: int) -> tuple[int, int]:
