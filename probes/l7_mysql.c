@@ -8,7 +8,8 @@
  * read the whole reply to the last one, so the first response I/O after a request starts with that reply,
  * and the rest of a result set (however the server's writes cut it) arrives while no request waits.
  * Clients that pipeline commands (rare with this protocol) are not followed: each response I/O completes
- * one request. A connection whose client asks for TLS or compressed packets counts bytes only. */
+ * one request. A connection whose client asks for compressed packets counts bytes only; one that asks for TLS
+ * is marked TLS, and its plaintext comes through the OpenSSL uprobes (l7_tls.c). */
 
 #define MYSQL_STEPS 8                 /* request packets parsed in one write or read */
 #define MYSQL_HEADER 4
@@ -70,9 +71,16 @@ static __always_inline int mysql_request_step(struct l7_state *st, struct l7_dir
             return 0;
         if (mysql_is_request(s[WIN(at)]))
             request_started(st);   /* its sample's bytes start at the header, or here after a lone header */
-    } else if (seq == 1 && n >= at + MYSQL_CAPABILITIES &&
-               (load_u32(s, at) & (MYSQL_CLIENT_SSL | MYSQL_CLIENT_COMPRESS))) {
-        st->protocol = PROTO_NONE;   /* the handshake response asks for TLS or compressed packets */
+    } else if (seq == 1 && n >= at + MYSQL_CAPABILITIES) {   /* the handshake response */
+        u32 capabilities = load_u32(s, at);
+        if (capabilities & MYSQL_CLIENT_COMPRESS) {
+            st->protocol = PROTO_NONE;   /* compressed packets */
+        } else if (capabilities & MYSQL_CLIENT_SSL) {
+            /* the client's SSL request: TLS follows, whose plaintext OpenSSL's calls hand over (l7_tls.c) */
+            st->tls = 1;
+            w->offset = w->total;   /* what follows in this I/O is the TLS handshake */
+            return 1;
+        }
     }
     w->offset += at + length;
     return 1;

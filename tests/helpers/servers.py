@@ -245,6 +245,7 @@ def postgres_port():
 class MariaDB:
     port: int
     socket: str  # for the test's own queries: a Unix socket, which the probes do not count
+    pid: int = 0
 
     def global_status(self) -> dict[str, int]:
         """SHOW GLOBAL STATUS, the numeric values."""
@@ -255,13 +256,19 @@ class MariaDB:
 
 
 @contextmanager
-def running_mariadb() -> Iterator[MariaDB]:
-    """A throwaway MariaDB server (no grant checks: any user, no password) on 127.0.0.1. Stopped and its
-    files removed on exit."""
+def running_mariadb(certificate: Certificate | None = None) -> Iterator[MariaDB]:
+    """A throwaway MariaDB server (no grant checks: any user, no password) on 127.0.0.1, offering TLS with a
+    certificate. Stopped and its files removed on exit."""
     base = tempfile.mkdtemp(prefix="mysql-mariadb-")
     process = None
     try:
         shutil.chown(base, "mysql")
+        tls = []
+        if certificate:   # copied where the server's user can read them
+            for name, path in (("cert", certificate.cert), ("key", certificate.key)):
+                shutil.copy(path, f"{base}/{name}.pem")
+                shutil.chown(f"{base}/{name}.pem", "mysql")
+            tls = [f"--ssl-cert={base}/cert.pem", f"--ssl-key={base}/key.pem"]
         subprocess.run(["runuser", "-u", "mysql", "--", "mariadb-install-db", "--no-defaults", f"--datadir={base}/data",
                         "--skip-test-db", "--auth-root-authentication-method=normal"],
                        check=True, capture_output=True, timeout=120)
@@ -271,9 +278,9 @@ def running_mariadb() -> Iterator[MariaDB]:
             "/usr/sbin/mariadbd", "--no-defaults", "--user=mysql", f"--datadir={base}/data",
             f"--socket={base}/socket", f"--port={port}", "--bind-address=127.0.0.1", f"--pid-file={base}/pid",
             f"--log-error={base}/error.log", "--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-            "--performance-schema=ON"])
+            "--performance-schema=ON", *tls])
         wait_listening(port, process, timeout=120)
-        yield MariaDB(port=port, socket=f"{base}/socket")
+        yield MariaDB(port=port, socket=f"{base}/socket", pid=process.pid)
     finally:
         if process is not None:
             stop(process)

@@ -1,15 +1,17 @@
-"""TLS plaintext through the OpenSSL uprobes: HTTPS (nginx and curl) and Redis over TLS (redis-server and
-redis-cli), Debian's builds linked to OpenSSL 3, counted exactly at the server end. A second collector with
+"""TLS plaintext through the OpenSSL uprobes: HTTPS (nginx and curl), Redis over TLS (redis-server and
+redis-cli) and MySQL over TLS (mariadbd and mysql-connector-python), Debian's builds linked to OpenSSL 3,
+counted exactly at the server end. A second collector with
 `capture.tls: false` watches the same traffic and counts its bytes only."""
 import os
 import subprocess
 
+import mysql.connector
 import pytest
 
 from tests.conftest import skip_or_fail
 from tests.helpers.capture import Capture
 from tests.helpers.l7 import request_counts, server_counts
-from tests.helpers.servers import NGINX, running_nginx, running_redis, self_signed_certificate
+from tests.helpers.servers import NGINX, running_mariadb, running_nginx, running_redis, self_signed_certificate
 from tests.helpers.tls import curl_https, wait_tls_attached
 from tests.kernel.test_l7_redis import outcomes_in_info
 from tracer.loader import CaptureConfig
@@ -46,6 +48,14 @@ def tls_redis(certificate):
     if not os.path.exists("/usr/bin/redis-server"):
         skip_or_fail("redis-server is not installed")
     with running_redis(certificate, prefix="tls-redis-") as server:
+        yield server
+
+
+@pytest.fixture
+def tls_mariadb(certificate):
+    if not os.path.exists("/usr/sbin/mariadbd"):
+        skip_or_fail("mariadb-server is not installed")
+    with running_mariadb(certificate) as server:
         yield server
 
 
@@ -105,3 +115,27 @@ def test_redis_tls_outcomes_exact_and_bytes_only_with_tls_off(capture, bytes_onl
     assert_bytes_only(off, capture, tls_redis.port, "redis")
     info = redis_cli(tls_redis.port, certificate.cert, "INFO", "all")   # as arguments: no COMMAND DOCS first
     assert outcomes_in_info(dict(line.split(":", 1) for line in info.splitlines() if ":" in line)) == want
+
+
+@pytest.mark.kernel
+def test_mysql_tls_outcomes_exact(capture, tls_mariadb, certificate):
+    """The client's SSL request marks the connection TLS; the queries inside are parsed from the plaintext."""
+    wait_tls_attached(capture, tls_mariadb.pid)
+    connection = mysql.connector.connect(host="127.0.0.1", port=tls_mariadb.port, user="root", database="mysql",
+                                         use_pure=True, ssl_ca=certificate.cert)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        assert cursor.fetchall()[0][1], "the connection is not TLS"
+        for i in range(10):
+            cursor.execute(f"SELECT {i}")
+            assert cursor.fetchall() == [(i,)]
+        for _ in range(3):
+            with pytest.raises(mysql.connector.Error, match="1064"):
+                cursor.execute("selec 1")
+        cursor.close()
+    finally:
+        connection.close()
+    # the connector's own setup (SET NAMES, SET autocommit) and SHOW STATUS succeed too
+    want = {"ok": tls_mariadb.global_status()["Com_set_option"] + 11, "1064": 3}
+    capture.wait_for(lambda c: server_counts(c, tls_mariadb.port, "mysql") == want, what=f"{want} at the server end")
