@@ -139,3 +139,26 @@ def test_mysql_tls_outcomes_exact(capture, tls_mariadb, certificate):
     # the connector's own setup (SET NAMES, SET autocommit) and SHOW STATUS succeed too
     want = {"ok": tls_mariadb.global_status()["Com_set_option"] + 11, "1064": 3}
     capture.wait_for(lambda c: server_counts(c, tls_mariadb.port, "mysql") == want, what=f"{want} at the server end")
+
+
+@pytest.mark.kernel
+def test_h2_inside_tls_statuses_exact(capture, certificate):
+    """HTTP/2 that curl and nginx agree on through ALPN inside TLS: the plaintext's frames go to the HTTP/2
+    parser, counted exactly at the server end on one connection."""
+    if not os.path.exists(NGINX):
+        skip_or_fail("nginx is not installed")
+    with running_nginx(" http2", prefix="tls-h2-nginx-", certificate=certificate) as server:
+        wait_tls_attached(capture, server.pid)
+        paths = [f"/ok/{i}" for i in range(12)] + [f"/missing/{i}" for i in range(4)]
+        urls = []
+        for path in paths:
+            urls += [f"https://127.0.0.1:{server.port}{path}", "-o", "/dev/null"]
+        out = subprocess.run(["curl", "-sS", "--http2", "--cacert", certificate.cert,
+                              "-w", "%{http_code} %{http_version} %{num_connects}\\n", *urls],
+                             check=True, capture_output=True, text=True, timeout=120).stdout
+        lines = [line.split() for line in out.splitlines()]
+        assert {version for _, version, _ in lines} == {"2"}, out
+        assert sum(int(connects) for _, _, connects in lines) == 1, out
+        want = {"200": 12, "404": 4}
+        capture.wait_for(lambda c: server_counts(c, server.port, "http2") == want, what=f"{want} at the server end")
+        assert server.logged_statuses() == want
