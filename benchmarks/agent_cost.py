@@ -48,7 +48,7 @@ def measure_level(process, port: int, load: Load | None, seconds: float) -> Cost
 
 def measure(seconds: float, before: str | None) -> dict[str, dict[str, Cost]]:
     """tree -> level -> cost. One agent at a time: a second process mapping the compiler's libraries would
-    keep their pages resident in both (tracer/compiler_memory.py)."""
+    keep their pages resident in both (tracer/capture/compiler_memory.py)."""
     trees = {"this tree": overhead.ROOT} | ({"previous design": before} if before else {})
     results: dict[str, dict[str, Cost]] = {tree: {} for tree in trees}
     with running_nginx() as nginx:

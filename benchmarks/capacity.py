@@ -3,7 +3,7 @@ connections as the probes counted them at nginx's end beside nginx's own access 
 
     sudo .venv/bin/python -m benchmarks.capacity [--seconds 5]
 
-The probes run in this process (tracer/collector.py, as the kernel tests use it). A step with new
+The probes run in this process (tracer/capture/collector.py, as the kernel tests use it). A step with new
 connections sends `Connection: close`, so each connection carries one request: nginx logs one line per
 connection, except the few (at most wrk's connection count) cut before their request at the step's end,
 which the probes count as opens and the log does not. A miss is a logged request or connection the probes
@@ -21,7 +21,7 @@ from benchmarks.load import Load, wrk
 from tests.helpers.capture import Capture
 from tests.helpers.l7 import server_counts
 from tests.helpers.servers import running_nginx
-from tracer.collector import Collector
+from tracer.capture.collector import Collector
 
 STEPS: dict[str, Load] = {
     "keep-alive, about 1k/s": Load(connections=5, delay_ms=4),

@@ -17,8 +17,8 @@ import sys
 
 from benchmarks import bpf_programs
 from tests.helpers.servers import running_nginx
-from tracer import loader
-from tracer.kernel import cgroup_layout
+from tracer.capture import loader
+from tracer.capture.kernel import cgroup_layout
 
 # name -> replacements in the program text; None: compiled without request parsing (capture.l7: false)
 CUTS: dict[str, list[tuple[str, str]] | None] = {

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             f.write("\n".join(lines) + "\n")
 
     # The agents' memory first: once this process loads probes itself (profile, capacity), it maps the
-    # compiler's libraries too, and pages two processes share stay resident (tracer/compiler_memory.py).
+    # compiler's libraries too, and pages two processes share stay resident (tracer/capture/compiler_memory.py).
     with overhead.source_tree(args.before) as before:
         summary = overhead.summarise(overhead.measure(args.rounds, args.seconds, before))
         print(overhead.report(summary), flush=True)

@@ -21,8 +21,8 @@ from benchmarks import bpf_programs
 from benchmarks.load import wrk
 from benchmarks.overhead import cpu_seconds
 from tests.helpers.servers import running_nginx, self_signed_certificate
-from tracer.collector import Collector
-from tracer.loader import CaptureConfig, TLS_RETURN
+from tracer.capture.collector import Collector
+from tracer.capture.loader import CaptureConfig, TLS_RETURN
 
 TLS_PROGRAMS = ("tls_", "l7_tls_")   # kernel program names: the uprobe programs and their parsers
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from tracer.capture.records import CLIENT, LATENCY_BUCKETS, SERVER, RequestCounts
 from tracer.graph import EdgeKey, GraphView, Traffic
 from tracer.graph.classes import request_class
 from tracer.graph.edge import EdgeReport
@@ -28,7 +29,6 @@ from tracer.graph.origin import with_error_origins
 from tracer.graph.view import EdgeView, assemble_view, edge_view
 from tracer.identity.model import ContainerInfo, ServiceInfo
 from tracer.metrics import CONNECT_FAILURE_REASONS
-from tracer.records import CLIENT, LATENCY_BUCKETS, SERVER, RequestCounts
 
 from .sources import GraphSource, Unavailable
 

@@ -6,7 +6,7 @@
 #define MSG_PEEK 2   /* a read that leaves the bytes to be read again: not counted */
 
 /* The role of a socket that predates the agent: a server when its network namespace listens on its port; a
- * client when the namespace's listeners are known (read from /proc at start, tracer/listening_sockets.py,
+ * client when the namespace's listeners are known (read from /proc at start, tracer/capture/listening_sockets.py,
  * which marks the namespace with port LISTENERS_KNOWN_PORT) and its port is not one of them. Only in a
  * namespace nothing is known of, the ports guess: servers listen on the lower port far more often than not. */
 static __always_inline u8 adopted_role(const void *sk, u16 local_port, u16 peer_port)

@@ -5,7 +5,7 @@
  * are read at offsets from the running kernel's BTF, passed in as -D constants (OFF_*).
  *
  * Limits come from the loader as -D constants: MAX_SOCKETS, MAX_CLOSED_SOCKETS, MAX_FLOWS, MAX_LISTENERS,
- * RINGBUF_PAGES. So do the numbers user space reads back (tracer/probe_constants.py): ROLE_*, EVENT_*, PROTO_*,
+ * RINGBUF_PAGES. So do the numbers user space reads back (tracer/capture/probe_constants.py): ROLE_*, EVENT_*, PROTO_*,
  * LOST_*, STATUS_LEN, LATENCY_BUCKETS, DNS_*.
  */
 #ifndef INTUITION_COMMON_H

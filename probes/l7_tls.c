@@ -1,5 +1,5 @@
 /* TLS plaintext from OpenSSL: uprobes on SSL_write, SSL_write_ex, SSL_read and SSL_read_ex of each libssl
- * that processes map (the loader attaches them per library file, tracer/tls_libraries.py finds the files).
+ * that processes map (the loader attaches them per library file, tracer/capture/tls_libraries.py finds the files).
  *
  * A call's entry keeps its buffer per thread. The socket I/O inside the call moves ciphertext; the sock
  * length tracepoint (bytes_tracepoint.c) counts its bytes as for any socket and names the call's socket

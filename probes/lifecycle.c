@@ -11,7 +11,7 @@ struct state_change {
 };
 
 /* The socket's network namespace: its inode number, which user space reads from /proc/<pid>/ns/net
- * (tracer/listening_sockets.py); without BTF, the struct net pointer. */
+ * (tracer/capture/listening_sockets.py); without BTF, the struct net pointer. */
 static __always_inline u64 socket_netns(const void *sk)
 {
     u64 net = 0;

@@ -22,8 +22,8 @@ def collector():
     """One running Collector for the session: compiling the probes costs seconds."""
     if os.geteuid() != 0:
         skip_or_fail("kernel tests need root")
-    from tracer.collector import Collector
-    from tracer.loader import ProbeError
+    from tracer.capture.collector import Collector
+    from tracer.capture.loader import ProbeError
 
     c = Collector()
     try:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from tests.unit import protocol_captures as captured
 from tracer.protocols import PROTOCOLS, ParseErrors, classify, describe
 from tracer.protocols.http2_streams import Http2Streams
-from tracer.records import CLIENT, REQUEST_SIDE, RESPONSE_SIDE, FlowKey, HeaderPiece, RequestSample
+from tracer.capture.records import CLIENT, REQUEST_SIDE, RESPONSE_SIDE, FlowKey, HeaderPiece, RequestSample
 
 KEY = FlowKey(0, 1, "client", CLIENT, "127.0.0.1", "127.0.0.2", 8080)
 MAX_BYTES = 512  # a little past what the kernel captures of a message

@@ -13,7 +13,7 @@ import threading
 import time
 
 from . import __version__
-from .collector import Collector
+from .capture.collector import Collector
 from .config import Config
 from .container_health import CgroupStats, ContainerHealth
 from .graph import Graph

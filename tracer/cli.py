@@ -15,8 +15,8 @@ from dashboard.sources import GraphSource
 
 from . import __version__, doctor
 from .agent import Agent
+from .capture.loader import ProbeError
 from .config import Config, ConfigError, load_config, parse_listen
-from .loader import ProbeError
 from .metrics import IntuitionCollector
 from .web import ListenError, serve_until_signal
 

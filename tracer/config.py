@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .loader import CaptureConfig
+from .capture.loader import CaptureConfig
 
 class ConfigError(ValueError):
     """A configuration key or value is wrong; the message names the key."""

@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from . import btf, kernel, loader
+from .capture import btf, kernel, loader
 from .identity.containerd_source import Ctr, CtrError
 from .identity.identity import CONTAINERD_SOCKETS
 

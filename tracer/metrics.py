@@ -11,10 +11,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
+from .capture.records import SERVER, RequestCounts
 from .graph import EdgeKey, Graph, GraphView, Traffic
 from .graph.classes import DANGER, request_class
 from .graph.latency import cumulative_buckets
-from .records import SERVER, RequestCounts
 
 EDGE_LABELS = ["client", "client_namespace", "server", "server_namespace"]
 CONNECT_FAILURE_REASONS = {"refused": "connect_refused", "timeout": "connect_timeout", "other": "connect_other"}

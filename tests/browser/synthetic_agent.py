@@ -22,7 +22,7 @@ from tracer.container_health import CgroupStats, ContainerHealth
 from tracer.graph import Graph
 from tracer.identity import ContainerInfo, Endpoint, ServiceInfo
 from tracer.identity.timeline import ContainerEvent
-from tracer.records import SERVER, Drain, RequestSample
+from tracer.capture.records import SERVER, Drain, RequestSample
 
 XSS_SERVICE = "<img src=x onerror=alert(1)>"
 XSS_PATH = '/<script>alert("path")</script>'

@@ -6,8 +6,8 @@ import pytest
 
 from tests.helpers.docker_env import DockerEnv, wait_until
 from tracer.identity import Identity
-from tracer.kernel import cgroup_layout
-from tracer.records import CLIENT, FlowCounters
+from tracer.capture.kernel import cgroup_layout
+from tracer.capture.records import CLIENT, FlowCounters
 
 CONNECT_SECONDS = 30
 

@@ -10,7 +10,7 @@ import pytest
 from tests.helpers.l7 import server_counts
 from tests.helpers.servers import NGINX, NGINX_CONF, free_port, self_signed_certificate
 from tests.helpers.tls import curl_https, wait_tls_attached
-from tracer.tls_libraries import libraries_in_maps
+from tracer.capture.tls_libraries import libraries_in_maps
 
 HOST_LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
 

@@ -68,7 +68,7 @@ def echo(conn):
 def server_on_a_high_port() -> Server:
     """An echo server on a port above any port its client could connect from, so that guessing "the lower
     port is the server" would get the roles of a connection that predates the agent backwards; the agent
-    knows them from the listeners it reads at start (tracer/listening_sockets.py)."""
+    knows them from the listeners it reads at start (tracer/capture/listening_sockets.py)."""
     for port in range(50000, 50100):
         try:
             return Server(echo, port=port)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from tracer.records import ConnectFailure, FlowCounters, FlowKey, RequestCounts, Reset
+from tracer.capture.records import ConnectFailure, FlowCounters, FlowKey, RequestCounts, Reset
 
 
 class Capture:
@@ -13,7 +13,7 @@ class Capture:
         collector.drain()  # start from zero: what earlier tests left is not ours
         self.flows: dict[FlowKey, FlowCounters] = defaultdict(FlowCounters)
         self.events: list = []
-        self.dns: list = []  # tracer.records.DnsAnswer
+        self.dns: list = []  # tracer.capture.records.DnsAnswer
         self.requests: dict = defaultdict(dict)
         self.lost: dict[str, int] = defaultdict(int)
 

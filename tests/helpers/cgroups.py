@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 
-from tracer import kernel
+from tracer.capture import kernel
 
 
 @contextlib.contextmanager

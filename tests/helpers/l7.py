@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from tracer.records import RequestCounts, RequestSample
+from tracer.capture.records import RequestCounts, RequestSample
 
 
 def requests_of(capture, port: int, role: str, protocol: str) -> dict[str, RequestCounts]:

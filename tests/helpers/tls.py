@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tracer.tls_libraries import libraries_in_maps
+from tracer.capture.tls_libraries import libraries_in_maps
 
 
 def curl_https(port: int, paths: list[str], cacert: str, address: str = "127.0.0.1") -> list[tuple[str, int]]:

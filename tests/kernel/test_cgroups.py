@@ -10,8 +10,8 @@ from tests.conftest import skip_or_fail
 
 from tests.helpers.cgroups import cgroup2_hierarchy
 from tests.helpers.tcp_server import Server, exchange
-from tracer.collector import Collector
-from tracer.kernel import CgroupLayout
+from tracer.capture.collector import Collector
+from tracer.capture.kernel import CgroupLayout
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -103,7 +103,7 @@ print("done", flush=True)
 
 @pytest.mark.kernel
 def test_a_flood_of_answers_is_held_to_the_budget_and_what_it_holds_back_is_counted(capture):
-    from tracer.probe_constants import DNS_ANSWERS_PER_SECOND
+    from tracer.capture.probe_constants import DNS_ANSWERS_PER_SECOND
 
     netns = NetNS("dns")
     try:

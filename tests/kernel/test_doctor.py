@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from tests.conftest import skip_or_fail
-from tracer import doctor, kernel, loader
+from tracer import doctor
+from tracer.capture import kernel, loader
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from tests.helpers.l7 import request_counts, requests_of, samples_of, server_cou
 from tests.helpers.tcp_server import Server, read_exactly
 from tracer.graph.latency import percentile_us
 from tracer.protocols import describe
-from tracer.records import RequestCounts
+from tracer.capture.records import RequestCounts
 
 
 def curl(port: int, paths: list[str]) -> list[str]:

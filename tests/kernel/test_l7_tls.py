@@ -14,7 +14,7 @@ from tests.helpers.l7 import request_counts, server_counts
 from tests.helpers.servers import NGINX, running_mariadb, running_nginx, running_redis, self_signed_certificate
 from tests.helpers.tls import curl_https, wait_tls_attached
 from tests.kernel.test_l7_redis import outcomes_in_info
-from tracer.loader import CaptureConfig
+from tracer.capture.loader import CaptureConfig
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def certificate():
 @pytest.fixture(scope="module")
 def bytes_only(collector):
     """A second collector with the uprobes off by configuration."""
-    from tracer.collector import Collector
+    from tracer.capture.collector import Collector
 
     c = Collector(CaptureConfig(tls=False))
     c.start()

@@ -4,9 +4,9 @@ import ctypes as ct
 
 import pytest
 
-from tracer import flows, loader
-from tracer.kernel import cgroup_layout
-from tracer.probe_constants import DNS_SAMPLE_BYTES
+from tracer.capture import flows, loader
+from tracer.capture.kernel import cgroup_layout
+from tracer.capture.probe_constants import DNS_SAMPLE_BYTES
 
 
 @pytest.mark.kernel

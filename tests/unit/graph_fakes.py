@@ -7,7 +7,7 @@ from tracer.config import parse_config
 from tracer.graph import Graph
 from tracer.metrics import IntuitionCollector, SelfStats
 from tracer.identity import INTERNET, ContainerInfo, Endpoint, ServiceInfo
-from tracer.records import CLIENT, LATENCY_BUCKETS, Drain, FlowCounters, FlowDelta, FlowKey, RequestCounts
+from tracer.capture.records import CLIENT, LATENCY_BUCKETS, Drain, FlowCounters, FlowDelta, FlowKey, RequestCounts
 
 
 def container(id: str, name: str, state: str = "running", image: str = "busybox", node: str = "node-1"):

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from tests.unit.graph_fakes import (API, API_IP, WEB, WEB_IP, Endpoint, FakeIdentity, ServiceInfo, client_for, container,
                                     flow, key, make_graph, requests, tick)
-from tracer.records import CLIENT, SERVER
+from tracer.capture.records import CLIENT, SERVER
 
 OTHER_API = Endpoint("api", "billing", "c-api-2")
 

@@ -5,7 +5,7 @@ import pytest
 from tests.unit.graph_fakes import (API, API_IP, WEB, WEB_IP, Endpoint, FakeIdentity, client_for, flow, key,
                                     make_graph, requests, tick)
 from tracer.identity.timeline import ContainerEvent
-from tracer.records import CLIENT, SERVER, RequestSample
+from tracer.capture.records import CLIENT, SERVER, RequestSample
 
 BILLING = Endpoint("billing", "shop", "c-billing")
 BILLING_IP = "10.0.0.3"

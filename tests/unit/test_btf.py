@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import skip_or_fail
 
-from tracer import btf
+from tracer.capture import btf, offsets
 
 
 
@@ -19,9 +19,7 @@ def kbtf():
 
 
 def test_fixed_sock_common_offsets_used_without_btf_match_this_kernel(kbtf):
-    from tracer.loader import SOCK_COMMON_FIXED, SOCK_COMMON_OFFSETS
-
-    assert btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS) == SOCK_COMMON_FIXED
+    assert btf.offset_defines(kbtf, offsets.SOCK_COMMON_OFFSETS) == offsets.SOCK_COMMON_FIXED
 
 
 def test_members_inside_anonymous_unions_are_found(kbtf):
@@ -51,11 +49,10 @@ def test_missing_file_says_what_to_do(tmp_path):
 
 
 def test_all_offsets_the_probes_need_exist(kbtf):
-    from tracer.loader import SOCK_COMMON_OFFSETS
-
-    for table in (SOCK_COMMON_OFFSETS, btf.SOCK_OFFSETS, btf.NET_OFFSETS, btf.TASK_OFFSETS, btf.CGROUP_V1_OFFSETS):
-        offsets = btf.offset_defines(kbtf, table)
-        assert set(offsets) == set(table)
+    for table in (offsets.SOCK_COMMON_OFFSETS, offsets.SOCK_OFFSETS, offsets.NET_OFFSETS, offsets.TASK_OFFSETS,
+                  offsets.CGROUP_V1_OFFSETS):
+        found = btf.offset_defines(kbtf, table)
+        assert set(found) == set(table)
 
 
 def test_parameter_positions(kbtf):
@@ -67,7 +64,7 @@ def test_parameter_positions(kbtf):
 def test_the_kprobe_byte_path_reads_tcp_recvmsg_flags_where_this_kernel_has_them(kbtf):
     """The kprobe path skips MSG_PEEK reads, as the tracepoint path does, by reading tcp_recvmsg's flags at the
     position BTF gives: probes/bytes_kprobe.c must know that position, or it would count peeks."""
-    from tracer import loader
+    from tracer.capture import loader
 
     with open(os.path.join(loader.PROBES_DIR, "bytes_kprobe.c")) as f:
         known = {int(n) for n in re.findall(r"TCP_RECVMSG_FLAGS_ARG == (\d+)", f.read())}

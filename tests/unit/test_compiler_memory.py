@@ -1,5 +1,5 @@
 """The compiler's libraries are found in /proc/<pid>/maps by path, and only they are paged out."""
-from tracer.compiler_memory import compiler_mappings
+from tracer.capture.compiler_memory import compiler_mappings
 
 MAPS = """\
 55d0c0a00000-55d0c0b00000 r--p 00000000 fe:01 123 /usr/bin/python3.11

@@ -2,7 +2,7 @@
 import pytest
 
 from tracer.config import Config, ConfigError, Listen, load_config, parse_config, parse_listen
-from tracer.loader import CaptureConfig
+from tracer.capture.loader import CaptureConfig
 
 
 def test_defaults_match_the_contract():

@@ -1,7 +1,7 @@
 """Deltas from cumulative kernel counters, over a dict standing in for a BCC table (pure logic)."""
 import ctypes as ct
 
-from tracer.counter_maps import CounterMap
+from tracer.capture.counter_maps import CounterMap
 
 
 class Key(ct.Structure):

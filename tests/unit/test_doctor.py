@@ -3,7 +3,8 @@ import socket
 
 import pytest
 
-from tracer import doctor, loader
+from tracer import doctor
+from tracer.capture import loader
 from tracer.doctor import FAIL, OK, WARN, Check
 
 

@@ -3,8 +3,8 @@ import ctypes as ct
 
 import pytest
 
-from tracer import flows
-from tracer.records import CLIENT, SERVER, ConnectFailure, Reset
+from tracer.capture import flows
+from tracer.capture.records import CLIENT, SERVER, ConnectFailure, Reset
 
 
 def key_struct(role=1, local=b"\x00" * 10 + b"\xff\xff" + bytes([10, 0, 0, 1]), peer=None, comm=b"curl"):

@@ -1,9 +1,9 @@
 """Decoding of DNS answer events (struct dns_event of probes/dns.c) from bytes built with the mirror."""
 import pytest
 
-from tracer import flows
-from tracer.probe_constants import DNS_SAMPLE_BYTES
-from tracer.records import DnsAnswer
+from tracer.capture import flows
+from tracer.capture.probe_constants import DNS_SAMPLE_BYTES
+from tracer.capture.records import DnsAnswer
 
 
 def dns_event(message: bytes, length: int, transport: int = 17, captured: int | None = None) -> bytes:

@@ -3,8 +3,8 @@ import ctypes as ct
 
 import pytest
 
-from tracer import flows
-from tracer.records import RequestSample
+from tracer.capture import flows
+from tracer.capture.records import RequestSample
 
 WINDOW = 256
 

@@ -8,7 +8,7 @@ from tests.unit.graph_fakes import (API, API_IP, INTERNET, WEB, WEB_IP, Endpoint
 from tracer.graph import OTHER, EdgeKey
 from tracer.graph.graph import HOLD_DRAINS, NAMING_DRAINS
 from tracer.identity import HOST
-from tracer.records import CLIENT, SERVER, ConnectFailure, RequestSample
+from tracer.capture.records import CLIENT, SERVER, ConnectFailure, RequestSample
 
 def only_edge(graph):
     (edge,) = graph.view().edges

@@ -2,7 +2,7 @@
 import pytest
 
 from tracer.graph.latency import BUCKET_BOUNDS_SECONDS, cumulative_buckets, percentile_us
-from tracer.records import LATENCY_BUCKETS
+from tracer.capture.records import LATENCY_BUCKETS
 
 
 def histogram(**counts):

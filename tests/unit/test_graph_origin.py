@@ -5,7 +5,7 @@ from tests.unit.graph_fakes import FakeIdentity, client_for, flow, key, make_gra
 from tracer.graph.origin import Caller, ErrorRole, error_roles
 from tracer.graph.view import EdgeView
 from tracer.identity import Endpoint
-from tracer.records import CLIENT
+from tracer.capture.records import CLIENT
 
 NS = "shop"
 

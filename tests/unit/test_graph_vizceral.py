@@ -5,7 +5,7 @@ from tests.unit.graph_fakes import (API, API_IP, WEB, WEB_IP, Endpoint, FakeIden
                                     tick)
 from tracer.graph.details import edge_details
 from tracer.graph.vizceral import render
-from tracer.records import CLIENT, SERVER, LATENCY_BUCKETS, RequestCounts
+from tracer.capture.records import CLIENT, SERVER, LATENCY_BUCKETS, RequestCounts
 
 EVIL = "<img src=x onerror=alert(1)>"
 DB = Endpoint("db", "infra", "c-db")

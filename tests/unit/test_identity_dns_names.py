@@ -8,7 +8,7 @@ import dns.rrset
 from tracer.identity import Endpoint, Identity
 from tracer.identity.dns_names import TTL_CAP_SECONDS, TTL_FLOOR_SECONDS, DnsNames
 from tracer.protocols.dns import Answer
-from tracer.records import CLIENT, DnsAnswer, FlowKey
+from tracer.capture.records import CLIENT, DnsAnswer, FlowKey
 
 WEB, SHOP = "c-web", "c-shop"
 

@@ -11,7 +11,7 @@ from tracer.identity.kube_services import (ENDPOINT_SLICES_PATH, SERVICE_NAME_LA
 from tracer.identity.model import INTERNET, Endpoint
 from tracer.identity.peers import PeerResolver
 from tracer.identity.registry import ContainerRegistry
-from tracer.records import CLIENT
+from tracer.capture.records import CLIENT
 
 
 def service(namespace, name, *cluster_ips, kind="ClusterIP"):

@@ -8,7 +8,7 @@ from tracer.identity.model import HOST, INTERNET, Endpoint
 from tracer.identity.naming import host_endpoint
 from tracer.identity.peers import SOCKET_TTL_SECONDS, LocalEnd, PeerResolver
 from tracer.identity.registry import ContainerRegistry
-from tracer.records import CLIENT, SERVER, FlowKey
+from tracer.capture.records import CLIENT, SERVER, FlowKey
 
 FIB_TRIE = """Local:
            |-- 127.0.0.1

@@ -12,7 +12,7 @@ from tracer.identity.naming import host_endpoint
 from tracer.identity.peers import LocalEnd, PeerResolver
 from tracer.identity.registry import ContainerRegistry
 from tracer.identity.remote import RemoteEndpoints, endpoints_by_address
-from tracer.records import CLIENT, SERVER
+from tracer.capture.records import CLIENT, SERVER
 
 WEB_B = {"ip": "10.0.1.7", "service": "web", "namespace": "shop", "node": "node-b"}
 API = record(1, "shop-api-1", labels={"com.docker.compose.project": "shop", "com.docker.compose.service": "api"},

@@ -1,5 +1,5 @@
 """cgroup layout detection from mountinfo text."""
-from tracer import kernel
+from tracer.capture import kernel
 
 V2 = "30 1 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
 HYBRID = (

@@ -1,7 +1,7 @@
-"""Listening ports per network namespace from /proc (tracer/listening_sockets.py), on a fake /proc."""
+"""Listening ports per network namespace from /proc (tracer/capture/listening_sockets.py), on a fake /proc."""
 import os
 
-from tracer.listening_sockets import listening_ports_by_netns, parse_listening_ports
+from tracer.capture.listening_sockets import listening_ports_by_netns, parse_listening_ports
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 TCP = HEADER + (

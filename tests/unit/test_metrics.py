@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from tests.unit.graph_fakes import (API, API_IP, WEB, WEB_IP, FakeIdentity, ServiceInfo, container, flow, key,
                                     make_graph, requests, tick)
 from tracer.metrics import IntuitionCollector, SelfStats
-from tracer.records import CLIENT, SERVER
+from tracer.capture.records import CLIENT, SERVER
 
 EDGE = {"client": "web", "client_namespace": "shop", "server": "api", "server_namespace": "shop"}
 

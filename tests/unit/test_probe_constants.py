@@ -1,10 +1,10 @@
-"""The numbers shared by the probes and the agent are defined once, in tracer/probe_constants.py."""
+"""The numbers shared by the probes and the agent are defined once, in tracer/capture/probe_constants.py."""
 import glob
 import os
 import re
 
-from tracer import loader
-from tracer.probe_constants import LOST_COUNTERS, PROTOCOL_IDS, compiler_defines
+from tracer.capture import loader
+from tracer.capture.probe_constants import LOST_COUNTERS, PROTOCOL_IDS, compiler_defines
 
 
 def test_no_probe_source_defines_a_shared_number_again():

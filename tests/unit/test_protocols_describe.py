@@ -4,7 +4,7 @@ import json
 import pytest
 
 from tracer.protocols import PROTOCOLS, ParseErrors, describe
-from tracer.records import CLIENT, FlowKey, RequestSample
+from tracer.capture.records import CLIENT, FlowKey, RequestSample
 
 KEY = FlowKey(cgroup_id=0, tgid=4242, comm="curl", role=CLIENT, local_addr="127.0.0.1", peer_addr="127.0.0.1",
               server_port=80)

@@ -7,7 +7,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from tracer.probe_constants import DNS_SAMPLE_BYTES
+from tracer.capture.probe_constants import DNS_SAMPLE_BYTES
 from tracer.protocols.dns import Answer, decode_answers
 from tracer.protocols.parsing import ParseError
 

@@ -7,7 +7,7 @@ from hpack import Encoder
 from tracer.protocols import http2
 from tracer.protocols.http2_streams import (CONTINUATION, END_HEADERS, END_STREAM, HEADERS, PADDED, PRIORITY,
                                             Http2Streams, header_fragment, samples, standalone_block)
-from tracer.records import REQUEST_SIDE, RESPONSE_SIDE, SERVER, FlowKey, HeaderPiece
+from tracer.capture.records import REQUEST_SIDE, RESPONSE_SIDE, SERVER, FlowKey, HeaderPiece
 
 KEY = FlowKey(0, 7, "server", SERVER, "127.0.0.1", "127.0.0.1", 8080)
 GET = [(b":method", b"GET"), (b":path", b"/items?token=secret"), (b":scheme", b"http"),

@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from tests.fuzz_parsers import check
 from tracer.protocols import PROTOCOLS, ParseErrors, classify, describe, redact
-from tracer.records import CLIENT, FlowKey, RequestSample
+from tracer.capture.records import CLIENT, FlowKey, RequestSample
 
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=300)  # the same cases on every run
 KEY = FlowKey(0, 1, "client", CLIENT, "127.0.0.1", "127.0.0.2", 8080)

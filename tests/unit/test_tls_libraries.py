@@ -2,7 +2,7 @@
 the process's root; processes read again when they exec."""
 import os
 
-from tracer.tls_libraries import Library, LibraryScan, libraries_in_maps
+from tracer.capture.tls_libraries import Library, LibraryScan, libraries_in_maps
 
 MAPS = """\
 55d0c8a00000-55d0c8a2a000 r--p 00000000 fe:01 1311 /usr/sbin/nginx

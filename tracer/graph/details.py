@@ -1,7 +1,7 @@
 """The edge details ("access log on a link"): JSON for /api/edges from each reporter's copy of an edge."""
 from __future__ import annotations
 
-from ..records import CLIENT, RequestCounts
+from ..capture.records import CLIENT, RequestCounts
 from .classes import request_class
 from .edge import EdgeKey, EdgeReport, Traffic, bytes_by_direction
 from .latency import percentile_us

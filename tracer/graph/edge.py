@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..records import SERVER, FlowCounters, RequestCounts
+from ..capture.records import SERVER, FlowCounters, RequestCounts
 from .classes import CLASSES, request_class
 
 OTHER = "other"  # the service, namespace or status that whatever is over a cap is folded into

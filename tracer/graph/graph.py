@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 from typing import Optional, Protocol
 
+from ..capture.records import CLIENT, SERVER, Drain, FlowDelta, FlowKey, RequestSample
 from ..config import Config
 from ..identity import EXTERNAL_NAMESPACE, HOST, Endpoint
 from ..protocols import ParseErrors
-from ..records import CLIENT, SERVER, Drain, FlowDelta, FlowKey, RequestSample
 from .edge import OTHER, Edge, EdgeKey, EdgeReport, Traffic
 from .external import ExternalNames
 from .history import HistoryRing

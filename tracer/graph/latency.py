@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..records import LATENCY_BUCKETS
+from ..capture.records import LATENCY_BUCKETS
 
 # Upper bound of each bucket but the last, in seconds: the `le` bounds of intuition_request_duration_seconds.
 BUCKET_BOUNDS_SECONDS = tuple(2 ** (i + 1) / 1e6 for i in range(LATENCY_BUCKETS - 1))

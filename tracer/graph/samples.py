@@ -1,8 +1,8 @@
 """Request samples and TCP events as the edge details list them: parsed, redacted, never raw bytes."""
 from __future__ import annotations
 
+from ..capture.records import ConnectFailure, RequestSample, Reset
 from ..protocols import ParseErrors, describe
-from ..records import ConnectFailure, RequestSample, Reset
 from .classes import NORMAL, request_class
 
 

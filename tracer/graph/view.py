@@ -8,7 +8,7 @@ import dataclasses
 import time
 from typing import NamedTuple, Optional
 
-from ..records import LATENCY_BUCKETS, SERVER, FlowCounters
+from ..capture.records import LATENCY_BUCKETS, SERVER, FlowCounters
 from .classes import DANGER, NORMAL, WARNING
 from .edge import EdgeKey, Traffic, bytes_by_direction
 from .latency import percentile_us

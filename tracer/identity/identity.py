@@ -5,9 +5,9 @@ import os
 import socket
 from typing import Callable, Iterable, Optional, Sequence
 
+from tracer.capture.records import DnsAnswer, FlowKey
 from tracer.protocols.dns import decode_answers
 from tracer.protocols.parsing import ParseError
-from tracer.records import DnsAnswer, FlowKey
 
 from .addresses import HostAddresses
 from .background import Background

@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from typing import Callable, NamedTuple, Optional, Sequence
 
-from tracer.records import CLIENT, FlowKey
+from tracer.capture.records import CLIENT, FlowKey
 
 from .addresses import HostAddresses, is_loopback, normalize
 from .model import HOST, INTERNET, ContainerRecord, Endpoint

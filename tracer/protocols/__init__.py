@@ -10,7 +10,7 @@ import threading
 
 from . import http, http2, mysql, postgres, redis
 from .parsing import ParseError, Request, Response, text
-from ..records import RequestSample
+from ..capture.records import RequestSample
 
 _PARSERS = {"http": http, "redis": redis, "postgres": postgres, "mysql": mysql, "http2": http2, "grpc": http2}
 PROTOCOLS = tuple(_PARSERS)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from hpack import Decoder, Encoder, HPACKError
 
-from ..records import REQUEST_SIDE, FlowKey, HeaderPiece, RequestCounts, RequestSample
+from ..capture.records import REQUEST_SIDE, FlowKey, HeaderPiece, RequestCounts, RequestSample
 
 HEADERS, CONTINUATION = 0x1, 0x9
 END_STREAM, END_HEADERS, PADDED, PRIORITY = 0x1, 0x4, 0x8, 0x20

@@ -3,7 +3,7 @@
 A connection that predates the agent is adopted at its first I/O, and its role comes from the listeners
 map (probes/bytes.c, adopted_role): the end whose port its namespace listens on is the server. The probes
 see listeners that start after them (probes/lifecycle.c, on_listen); this module finds the ones that were
-there before, and the loader stores them (tracer/loader.py, _store_listeners).
+there before, and the loader stores them (tracer/capture/loader.py, _store_listeners).
 """
 from __future__ import annotations
 

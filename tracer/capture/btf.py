@@ -3,7 +3,8 @@
 BCC compiles against whatever header tree is installed, and that tree may belong to another kernel
 (here Debian's 6.1 headers on a 6.18 kernel), so header layouts cannot be trusted beyond the first
 fields of struct sock_common. The probes read every other field at an offset taken from
-/sys/kernel/btf/vmlinux, passed to the compiler as -D constants. libbpf does the BTF parsing.
+/sys/kernel/btf/vmlinux, passed to the compiler as -D constants (the fields are listed in
+tracer/capture/offsets.py). libbpf does the BTF parsing.
 """
 from __future__ import annotations
 
@@ -163,25 +164,6 @@ class KernelBTF:
         raise BTFError(f"kernel BTF: function {function} has no parameter {name}")
 
 
-# The struct fields the probes read beyond sock_common, as -D constant name -> (struct, member path).
-SOCK_OFFSETS = {
-    "OFF_SOCK_ERR": ("sock", "sk_err"),
-    "OFF_SOCK_PROTOCOL": ("sock", "sk_protocol"),
-}
-# the network namespace's inode number, as /proc/<pid>/ns/net shows it (probes/lifecycle.c, socket_netns)
-NET_OFFSETS = {"OFF_NET_NS_INUM": ("net", "ns.inum")}
-TASK_OFFSETS = {
-    "OFF_TASK_GROUP_LEADER": ("task_struct", "group_leader"),
-    "OFF_TASK_COMM": ("task_struct", "comm"),
-}
-CGROUP_V1_OFFSETS = {
-    "OFF_TASK_CGROUPS": ("task_struct", "cgroups"),
-    "OFF_CSS_SET_SUBSYS": ("css_set", "subsys"),
-    "OFF_CSS_CGROUP": ("cgroup_subsys_state", "cgroup"),
-    "OFF_CGROUP_KN": ("cgroup", "kn"),
-    "OFF_KERNFS_NODE_ID": ("kernfs_node", "id"),
-}
-
-
 def offset_defines(btf: KernelBTF, fields: dict[str, tuple[str, str]]) -> dict[str, int]:
+    """-D constant name -> byte offset, for one table of tracer/capture/offsets.py."""
     return {macro: btf.offset(struct, path) for macro, (struct, path) in fields.items()}

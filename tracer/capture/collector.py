@@ -1,4 +1,4 @@
-"""Drains the probes' maps and ring buffer into plain records (tracer/records.py), once a second.
+"""Drains the probes' maps and ring buffer into plain records (tracer/capture/records.py), once a second.
 
 All BCC calls happen in the thread that calls start()/drain()/close(). The ring-buffer callback only
 copies bytes; decoding happens in drain(), and an exception anywhere is raised there, never swallowed.
@@ -14,7 +14,7 @@ from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
 from .loader import CaptureConfig, ProbeInfo, attach_tls, load
-from .protocols import http2_streams
+from ..protocols import http2_streams
 from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
 from .tls_libraries import Library, LibraryScan
 

@@ -11,13 +11,13 @@ import platform
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import btf, compiler_memory, kernel
+from . import btf, compiler_memory, kernel, offsets
 from .listening_sockets import listening_ports_by_netns
 from .probe_constants import LISTENERS_KNOWN_PORT, PROTOCOL_IDS, compiler_defines
 
 log = logging.getLogger(__name__)
 
-PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "probes")
+PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "probes")
 # BCC rewrites map calls and builds tracepoint argument structs only in the text it is handed, not in
 # included files, so the program is the concatenation of one file per concern, in this order.
 COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
@@ -33,24 +33,6 @@ L7_TLS_PARSERS = {f"l7_tls_parse_{name}": number for number, name in PROTOCOL_ID
 MAX_LISTENERS = 4096
 MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
 BPF_NOEXIST = 1  # bpf_update_elem flag: only where the key is new
-
-# sock_common fields used to adopt sockets that predate the agent
-SOCK_COMMON_OFFSETS = {
-    "OFF_SKC_DADDR": ("sock", "__sk_common.skc_daddr"),
-    "OFF_SKC_RCV_SADDR": ("sock", "__sk_common.skc_rcv_saddr"),
-    "OFF_SKC_DPORT": ("sock", "__sk_common.skc_dport"),
-    "OFF_SKC_NUM": ("sock", "__sk_common.skc_num"),
-    "OFF_SKC_FAMILY": ("sock", "__sk_common.skc_family"),
-    "OFF_SKC_NET": ("sock", "__sk_common.skc_net"),
-    "OFF_SKC_V6_DADDR": ("sock", "__sk_common.skc_v6_daddr"),
-    "OFF_SKC_V6_RCV_SADDR": ("sock", "__sk_common.skc_v6_rcv_saddr"),
-}
-
-# Without BTF: sock_common's leading fields, which sit at these offsets on every kernel.
-SOCK_COMMON_FIXED = {
-    "OFF_SKC_DADDR": 0, "OFF_SKC_RCV_SADDR": 4, "OFF_SKC_DPORT": 12, "OFF_SKC_NUM": 14, "OFF_SKC_FAMILY": 16,
-    "OFF_SKC_NET": 48, "OFF_SKC_V6_DADDR": 56, "OFF_SKC_V6_RCV_SADDR": 72,
-}
 
 # OpenSSL's calls that move plaintext -> their entry program; one return program serves them all
 TLS_CALLS = (("SSL_write", "tls_write_entry"), ("SSL_write_ex", "tls_write_ex_entry"),
@@ -139,19 +121,19 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         defines["SAMPLES_PER_SECOND"] = capture.samples_per_second
     try:
         with btf.KernelBTF(btf_path) as kbtf:
-            defines.update(btf.offset_defines(kbtf, SOCK_COMMON_OFFSETS))
-            defines.update(btf.offset_defines(kbtf, btf.SOCK_OFFSETS))
-            defines.update(btf.offset_defines(kbtf, btf.NET_OFFSETS))
-            defines.update(btf.offset_defines(kbtf, btf.TASK_OFFSETS))
+            defines.update(btf.offset_defines(kbtf, offsets.SOCK_COMMON_OFFSETS))
+            defines.update(btf.offset_defines(kbtf, offsets.SOCK_OFFSETS))
+            defines.update(btf.offset_defines(kbtf, offsets.NET_OFFSETS))
+            defines.update(btf.offset_defines(kbtf, offsets.TASK_OFFSETS))
             defines.update(_recvmsg_flags_define(kbtf))
             if layout and layout.mode == "v1":
-                defines.update(btf.offset_defines(kbtf, btf.CGROUP_V1_OFFSETS))
+                defines.update(btf.offset_defines(kbtf, offsets.CGROUP_V1_OFFSETS))
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")
         info.btf = True
     except btf.BTFError as e:
         log.warning("%s. Running on tracepoint fields only: connect failures count as reason 'other', requests are "
                     "not parsed%s.", e, ", containers are found from /proc/<pid>/cgroup" if layout and layout.mode == "v1" else "")
-        defines.update(SOCK_COMMON_FIXED)
+        defines.update(offsets.SOCK_COMMON_FIXED)
         if layout and layout.mode == "v1":
             defines["CGROUP_FROM_TGID"] = 1
     if kernel.tracepoint_has_field("tcp", "tcp_retransmit_skb", "err"):

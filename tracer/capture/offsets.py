@@ -1,0 +1,42 @@
+"""Every kernel struct field the probes read at an offset, as -D constant name -> (struct, member path).
+
+The offsets come from the running kernel's BTF (tracer/capture/btf.py says why and reads them); the loader
+passes them to the compiler. The layouts of the probes' own records are mirrored in tracer/capture/flows.py.
+"""
+
+# sock_common fields used to adopt sockets that predate the agent
+SOCK_COMMON_OFFSETS = {
+    "OFF_SKC_DADDR": ("sock", "__sk_common.skc_daddr"),
+    "OFF_SKC_RCV_SADDR": ("sock", "__sk_common.skc_rcv_saddr"),
+    "OFF_SKC_DPORT": ("sock", "__sk_common.skc_dport"),
+    "OFF_SKC_NUM": ("sock", "__sk_common.skc_num"),
+    "OFF_SKC_FAMILY": ("sock", "__sk_common.skc_family"),
+    "OFF_SKC_NET": ("sock", "__sk_common.skc_net"),
+    "OFF_SKC_V6_DADDR": ("sock", "__sk_common.skc_v6_daddr"),
+    "OFF_SKC_V6_RCV_SADDR": ("sock", "__sk_common.skc_v6_rcv_saddr"),
+}
+
+# Without BTF: sock_common's leading fields, which sit at these offsets on every kernel.
+SOCK_COMMON_FIXED = {
+    "OFF_SKC_DADDR": 0, "OFF_SKC_RCV_SADDR": 4, "OFF_SKC_DPORT": 12, "OFF_SKC_NUM": 14, "OFF_SKC_FAMILY": 16,
+    "OFF_SKC_NET": 48, "OFF_SKC_V6_DADDR": 56, "OFF_SKC_V6_RCV_SADDR": 72,
+}
+
+# The struct fields the probes read beyond sock_common.
+SOCK_OFFSETS = {
+    "OFF_SOCK_ERR": ("sock", "sk_err"),
+    "OFF_SOCK_PROTOCOL": ("sock", "sk_protocol"),
+}
+# the network namespace's inode number, as /proc/<pid>/ns/net shows it (probes/lifecycle.c, socket_netns)
+NET_OFFSETS = {"OFF_NET_NS_INUM": ("net", "ns.inum")}
+TASK_OFFSETS = {
+    "OFF_TASK_GROUP_LEADER": ("task_struct", "group_leader"),
+    "OFF_TASK_COMM": ("task_struct", "comm"),
+}
+CGROUP_V1_OFFSETS = {
+    "OFF_TASK_CGROUPS": ("task_struct", "cgroups"),
+    "OFF_CSS_SET_SUBSYS": ("css_set", "subsys"),
+    "OFF_CSS_CGROUP": ("cgroup_subsys_state", "cgroup"),
+    "OFF_CGROUP_KN": ("cgroup", "kn"),
+    "OFF_KERNFS_NODE_ID": ("kernfs_node", "id"),
+}
