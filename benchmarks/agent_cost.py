@@ -9,13 +9,11 @@ The rates are wrk's real ones (benchmarks/load.py paces it). RSS is read at the 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import time
 from dataclasses import dataclass
 
-from benchmarks import overhead
+from benchmarks import overhead, side_by_side
 from benchmarks.load import Load, wrk
 from tests.helpers.servers import running_nginx
 
@@ -49,11 +47,11 @@ def measure_level(process, port: int, load: Load | None, seconds: float) -> Cost
 def measure(seconds: float, before: str | None) -> dict[str, dict[str, Cost]]:
     """tree -> level -> cost. One agent at a time: a second process mapping the compiler's libraries would
     keep their pages resident in both (tracer/capture/compiler_memory.py)."""
-    trees = {"this tree": overhead.ROOT} | ({"previous design": before} if before else {})
+    trees = side_by_side.trees(before)
     results: dict[str, dict[str, Cost]] = {tree: {} for tree in trees}
     with running_nginx() as nginx:
         for tree, root in trees.items():
-            with overhead.agent(l7=True, root=root) as (process, _):
+            with side_by_side.agent(l7=True, root=root) as (process, _):
                 time.sleep(seconds)   # past the start: the first drains settle the graph
                 for level, load in LEVELS.items():
                     results[tree][level] = measure_level(process, nginx.port, load, seconds)
@@ -69,16 +67,12 @@ def report(results: dict[str, dict[str, Cost]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each level (default 5)")
-    parser.add_argument("--before", metavar="GIT_REF", help="also measure the agent of this commit")
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        parser.error("needs root: the agent loads BPF programs")
-    with (overhead.source_tree(args.before) if args.before else contextlib.nullcontext()) as before:
-        print(report(measure(args.seconds, before)))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return side_by_side.run(__doc__, argv, options, lambda args, before: report(measure(args.seconds, before)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ docs/architecture.md) making one request to nginx on loopback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ import tempfile
 import time
 import urllib.request
 
-from benchmarks import overhead
+from benchmarks import side_by_side
 from tests.helpers.servers import running_nginx
 
 EDGE_TIMEOUT = 60.0
@@ -54,13 +53,13 @@ def edge_seconds(url: str, nginx_port: int, client: str) -> float:
 
 def measure(repeats: int, before: str | None) -> dict[str, dict[str, list[float]]]:
     """tree -> {"start": seconds per start, "edge": seconds per new edge}."""
-    trees = {"this tree": overhead.ROOT} | ({"previous design": before} if before else {})
+    trees = side_by_side.trees(before)
     results = {tree: {"start": [], "edge": []} for tree in trees}
     with running_nginx() as nginx, tempfile.TemporaryDirectory(prefix="perf-fresh-") as folder:
         for n in range(repeats):
             for index, (tree, root) in enumerate(trees.items()):
                 started = time.monotonic()
-                with overhead.agent(l7=True, root=root) as (_, url):
+                with side_by_side.agent(l7=True, root=root) as (_, url):
                     results[tree]["start"].append(time.monotonic() - started)
                     client = shutil.copy(shutil.which("curl"), os.path.join(folder, f"fresh-{n}-{index}"))
                     results[tree]["edge"].append(edge_seconds(url, nginx.port, client))
@@ -76,16 +75,12 @@ def report(results: dict[str, dict[str, list[float]]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="starts of each agent (default 3)")
-    parser.add_argument("--before", metavar="GIT_REF", help="also measure the agent of this commit")
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        parser.error("needs root: the agent loads BPF programs")
-    with (overhead.source_tree(args.before) if args.before else contextlib.nullcontext()) as before:
-        print(report(measure(args.repeats, before)))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return side_by_side.run(__doc__, argv, options, lambda args, before: report(measure(args.repeats, before)))
 
 
 if __name__ == "__main__":

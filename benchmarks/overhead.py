@@ -19,17 +19,15 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from benchmarks import bpf_programs
+from benchmarks import bpf_programs, side_by_side
 from benchmarks.load import Load, wrk
-from tests.helpers.servers import free_port, running_nginx, stop
+from benchmarks.side_by_side import ROOT, agent
+from tests.helpers.servers import running_nginx, stop
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRK_CONNECTIONS = 8
 ARM_TITLES = {"untraced": "untraced", "floor": "floor (empty programs, same hooks)",
               "l4": "agent, capture.l7: false", "l7": "agent, L7 on (default)",
@@ -64,40 +62,6 @@ def rss_mb(pid: int) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the agent exited with {process.returncode} before /healthz answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not 200 after {timeout}s")
-        time.sleep(0.02)   # benchmarks/freshness.py times the start by it
-
-
-@contextlib.contextmanager
-def agent(l7: bool, root: str = ROOT):
-    """`intuition agent` of the source tree at root, with L7 parsing on or off, once /healthz answers: its
-    process and base URL."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as config:
-        config.write(f"capture: {{l7: {'true' if l7 else 'false'}}}\n")
-        config.flush()
-        port = free_port()
-        process = subprocess.Popen([sys.executable, "-m", "tracer", "agent", "--config", config.name,
-                                    "--listen", f"127.0.0.1:{port}"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
-            yield process, f"http://127.0.0.1:{port}"
-        finally:
-            stop(process)
-
-
 @contextlib.contextmanager
 def floor():
     """Empty programs on the agent's hooks (benchmarks/floor.py), until attached."""
@@ -130,15 +94,6 @@ def traced_run(process: subprocess.Popen, nginx_port: int, seconds: int, started
     run.bpf_ns_per_request = sum(ns for ns, _ in run.programs.values())
     run.bpf_runs_per_request = sum(runs for _, runs in run.programs.values())
     return run
-
-
-@contextlib.contextmanager
-def source_tree(ref: str):
-    """The repository's files at a git ref, exported to a temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="intuition-before-") as tree:
-        archive = subprocess.run(["git", "-C", ROOT, "archive", ref], check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
-        yield tree
 
 
 def arm_run(arm: str, nginx_port: int, seconds: int, before: str | None) -> Run:
@@ -221,21 +176,27 @@ def report(summary: Summary) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of all arms (default 5)")
-    parser.add_argument("--seconds", type=int, default=5, help="wrk duration of each run (default 5)")
-    parser.add_argument("--before", metavar="GIT_REF", help="also measure the agent as of this commit, side by side")
-    args = parser.parse_args(argv)
-    if args.rounds < 1 or args.seconds < 1:
-        parser.error("--rounds and --seconds must be at least 1")
-    if os.geteuid() != 0:
-        parser.error("needs root: the agent loads BPF programs and the benchmark turns on BPF run-time accounting")
+def at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=at_least_one, default=5, help="rounds of all arms (default 5)")
+    parser.add_argument("--seconds", type=at_least_one, default=5, help="wrk duration of each run (default 5)")
+
+
+def benchmark(args: argparse.Namespace, before: str | None) -> str:
     print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} on loopback, {args.rounds} rounds of {args.seconds} s, "
           f"{os.cpu_count()} CPUs, kernel {os.uname().release}", flush=True)
-    with (source_tree(args.before) if args.before else contextlib.nullcontext()) as before:
-        print(report(summarise(measure(args.rounds, args.seconds, before))))
-    return 0
+    return report(summarise(measure(args.rounds, args.seconds, before)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return side_by_side.run(__doc__, argv, options, benchmark, needs_root="the agent loads BPF programs and the "
+                            "benchmark turns on BPF run-time accounting")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import logging
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,11 +26,11 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 
+from benchmarks.side_by_side import source_tree
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, PAGE_PROBE, LoopbackServer
 from tests.browser.synthetic_agent import SyntheticAgent
 from tests.helpers.docker_env import wait_until
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 SCENES = [("busy region view", "#/shop"), ("global view", "#/")]
 SETTLE_SECONDS = 8
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -96,11 +95,8 @@ def measure(url: str, seconds: float) -> float:
 @contextlib.contextmanager
 def page_of_revision(agent: SyntheticAgent, revision: str) -> Iterator[str]:
     """The dashboard with revision's dashboard/static served over the current one."""
-    with tempfile.TemporaryDirectory(prefix="intuition-bench-static-") as folder:
-        archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", revision, "dashboard/static"],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
-        app = SharedDataMiddleware(agent.app, {"/ui/static": str(Path(folder) / "dashboard" / "static")})
+    with source_tree(revision) as tree:
+        app = SharedDataMiddleware(agent.app, {"/ui/static": str(Path(tree) / "dashboard" / "static")})
         with LoopbackServer(app) as server:
             yield server.url
 

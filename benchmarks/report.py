@@ -25,10 +25,10 @@ import matplotlib
 matplotlib.use("Agg")   # files only: no display
 from matplotlib import pyplot   # noqa: E402  (after choosing the backend)
 
-from benchmarks import agent_cost, capacity, freshness, overhead, profile, tls   # noqa: E402
+from benchmarks import agent_cost, capacity, freshness, overhead, profile, side_by_side, tls   # noqa: E402
 
-OUTPUT = os.path.join(overhead.ROOT, "docs", "performance.md")
-PLOTS = os.path.join(overhead.ROOT, "docs", "performance")
+OUTPUT = os.path.join(side_by_side.ROOT, "docs", "performance.md")
+PLOTS = os.path.join(side_by_side.ROOT, "docs", "performance")
 
 
 def machine() -> str:
@@ -40,7 +40,7 @@ def machine() -> str:
 
 
 def commit(ref: str) -> str:
-    return subprocess.run(["git", "-C", overhead.ROOT, "rev-parse", "--short", ref], check=True,
+    return subprocess.run(["git", "-C", side_by_side.ROOT, "rev-parse", "--short", ref], check=True,
                           capture_output=True, text=True).stdout.strip()
 
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The agents' memory first: once this process loads probes itself (profile, capacity), it maps the
     # compiler's libraries too, and pages two processes share stay resident (tracer/capture/compiler_memory.py).
-    with overhead.source_tree(args.before) as before:
+    with side_by_side.source_tree(args.before) as before:
         summary = overhead.summarise(overhead.measure(args.rounds, args.seconds, before))
         print(overhead.report(summary), flush=True)
         written(overhead_section(summary, args.rounds, args.seconds))
