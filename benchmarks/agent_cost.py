@@ -68,7 +68,7 @@ def report(results: dict[str, dict[str, Cost]]) -> str:
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each level (default 5)")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each level (default 5)")
 
 
 def main(argv: list[str] | None = None) -> int:
