@@ -3,17 +3,14 @@ find no room are counted in intuition_events_lost_total{source="ringbuf"}, the r
 counted in the kernel, not sent), and the edge is marked incomplete in the API while the loss is in its window."""
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-
 import pytest
 import requests
 
 from tests.helpers.agent import running_agent
 from tests.helpers.agent_metrics import scrape
 from tests.helpers.docker_env import wait_until
-from tests.helpers.http_status_server import http_status_response, request_heads
+from tests.helpers.http_status_server import answer_statuses
+from tests.helpers.tcp_client import http_client
 from tests.helpers.tcp_server import Server
 
 pytestmark = pytest.mark.kernel
@@ -24,12 +21,6 @@ REQUESTS = 2000
 # budget, probes/l7.c), so a burst of REQUESTS between two drains overflows it many times over
 CONFIG = {"capture": {"ring_buffer_pages": 1, "samples_per_second": 10_000}}
 RINGBUF_LOST = ("intuition_events_lost_total", frozenset({("source", "ringbuf")}))
-
-
-def answer_statuses(conn: socket.socket) -> None:
-    """Handler: answers each `GET /<status>` with that status."""
-    for head in request_heads(conn):
-        conn.sendall(http_status_response(head.split(b" ")[1].lstrip(b"/").decode()))
 
 
 def requests_counted(url: str) -> float:
@@ -50,19 +41,9 @@ def flood_edge(url: str) -> dict | None:
 
 def test_samples_beyond_the_ring_buffer_are_counted_and_the_edge_is_incomplete():
     with running_agent(CONFIG) as url, Server(answer_statuses) as server:
-        client = subprocess.Popen(
-            [sys.executable, "-m", "tests.helpers.tcp_client", CLIENT_COMM, "http", "127.0.0.1", str(server.port),
-             *["500"] * REQUESTS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            assert client.stdout.readline().strip() == "connected"
+        with http_client(CLIENT_COMM, server.port, ["500"] * REQUESTS) as send:
             lost_before = scrape(url).get(RINGBUF_LOST, 0)
-            client.stdin.write("go\n")
-            client.stdin.flush()
-            assert client.wait(60) == 0
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
+            send()
         wait_until(lambda: requests_counted(url) == REQUESTS, 30, f"{REQUESTS} requests counted, exactly")
         lost = scrape(url).get(RINGBUF_LOST, 0) - lost_before
         assert lost >= REQUESTS // 2, f"only {lost} ring buffer losses for {REQUESTS} samples"

@@ -32,6 +32,13 @@ def request_heads(conn: socket.socket) -> Iterator[bytes]:
         yield head
 
 
+def answer_statuses(conn: socket.socket) -> None:
+    """Answers each `GET /<status>` on conn with that status, until the peer closes (a tests.helpers.tcp_server
+    handler too)."""
+    for head in request_heads(conn):
+        conn.sendall(http_status_response(head.split(b" ")[1].lstrip(b"/").decode()))
+
+
 def main(host: str, port: str) -> None:
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,8 +47,7 @@ def main(host: str, port: str) -> None:
     print("listening", flush=True)
     conn, _ = listener.accept()
     print("accepted", flush=True)
-    for head in request_heads(conn):
-        conn.sendall(http_status_response(head.split(b" ")[1].lstrip(b"/").decode()))
+    answer_statuses(conn)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,15 @@ NAME becomes the process's comm. Modes:
                          STATUS (GET /STATUS) and read its response (tests.helpers.http_status_server's)
     get PATH COUNT       COUNT HTTP/1.1 GETs of PATH, one connection each, each answer read to its end
 """
+import contextlib
 import ctypes
 import errno
 import socket
 import struct
+import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 from tests.helpers.http_status_server import http_status_request, http_status_response
 from tests.helpers.tcp_server import read_exactly
@@ -100,6 +103,27 @@ def main(argv: list[str]) -> None:
                     pass
     else:
         raise SystemExit(f"unknown mode {mode}")
+
+
+@contextlib.contextmanager
+def http_client(name: str, port: int, statuses: list[str]) -> Iterator[Callable[[], None]]:
+    """The `http` mode as its own process, connected to 127.0.0.1:port; the context is a call that sends the
+    requests and waits for the client to exit."""
+    client = subprocess.Popen([sys.executable, "-m", "tests.helpers.tcp_client", name, "http", "127.0.0.1", str(port),
+                               *statuses], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline().strip() == "connected"
+
+        def send() -> None:
+            client.stdin.write("go\n")
+            client.stdin.flush()
+            assert client.wait(60) == 0
+
+        yield send
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
 
 
 if __name__ == "__main__":
