@@ -1,6 +1,7 @@
-"""Kernel maps full (issue 11): an agent whose maps hold a few entries, under many more flows or sockets than
-fit, keeps serving and counts the overflow in intuition_events_lost_total (source "flows_map_full",
-"sockets_map_full"), and the connection that got its entries keeps exact counts, its close included."""
+"""Kernel maps full (issue 11): an agent whose maps hold a few entries, under many more flows, sockets or
+request statuses than fit, keeps serving and counts the overflow in intuition_events_lost_total (source
+"flows_map_full", "sockets_map_full", "requests_map_full"), and the connection that got its entries keeps exact
+counts, its close included."""
 from __future__ import annotations
 
 import contextlib
@@ -14,6 +15,8 @@ import requests
 from tests.helpers.agent import running_agent
 from tests.helpers.agent_metrics import scrape
 from tests.helpers.docker_env import wait_until
+from tests.helpers.http_status_server import answer_statuses, http_status_request
+from tests.helpers.tcp_client import http_client
 from tests.helpers.tcp_server import Server
 
 pytestmark = pytest.mark.kernel
@@ -26,6 +29,12 @@ ROUND_BYTES = 1000
 # sockets: a held connection takes two entries on this host, its client's and its server's
 MAX_SOCKETS = 64
 HELD_CONNECTIONS = 100
+# requests: the map is sized by capture.max_flows too (probes/l7.c), one entry per flow, protocol and status,
+# so one connection with more statuses than that fills it and keeps its own flow entries (one per end); each
+# status here has a body (no 1xx, 204, 304); a connection with both ends on this host is parsed once, at the
+# server's end (docs/architecture.md)
+REQUESTS_MAX_FLOWS = 128
+STATUSES = [str(status) for status in range(400, 600)]
 
 
 def lost(source: str) -> tuple[str, frozenset]:
@@ -136,3 +145,37 @@ def test_full_sockets_map_is_counted_and_a_tracked_connection_keeps_its_close():
         assert edge_value(url, "intuition_tcp_connections_opened_total") == 1
         assert edge_value(url, "intuition_tcp_sent_bytes_total") == 2 * ROUND_BYTES
         assert edge_value(url, "intuition_tcp_received_bytes_total") == 2 * ROUND_BYTES
+
+
+def counted_statuses(url: str) -> dict[tuple[str, str], float]:
+    """(status, reporter) -> HTTP requests counted on the edge from CLIENT_COMM."""
+    return {(dict(labels)["status"], dict(labels)["reporter"]): value for (name, labels), value in scrape(url).items()
+            if name == "intuition_requests_total" and ("client", f"host:{CLIENT_COMM}") in labels}
+
+
+def test_full_requests_map_is_counted_under_its_own_source_and_the_flow_stays_exact():
+    """The flow has its entries, so the requests that find no room are requests_map_full, not flows_map_full; the
+    statuses that found room are counted exactly once, and the flow's bytes stay exact."""
+    attempts = len(STATUSES)
+    config = {"capture": {"max_flows": REQUESTS_MAX_FLOWS}}
+    with running_agent(config) as url, Server(answer_statuses) as server:
+        with http_client(CLIENT_COMM, server.port, STATUSES) as send:
+            lost_before = scrape(url).get(lost("requests_map_full"), 0)
+            send()
+
+        def settled() -> bool:
+            # every attempt is either counted on the edge or lost (other processes may add losses of their own)
+            counted = sum(counted_statuses(url).values())
+            return counted + scrape(url).get(lost("requests_map_full"), 0) - lost_before >= attempts
+
+        wait_until(settled, 30, f"{attempts} requests counted or lost as requests_map_full")
+        counted = counted_statuses(url)
+        assert set(counted.values()) == {1}, counted   # a status that found room is counted exactly once
+        assert {reporter for _, reporter in counted} == {"server"}, counted
+        assert {status for status, _ in counted} <= set(STATUSES)
+        assert len(counted) <= REQUESTS_MAX_FLOWS
+        assert scrape(url)[lost("requests_map_full")] - lost_before >= attempts - REQUESTS_MAX_FLOWS
+        sent = sum(len(http_status_request(status)) for status in STATUSES)
+        wait_until(lambda: edge_value(url, "intuition_tcp_sent_bytes_total") == sent, 30,
+                   f"{sent} bytes sent on the edge")
+        assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
