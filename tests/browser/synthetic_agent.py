@@ -26,6 +26,10 @@ from tracer.capture.records import SERVER, Drain, RequestSample
 
 XSS_SERVICE = "<img src=x onerror=alert(1)>"
 XSS_PATH = '/<script>alert("path")</script>'
+# what stays readable of a Redis command and a SQL statement once redacted (tracer/protocols/redact.py): the
+# key, and identifiers such as a quoted table name
+XSS_REDIS_KEY = "<img src=x onerror=alert(2)>"
+XSS_SQL_TABLE = '"<script>alert(3)</script>"'
 LONG_SERVICE = "inventory-reconciliation-worker"
 BACKFILL_SECONDS = 600  # of history made up at start
 LEGACY_UNTIL = 300  # seconds before the start
@@ -59,10 +63,18 @@ EDGES = {
 LEGACY_EDGE = ("web", "legacy")
 FAILING_EDGE = ("api", "db")
 SAMPLED_EDGE = ("web", "api")
+REDIS_EDGE = ("api", "cache")  # its samples are Redis commands, api -> db's are SQL (its counts stay HTTP's)
+SQL_EDGE = ("api", "db")
 FIFTH_FAILING_EDGE = ("web", "api")  # 40 ok and 10 500s a second when switched on
 NEW_EDGE = ("web", "cache")
 LOSSY_EDGE = ("api", "cache")  # the ring buffer drops some of its samples every second: an incomplete edge
 LONG_TARGET = "/reports/" + "quarterly-revenue-by-region-" * 8
+
+
+def postgres_query(sql: str) -> bytes:
+    """A PostgreSQL Query message, as a client sends it."""
+    body = sql.encode() + b"\x00"
+    return b"Q" + (len(body) + 4).to_bytes(4, "big") + body
 
 
 def container_id(name: str) -> str:
@@ -173,5 +185,13 @@ class SyntheticAgent:
                                             b"HTTP/1.1 201 Created\r\n\r\n", now - 0.2))
                 events.append(RequestSample(server_key, "http", "500", 9100, f"GET {LONG_TARGET} HTTP/1.1\r\n\r\n".encode(),
                                             b"HTTP/1.1 500 Internal Server Error\r\n\r\n", now - 0.8))
+            if (client, server) == REDIS_EDGE:
+                key_bytes = XSS_REDIS_KEY.encode()
+                events.append(RequestSample(server_key, "redis", "ok", 200,
+                                            b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key_bytes), key_bytes),
+                                            b"$-1\r\n", now - 0.4))
+            if (client, server) == SQL_EDGE:
+                events.append(RequestSample(server_key, "postgres", "ok", 900, postgres_query(
+                    f"SELECT * FROM {XSS_SQL_TABLE} WHERE id = 42"), b"C\x00\x00\x00\x0dSELECT 1\x00", now - 0.3))
         self.now = now
         self.graph.ingest(Drain(now, flows, events, {}))

@@ -12,8 +12,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.browser.map_page import MapPage, drawn_fraction
-from tests.browser.synthetic_agent import (GHOST_SECONDS, LONG_SERVICE, LOSSY_EDGE, SAMPLED_EDGE, XSS_PATH,
-                                          XSS_SERVICE)
+from tests.browser.synthetic_agent import (GHOST_SECONDS, LONG_SERVICE, LOSSY_EDGE, REDIS_EDGE, SAMPLED_EDGE, SQL_EDGE,
+                                          XSS_PATH, XSS_REDIS_KEY, XSS_SERVICE, XSS_SQL_TABLE)
 
 pytestmark = pytest.mark.browser
 
@@ -115,7 +115,7 @@ def test_escape_closes_the_panel_then_goes_up(page):
     page.wait_for_view([])
 
 
-def test_hostile_names_paths_and_notices_show_as_text(page, agent):
+def test_hostile_names_paths_redis_keys_sql_and_notices_show_as_text(page, agent):
     page.open("#/shop")
     page.wait_for_names(SHOP)
     # the hover card shows names and notices as text
@@ -132,13 +132,24 @@ def test_hostile_names_paths_and_notices_show_as_text(page, agent):
 
     page.click_at(page.edge_point("web", "api"))
     assert XSS_PATH in page.wait_for_panel("/orders")
+    assert_no_script_ran(page)
 
+    # a Redis key and a SQL table name survive redaction (tracer/protocols/redact.py), so they carry the payload
+    for (client, server), shown in ((REDIS_EDGE, f'GET "{XSS_REDIS_KEY}"'),
+                                    (SQL_EDGE, f"SELECT * FROM {XSS_SQL_TABLE} WHERE id = ?")):
+        page.open(f"#/shop?client={client}&server={server}")
+        page.wait_for_panel(shown)
+        assert_no_script_ran(page)
+    assert "/x" not in agent.paths  # no <img src=x> ever loaded
+
+
+def assert_no_script_ran(page: MapPage) -> None:
+    """No element made from hostile text in the panel, the hover card or the summary; no alert, no CSP report."""
     counts = page.js("return ['img', 'script'].map((t) => document.querySelectorAll("
                      "'#details ' + t + ', #hover-card ' + t + ', #map-summary ' + t).length)")
     assert counts == [0, 0]
     assert page.alerts() == []
     assert page.csp_violations() == []
-    assert "/x" not in agent.paths  # the <img src=x> never loaded
 
 
 def test_page_is_served_with_a_csp_that_lets_the_layout_worker_run(page, site):
