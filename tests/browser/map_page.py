@@ -115,8 +115,11 @@ class MapPage:
             nudge[0] ^= 1
             self.hover_at((x + nudge[0], y))
             card = self.hover_card()
-            title = card.split("\n", 1)[0]  # the name, and "ghost" after it for a ghost
-            return (title == name or title.startswith(f"{name} ")) and card
+            # the name, then its badges (ghost, new, slow: dashboard/static/js/hovercard.js); a card titled
+            # "web → api" is an edge's, under the pointer when it lands on the edge beside the node
+            title = card.split("\n", 1)[0]
+            with_badges = title.startswith(f"{name} ") and not title.startswith(f"{name} → ")
+            return (title == name or with_badges) and card
         return self.wait(shown, f"the card of {name}")
 
     def click_at(self, point: tuple[float, float], double: bool = False) -> None:

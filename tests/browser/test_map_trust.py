@@ -227,7 +227,7 @@ def test_typing_in_search_keeps_the_panel_and_opening_it_moves_no_node(page):
     page.wait_for_panel("api-1")
     assert page.node_point("web") == pytest.approx(before, abs=1)
     page.driver.find_element(By.ID, "search").send_keys("cac")
-    time.sleep(POLL_SECONDS + 0.5)
+    time.sleep(POLL_SECONDS + 0.5)   # nothing may change: a refresh of the map passes, and the panel stays
     assert page.hash() == "#/shop?service=api"
     assert "api-1" in page.panel_text()
     page.driver.find_element(By.ID, "search").send_keys(Keys.ESCAPE)
