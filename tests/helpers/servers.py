@@ -163,16 +163,18 @@ class Redis:
 
 
 @contextmanager
-def running_redis(certificate: Certificate | None = None, prefix: str = "intuition-redis-") -> Iterator[Redis]:
+def running_redis(certificate: Certificate | None = None, prefix: str = "intuition-redis-",
+                  password: str | None = None) -> Iterator[Redis]:
     """redis-server on 127.0.0.1 with a temporary directory and no persistence, TLS only with a certificate
-    (clients need none)."""
+    (clients need none), AUTH required with a password."""
     base = tempfile.mkdtemp(prefix=prefix)
     port = free_port()
     listen = ["--port", str(port)]
     if certificate:
         listen = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", certificate.cert,
                   "--tls-key-file", certificate.key, "--tls-ca-cert-file", certificate.cert, "--tls-auth-clients", "no"]
-    process = subprocess.Popen(["/usr/bin/redis-server", *listen, "--bind", "127.0.0.1", "--dir", base,
+    auth = ["--requirepass", password] if password else []
+    process = subprocess.Popen(["/usr/bin/redis-server", *listen, *auth, "--bind", "127.0.0.1", "--dir", base,
                                 "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
     try:
         wait_listening(port, process)
