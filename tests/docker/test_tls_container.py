@@ -8,7 +8,7 @@ import tempfile
 import pytest
 
 from tests.helpers.l7 import server_counts
-from tests.helpers.servers import NGINX, NGINX_CONF, free_port, self_signed_certificate
+from tests.helpers.servers import NGINX, free_port, nginx_conf_in_container, self_signed_certificate
 from tests.helpers.tls import curl_https, wait_tls_attached
 from tracer.capture.tls_libraries import libraries_in_maps
 
@@ -36,9 +36,8 @@ def nginx_files():
 def test_https_to_a_container_with_its_own_libssl_counts_exactly(capture, docker_env, nginx_files):
     port = free_port()
     tls = " ssl;\n        ssl_certificate /conf/cert.pem;\n        ssl_certificate_key /conf/key.pem"
-    conf = "user root;\n" + NGINX_CONF.format(base="/conf", port=port, listen_options="", tls=tls).replace("127.0.0.1:", "")
     with open(f"{nginx_files}/nginx.conf", "w") as f:
-        f.write(conf)
+        f.write(nginx_conf_in_container("/conf", port, tls))
     server = docker_env.run("tls-nginx", "sh", "-c", f"LD_LIBRARY_PATH=/conf/lib exec {NGINX} -p /conf "
                             "-c /conf/nginx.conf -e /conf/error.log", binds=(f"{nginx_files}:/conf",))
     docker_env.wait_listening(server, port)

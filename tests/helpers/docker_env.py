@@ -236,12 +236,13 @@ class DockerEnv:
             labels: Optional[dict[str, str]] = None, network: Optional[str] = None,
             ports: Optional[dict[int, tuple[str, int]]] = None, binds: tuple[str, ...] = (),
             auto_remove: bool = False, mem_limit: Optional[int] = None, restart: Optional[str] = None,
-            dns: tuple[str, ...] = ()) -> Container:
+            dns: tuple[str, ...] = (), user: Optional[str] = None) -> Container:
         """Start a container of the test image with the host's /usr and return it once it runs.
 
         compose=(project, service) adds the labels Compose would; ports maps container port -> (host ip,
         host port); binds are extra "host:container[:ro]" mounts; mem_limit in bytes (swap included: no swap);
-        restart a restart policy's name such as "on-failure"; dns the servers Docker's resolver asks."""
+        restart a restart policy's name such as "on-failure"; dns the servers Docker's resolver asks; user
+        the uid (or a name in the image's /etc/passwd: root, nobody, postgres) its command runs as."""
         all_labels = dict(self.labels)
         if compose:
             all_labels.update({"com.docker.compose.project": compose[0], "com.docker.compose.service": compose[1]})
@@ -252,7 +253,7 @@ class DockerEnv:
             restart_policy={"Name": restart} if restart else None, dns=list(dns) or None)
         created = self.api.create_container(
             self.image, list(command), name=self.name(base), labels=all_labels, host_config=host_config,
-            ports=list(ports or {}))
+            ports=list(ports or {}), user=user)
         self.api.start(created["Id"])
         return self.container(created["Id"], network)
 

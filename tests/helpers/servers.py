@@ -106,6 +106,12 @@ http {{
 """
 
 
+def nginx_conf_in_container(base: str, port: int, tls: str = "") -> str:
+    """NGINX_CONF for nginx as a container's root: listening on every address of the container, its workers
+    root too (the container's files are root's)."""
+    return "user root;\n" + NGINX_CONF.format(base=base, port=port, listen_options="", tls=tls).replace("127.0.0.1:", "")
+
+
 @dataclass(frozen=True)
 class Certificate:
     cert: str   # PEM files
