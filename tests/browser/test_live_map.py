@@ -2,8 +2,8 @@
 exchange HTTP and Redis traffic, seen in headless Chromium.
 
 livemap/web calls livemap/api (which calls livemap/cache, redis-server) and a container labelled with a
-hostile service name, on a path holding <script>, until the test tells it to fail or stop. The tests run
-in file order: the last two inject 500s and then stop the traffic.
+hostile service name, on a path holding <script>, until the test tells it to fail or stop. In file order the
+last two inject 500s and then stop the traffic; each test also passes alone.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker]
 NAMESPACE = "livemap"
 EVIL = "<img src=x onerror=alert(1)>"
 EVIL_PATH = "/<script>alert(1)</script>"
+REPLAY_SNAPSHOTS = 4
 
 # web: about ten rounds a second for at most ten minutes; /tmp/fail turns its api calls into /fail,
 # /tmp/stop ends the traffic (the container stays, so that its name stays known)
@@ -176,7 +177,16 @@ def test_injected_500s_turn_the_edge_red_with_a_notice_within_5_s(page, livemap)
     page.wait_for_panel("of requests to api fail")
 
 
+def snapshots_since(url: str, since: float) -> int:
+    """Snapshots in the agent's history (one each 10 s) taken after `since`."""
+    return sum(1 for point in requests.get(f"{url}/api/timeline", timeout=10).json()["points"] if point["t"] > since)
+
+
 def test_stopped_traffic_leaves_a_ghost_and_replay_shows_it_live(page, livemap):
+    # the replay below goes back two 10 s steps from the end of the traffic: the history must hold more of it than
+    # that, which the tests before this one may or may not have taken the time for
+    wait_until(lambda: snapshots_since(livemap.url, livemap.busy_since) >= REPLAY_SNAPSHOTS, 120,
+               f"{REPLAY_SNAPSHOTS} snapshots of the busy map in the history", 1)
     livemap.env.exec(livemap.web.id, "sh", "-c", "echo > /tmp/stop")
     wait_until(lambda: ghost(livemap.url, "web", "api"), 60, "web -> api to turn into a ghost")
     page.open(f"#/{NAMESPACE}")
