@@ -145,6 +145,27 @@ def test_basic_auth(shop):
     assert client.get("/api/services", headers={"Authorization": f"Basic {good}"}).status_code == 200
 
 
+@pytest.mark.parametrize("auth, good", [
+    ({"mode": "bearer", "token": "t0ken"}, "Bearer t0ken"),
+    ({"mode": "basic", "username": "ops", "password": "pw"}, f"Basic {base64.b64encode(b'ops:pw').decode()}"),
+])
+def test_credentials_are_compared_in_constant_time(shop, monkeypatch, auth, good):
+    """Both a wrong and the right Authorization go through hmac.compare_digest, whose time does not depend on
+    where the first differing byte is (an == would return at it, telling an attacker how much was right)."""
+    compared = []
+
+    def compare_digest(given, expected):
+        compared.append((given, expected))
+        return given == expected
+
+    monkeypatch.setattr("dashboard.app.hmac.compare_digest", compare_digest)
+    graph, _, identity = shop
+    client = client_for(graph, identity, auth=auth)
+    assert client.get("/api/graph", headers={"Authorization": good[:-1] + "x"}).status_code == 401
+    assert client.get("/api/graph", headers={"Authorization": good}).status_code == 200
+    assert compared == [((good[:-1] + "x").encode(), good.encode()), (good.encode(), good.encode())]
+
+
 def test_security_headers_on_metrics_errors_and_401s(shop):
     graph, _, identity = shop
     open_client = client_for(graph, identity)
