@@ -56,8 +56,9 @@ static __always_inline void dns_answer_read(const void *sk, u32 total, u32 trans
     if (n < DNS_MIN_READ || !dns_has_answers(p.base[0], total, transport))
         return;
     u32 zero = 0;
+    u64 now = bpf_ktime_get_ns();
     struct sample_budget *budget = dns_budget.lookup(&zero);
-    if (!budget || budget_used(budget) >= DNS_ANSWERS_PER_SECOND) {
+    if (!budget || budget_used(budget, now) >= DNS_ANSWERS_PER_SECOND) {
         count_lost(LOST_DNS_BUDGET);
         return;
     }
@@ -73,7 +74,7 @@ static __always_inline void dns_answer_read(const void *sk, u32 total, u32 trans
     __sync_fetch_and_add(&budget->used, 1);
     e->type = EVENT_DNS_ANSWER;
     e->length = total;
-    e->timestamp_ns = bpf_ktime_get_ns();
+    e->timestamp_ns = now;
     __builtin_memset(&e->key, 0, sizeof(e->key));
     u16 local_port = 0, peer_port = 0;
     read_tuple(sk, e->key.local_addr, e->key.peer_addr, &local_port, &peer_port);

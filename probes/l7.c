@@ -54,6 +54,7 @@ struct l7_scratch {
     struct l7_found found;
     u64 sk;
     u64 offset;               /* the parser's position in this I/O */
+    u64 now;                  /* the I/O's time, read once for its requests, responses and samples */
     u32 total;
     u8 side;
     u8 resumed;               /* offset is valid: this is a continuation tail call */
@@ -190,10 +191,10 @@ BPF_TABLE("lru_hash", u64, struct request_bytes, l7_request_bytes, SAMPLED_SOCKE
 BPF_ARRAY(l7_sample_budget, struct sample_budget, 1);
 BPF_PERCPU_ARRAY(l7_zero_request_bytes, struct request_bytes, 1);   /* never written: the initial value */
 
-/* How much of a per-second budget this second has used (a new second starts it afresh). */
-static __always_inline u64 budget_used(struct sample_budget *b)
+/* How much of a per-second budget the second of `now` (bpf_ktime_get_ns) has used (a new second starts it afresh). */
+static __always_inline u64 budget_used(struct sample_budget *b, u64 now)
 {
-    u64 second = bpf_ktime_get_ns() / 1000000000;
+    u64 second = now / 1000000000;
     if (b->second != second) {
         b->second = second;
         b->used = 0;
@@ -201,24 +202,26 @@ static __always_inline u64 budget_used(struct sample_budget *b)
     return b->used;
 }
 
-/* This second's budget if it has room for a sample (an error's, or a success's), else NULL. */
-static __always_inline struct sample_budget *sample_budget(int error)
+/* The budget of the second of `now` if it has room for a sample (an error's, or a success's), else NULL. */
+static __always_inline struct sample_budget *sample_budget(int error, u64 now)
 {
     u32 zero = 0;
     struct sample_budget *b = l7_sample_budget.lookup(&zero);
     if (!b)
         return 0;
     u64 limit = error ? SAMPLES_PER_SECOND : (SAMPLES_PER_SECOND + 1) / 2;
-    return budget_used(b) < limit ? b : 0;
+    return budget_used(b, now) < limit ? b : 0;
 }
 
-/* Keep the first bytes of the request at the parser's position, which started at started_ns. */
-static __always_inline void remember_request(u64 started_ns)
+/* Keep the first bytes of the request at the parser's position, which started at started_ns. The budget is
+ * checked first: once the second's is spent, a request costs no further lookup. */
+static __always_inline void remember_request(struct l7_scratch *w, u64 started_ns)
 {
     u32 zero = 0;
-    struct l7_scratch *w = scratch();
+    if (!sample_budget(1, started_ns))
+        return;
     struct request_bytes *initial = l7_zero_request_bytes.lookup(&zero);
-    if (!w || !initial || !sample_budget(1))
+    if (!initial)
         return;
     u64 sk = w->sk;
     struct request_bytes *r = l7_request_bytes.lookup_or_try_init(&sk, initial);
@@ -232,9 +235,11 @@ static __always_inline void remember_request(u64 started_ns)
 static __always_inline void sample_request(struct l7_state *st, struct request_key *key, u64 latency_us)
 {
     int error = key->protocol == PROTO_HTTP ? key->status[0] >= '4' : key->status[0] != 'o';
-    struct sample_budget *budget = sample_budget(error);
     struct l7_scratch *w = scratch();
-    if (!budget || !w)
+    if (!w)
+        return;
+    struct sample_budget *budget = sample_budget(error, w->now);
+    if (!budget)
         return;
     u64 sk = w->sk;
     struct request_bytes *r = l7_request_bytes.lookup(&sk);
@@ -249,7 +254,7 @@ static __always_inline void sample_request(struct l7_state *st, struct request_k
     __sync_fetch_and_add(&budget->used, 1);
     e->type = EVENT_REQUEST_SAMPLE;
     e->protocol = key->protocol;
-    e->timestamp_ns = bpf_ktime_get_ns();
+    e->timestamp_ns = w->now;
     __builtin_memcpy(&e->key, &key->flow, sizeof(e->key));
     e->latency_us = latency_us;
     __builtin_memcpy(e->status, key->status, STATUS_LEN);
@@ -266,11 +271,12 @@ static __always_inline void sample_request(struct l7_state *st, struct request_k
 
 static __always_inline void request_started(struct l7_state *st)
 {
-    if (st->pending >= PENDING_MAX)
+    struct l7_scratch *w = scratch();
+    if (!w || st->pending >= PENDING_MAX)
         return;   /* deeper pipelines: the response still counts, its latency from an older request */
-    u64 now = bpf_ktime_get_ns();
+    u64 now = w->now;
     if (st->pending == 0)
-        remember_request(now);
+        remember_request(w, now);
     st->started_ns[(st->head + st->pending) & (PENDING_MAX - 1)] = now;
     st->pending++;
 }
@@ -278,11 +284,12 @@ static __always_inline void request_started(struct l7_state *st)
 /* Microseconds since the oldest pending request started (0 if none): the one a response answers. */
 static __always_inline u64 request_latency(struct l7_state *st)
 {
-    if (st->pending == 0)
+    struct l7_scratch *w = scratch();
+    if (!w || st->pending == 0)
         return 0;
     u64 started = st->started_ns[st->head & (PENDING_MAX - 1)];
     st->completed_ns = started;
-    return (bpf_ktime_get_ns() - started) / 1000;
+    return (w->now - started) / 1000;
 }
 
 /* The oldest pending request is done: its latency (0 if none is pending). */

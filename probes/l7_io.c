@@ -86,6 +86,7 @@ static __always_inline struct l7_scratch *l7_begin(const void *sk, struct sock_i
     work->resumed = 0;
     work->passes = 0;
     work->kept_len = 0;
+    work->now = bpf_ktime_get_ns();
     return work;
 }
 
