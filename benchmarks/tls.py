@@ -15,6 +15,7 @@ import os
 import resource
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 
 from benchmarks import bpf_programs
@@ -25,6 +26,7 @@ from tracer.capture.collector import Collector
 from tracer.capture.loader import CaptureConfig, TLS_RETURN
 
 TLS_PROGRAMS = ("tls_", "l7_tls_")   # kernel program names: the uprobe programs and their parsers
+TLS_ATTACH_TIMEOUT = 120.0  # seconds for the TLS programs' verification after the start, on a busy host
 
 
 @dataclass
@@ -44,10 +46,22 @@ def nginx_cpu_seconds(master: int) -> float:
         return sum(cpu_seconds(int(pid)) for pid in f.read().split()) + cpu_seconds(master)
 
 
+def wait_tls_attached(collector: Collector) -> None:
+    """Drains until nginx's libssl has the uprobes: the start does not wait for the TLS programs."""
+    deadline = time.monotonic() + TLS_ATTACH_TIMEOUT
+    while collector.tls_pending or not collector.tls_libraries:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no uprobes on a libssl {TLS_ATTACH_TIMEOUT:.0f} s after the start")
+        time.sleep(0.1)
+        collector.drain()
+
+
 def measure(tls: bool, nginx, seconds: int) -> Arm:
     collector = Collector(CaptureConfig(tls=tls))
     collector.start()
     try:
+        if tls:
+            wait_tls_attached(collector)
         cpu = nginx_cpu_seconds(nginx.pid) + children_cpu_seconds()
         requests, _ = wrk(nginx.port, seconds, scheme="https")
         arm = Arm((nginx_cpu_seconds(nginx.pid) + children_cpu_seconds() - cpu) / requests * 1e6)

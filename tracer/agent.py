@@ -109,7 +109,8 @@ class Agent:
         age = time.monotonic() - self._last_drain
         if age > STALE_DRAIN:
             return False, f"no drain for {age:.0f} s" + (f": {self._drain_error}" if self._drain_error else "")
-        return True, f"probes attached, last drain {age:.1f} s ago"
+        tls = "; TLS programs still verifying, TLS plaintext not parsed yet" if self.collector.tls_pending else ""
+        return True, f"probes attached, last drain {age:.1f} s ago{tls}"
 
     def self_stats(self) -> SelfStats:
         return SelfStats(

@@ -4,6 +4,7 @@ counted exactly at the server end. A second collector with
 `capture.tls: false` watches the same traffic and counts its bytes only."""
 import os
 import subprocess
+import time
 
 import mysql.connector
 import pytest
@@ -14,7 +15,9 @@ from tests.helpers.l7 import request_counts, server_counts
 from tests.helpers.servers import NGINX, running_mariadb, running_nginx, running_redis, self_signed_certificate
 from tests.helpers.tls import curl_https, wait_tls_attached
 from tests.kernel.test_l7_redis import outcomes_in_info
-from tracer.capture.loader import CaptureConfig
+from tracer.capture.loader import L7_TLS_PARSERS, CaptureConfig
+
+TLS_VERIFY_TIMEOUT = 120.0  # seconds: the TLS programs' verification, one at a time, on a busy host
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +165,25 @@ def test_h2_inside_tls_statuses_exact(capture, certificate):
         want = {"200": 12, "404": 4}
         capture.wait_for(lambda c: server_counts(c, server.port, "http2") == want, what=f"{want} at the server end")
         assert server.logged_statuses() == want
+
+
+@pytest.mark.kernel
+def test_start_does_not_wait_for_the_tls_programs(collector):
+    """start() returns before the TLS programs are verified (docs/performance.md): until a drain installs
+    them, the collector says so and no library has uprobes; then all five TLS parsers are in their table."""
+    from tracer.capture.collector import Collector
+
+    c = Collector(CaptureConfig())
+    c.start()
+    try:
+        assert c.probe_info.tls and c.tls_pending and not c.tls_libraries
+        assert not set(L7_TLS_PARSERS) & set(c.probe_info.hooks)
+        deadline = time.monotonic() + TLS_VERIFY_TIMEOUT
+        while c.tls_pending:
+            assert time.monotonic() < deadline, f"TLS programs not verified within {TLS_VERIFY_TIMEOUT:.0f} s"
+            time.sleep(0.2)
+            c.drain()
+        assert c.probe_info.tls
+        assert {hook: c.probe_info.hooks.get(hook) for hook in L7_TLS_PARSERS} == dict.fromkeys(L7_TLS_PARSERS, "tail_call")
+    finally:
+        c.close()

@@ -8,12 +8,13 @@ from __future__ import annotations
 import ctypes as ct
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import flows
 from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
-from .loader import CaptureConfig, ProbeInfo, attach_tls, load
+from .loader import CaptureConfig, ProbeInfo, attach_tls, install_tls, load, verify_tls
 from ..protocols import http2_streams
 from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
 from .tls_libraries import Library, LibraryScan
@@ -43,6 +44,8 @@ class Collector:
         self._request_counters: CounterMap | None = None
         self._prog_fds: list[int] = []
         self._http2 = http2_streams.Http2Streams()
+        self._tls_verifier: ThreadPoolExecutor | None = None
+        self._tls_verified: Future | None = None  # verify_tls's result, until installed
         self._tls_scan: LibraryScan | None = None
         self.tls_libraries: list[Library] = []  # the libssl files with uprobes
 
@@ -55,8 +58,28 @@ class Collector:
             self._request_counters = CounterMap(self._bpf[b"requests"])
             self._map_names = MAP_NAMES + L7_MAP_NAMES
         if self.probe_info.tls:
-            self._tls_scan = LibraryScan()
-            self._attach_tls_libraries()
+            # The start does not wait for the TLS programs (docs/performance.md): they are verified meanwhile,
+            # and the first drain after that attaches the libraries.
+            self._tls_verifier = ThreadPoolExecutor(1, thread_name_prefix="intuition-tls-verify")
+            self._tls_verified = self._tls_verifier.submit(verify_tls, self._bpf)
+
+    @property
+    def tls_pending(self) -> bool:
+        """TLS plaintext will be parsed once its programs, still being verified, are installed."""
+        return self._tls_verified is not None
+
+    def _install_tls_when_verified(self) -> None:
+        if not self._tls_verified.done():
+            return
+        future, self._tls_verified = self._tls_verified, None
+        try:
+            install_tls(self._bpf, self.probe_info, future.result())
+        except Exception as e:  # BCC raises a bare Exception for a program the verifier refuses
+            log.error("TLS plaintext is not parsed, its traffic counts as bytes only: %s", e)
+            self.probe_info.tls = False
+            return
+        self._prog_fds = [fn.fd for fn in self._bpf.funcs.values()]
+        self._tls_scan = LibraryScan()
 
     def _attach_tls_libraries(self) -> None:
         """Uprobes on the libssl files that processes started mapping since the last scan (BCC's thread)."""
@@ -79,6 +102,8 @@ class Collector:
         """Everything counted since the previous call. Flow counters are deltas."""
         if self._bpf is None:
             raise RuntimeError("Collector.drain() before start()")
+        if self._tls_verified is not None:
+            self._install_tls_when_verified()
         if self._tls_scan is not None:
             self._attach_tls_libraries()
         now = time.time()
@@ -158,6 +183,9 @@ class Collector:
         return misses
 
     def close(self) -> None:
+        if self._tls_verifier is not None:  # its loads use the BPF object that cleanup() frees
+            self._tls_verifier.shutdown(wait=True)
+            self._tls_verifier = None
         if self._bpf is not None:
             self._bpf.cleanup()
             self._bpf = None

@@ -67,7 +67,7 @@ class ProbeInfo:
     cgroup_root: str = ""
     btf: bool = False
     l7: bool = False  # requests are parsed (needs BTF and the sock length tracepoints)
-    tls: bool = False  # TLS plaintext is parsed: the uprobe programs are loaded, libraries get attached
+    tls: bool = False  # TLS plaintext gets parsed: once verify_tls is done, libraries get attached
 
 
 def _bcc():
@@ -178,10 +178,9 @@ def compile_program(text: str, cflags: list[str]):
         ) from e
 
 
-def _install_l7_parsers(b, info: ProbeInfo, table: str = "l7_parsers", programs: dict[str, int] = L7_PARSERS,
-                        program_type: str = "TRACEPOINT") -> None:
-    """Load each protocol's parser and put it where the tracepoints (or, for TLS, the uprobes) tail-call it.
-    A parser the verifier refuses leaves its protocol counted as bytes only; the others still run."""
+def _verify_parsers(b, programs: dict[str, int], program_type: str, threads: int) -> dict[str, object]:
+    """Each parser program loaded (verified), or None where the verifier refused it: its protocol then counts
+    as bytes only and the others still run."""
     bcc = _bcc()
 
     def verified(name: str):
@@ -191,15 +190,39 @@ def _install_l7_parsers(b, info: ProbeInfo, table: str = "l7_parsers", programs:
             log.warning("L7 parser %s not loaded, its protocol counts as bytes only: %s", name, e)
             return None
 
-    # The kernel verifies each parser inside its load call, with the GIL released (ctypes): one thread per
-    # parser puts the host's cores to work on the start's longest wait (docs/performance.md).
-    with ThreadPoolExecutor(len(programs), thread_name_prefix="intuition-verify") as pool:
-        loaded = dict(zip(programs, pool.map(verified, programs)))
+    # The kernel verifies each parser inside its load call, with the GIL released (ctypes): parallel threads
+    # put the host's cores to work on the verifier (docs/performance.md).
+    with ThreadPoolExecutor(threads, thread_name_prefix="intuition-verify") as pool:
+        return dict(zip(programs, pool.map(verified, programs)))
+
+
+def _install_parsers(b, info: ProbeInfo, table: str, programs: dict[str, int], loaded: dict[str, object]) -> None:
+    """Put each loaded parser where the tracepoints (or, for TLS, the uprobes) tail-call it."""
     parsers = b[table.encode()]
     for name, fn in loaded.items():
         if fn is not None:
             parsers[ctypes.c_int(programs[name])] = ctypes.c_int(fn.fd)
             info.hooks[name] = "tail_call"
+
+
+def _install_l7_parsers(b, info: ProbeInfo) -> None:
+    """The tracepoints' parsers, one verifying thread each: the start waits for them."""
+    _install_parsers(b, info, "l7_parsers", L7_PARSERS, _verify_parsers(b, L7_PARSERS, "TRACEPOINT", len(L7_PARSERS)))
+
+
+def verify_tls(b) -> dict[str, object]:
+    """Loads the TLS uprobes' programs and their copy of the parsers (probes/l7_tls.c) into the kernel. Runs on
+    its own thread after the start, one program at a time so that it leaves a core to the agent; returns the
+    parsers as install_tls takes them. Raises what stopped the uprobe programs loading."""
+    loaded = _verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1)
+    for name in [entry for _, entry in TLS_CALLS] + [TLS_RETURN]:   # attached per library (attach_tls)
+        b.load_func(name.encode(), _bcc().BPF.KPROBE)
+    return loaded
+
+
+def install_tls(b, info: ProbeInfo, loaded: dict[str, object]) -> None:
+    """The TLS parsers verify_tls loaded, in the uprobes' table: attach_tls may follow."""
+    _install_parsers(b, info, "l7_tls_parsers", L7_TLS_PARSERS, loaded)
 
 
 def _store_listeners(b) -> None:
@@ -262,10 +285,6 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         info.hooks["sock:sock_recv_length"] = "tracepoint"
         if info.l7:
             _install_l7_parsers(b, info)
-        if info.tls:
-            _install_l7_parsers(b, info, "l7_tls_parsers", L7_TLS_PARSERS, "KPROBE")
-            for name in [entry for _, entry in TLS_CALLS] + [TLS_RETURN]:   # verified now, attached per library
-                b.load_func(name.encode(), _bcc().BPF.KPROBE)
     if info.btf:  # the probes name namespaces by inode number only with BTF (probes/lifecycle.c, socket_netns)
         _store_listeners(b)
     compiler_memory.release()
