@@ -30,6 +30,9 @@ L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c"
 L7_PARSERS = {f"l7_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
 # the same parsers as uprobe programs, for the TLS plaintext (probes/l7_tls.c)
 L7_TLS_PARSERS = {f"l7_tls_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
+# Compiled without debug info: BCC would turn it into the programs' BTF and line info, which serve only to
+# quote the source in a verifier's refusal, and they cost a tenth of the start (docs/performance.md).
+NO_DEBUG_INFO = "-g0"
 MAX_LISTENERS = 4096
 MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
 BPF_NOEXIST = 1  # bpf_update_elem flag: only where the key is new
@@ -140,7 +143,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         defines["RETRANSMIT_HAS_ERR"] = 1
     if layout:
         info.cgroup_mode, info.cgroup_root = layout.mode, layout.root
-    return [f"-I{PROBES_DIR}"] + [f"-D{k}={v}" for k, v in sorted(defines.items())]
+    return [f"-I{PROBES_DIR}", NO_DEBUG_INFO] + [f"-D{k}={v}" for k, v in sorted(defines.items())]
 
 
 def choose_bytes_hook() -> bool:
