@@ -75,10 +75,9 @@ def floor():
         stop(process)
 
 
-def traced_run(process: subprocess.Popen, nginx_port: int, seconds: int, started: float) -> Run:
-    """A wrk run with `process`'s programs attached, then a second one with BPF accounting on. `started`: when
-    the process was started (time.monotonic)."""
-    attached = time.monotonic() - started
+def traced_run(process: subprocess.Popen, nginx_port: int, seconds: int, attached: float) -> Run:
+    """A wrk run with `process`'s programs attached, then a second one with BPF accounting on. `attached`:
+    seconds from starting the process to its programs attached."""
     cpu = cpu_seconds(process.pid)
     run = Run(*wrk(nginx_port, seconds, Load(WRK_CONNECTIONS)))
     run.agent_cpu_seconds = cpu_seconds(process.pid) - cpu
@@ -102,9 +101,11 @@ def arm_run(arm: str, nginx_port: int, seconds: int, before: str | None) -> Run:
     started = time.monotonic()
     if arm == "floor":
         with floor() as process:
-            return traced_run(process, nginx_port, seconds, started)
-    with agent(l7=arm.startswith("l7"), root=before if arm.endswith("before") else ROOT) as (process, _):
-        return traced_run(process, nginx_port, seconds, started)
+            return traced_run(process, nginx_port, seconds, time.monotonic() - started)
+    with agent(l7=arm.startswith("l7"), root=before if arm.endswith("before") else ROOT) as (process, url):
+        attached = time.monotonic() - started
+        side_by_side.wait_settled(url)
+        return traced_run(process, nginx_port, seconds, attached)
 
 
 def measure(rounds: int, seconds: int, before: str | None = None) -> list[dict[str, Run]]:

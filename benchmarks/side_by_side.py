@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 from tests.helpers.docker_env import wait_until
 from tests.helpers.servers import free_port, stop
+from tracer.agent import TLS_PENDING
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,6 +48,16 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) ->
 
     # polled every 20 ms: benchmarks/freshness.py times the start by it
     wait_until(healthy, timeout, f"{url} to answer 200", interval=0.02)
+
+
+def wait_settled(url: str, timeout: float = 180.0) -> None:
+    """Until the agent at url has verified its TLS programs, which it does after /healthz first answers 200
+    (tracer/agent.py): load measured before would share the cores with the verifier."""
+    def settled() -> bool:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            return TLS_PENDING not in json.load(response)["detail"]
+
+    wait_until(settled, timeout, f"{url} to verify its TLS programs")
 
 
 @contextlib.contextmanager

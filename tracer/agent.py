@@ -31,6 +31,7 @@ def node_name() -> str:
 DRAIN_INTERVAL = 1.0  # seconds
 STALE_DRAIN = 5.0  # seconds without a completed drain before /healthz fails
 START_TIMEOUT = 300.0  # compiling the probes takes seconds, more on a busy host
+TLS_PENDING = "TLS programs still verifying, TLS plaintext not parsed yet"  # in /healthz while so
 
 
 class Agent:
@@ -109,7 +110,7 @@ class Agent:
         age = time.monotonic() - self._last_drain
         if age > STALE_DRAIN:
             return False, f"no drain for {age:.0f} s" + (f": {self._drain_error}" if self._drain_error else "")
-        tls = "; TLS programs still verifying, TLS plaintext not parsed yet" if self.collector.tls_pending else ""
+        tls = f"; {TLS_PENDING}" if self.collector.tls_pending else ""
         return True, f"probes attached, last drain {age:.1f} s ago{tls}"
 
     def self_stats(self) -> SelfStats:
