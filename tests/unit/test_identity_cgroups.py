@@ -155,6 +155,23 @@ def test_a_forgotten_container_leaves_no_cache_entry_and_the_host_keeps_its_own(
     assert r.local.resolve(ino(tree, "system.slice/cron.service"), 22, "cron") is None
 
 
+def test_exited_host_processes_leave_the_cache_and_still_resolve_to_the_host(tree):
+    write_proc(tree, 20, f"4:memory:/docker/{CID}\n")
+    write_proc(tree, 22, "4:memory:/system.slice/cron.service\n")
+    write_proc(tree, 23, "4:memory:/system.slice/sshd.service\n")
+    r = Resolver(tree)
+    for tgid, comm in ((20, "python3"), (22, "cron"), (23, "sshd")):
+        r.local.resolve(0, tgid, comm)
+    for tgid in (20, 22):
+        (tree / "proc" / str(tgid) / "cgroup").unlink()
+        (tree / "proc" / str(tgid)).rmdir()
+    r.local.forget_exited_host_processes()
+    # cron has gone; sshd runs; the container's process stays with its container (forget)
+    assert r.local.cache_entries()["tasks"] == 2
+    assert r.local.resolve(0, 22, "cron") is None
+    assert r.local.resolve(0, 20, "python3") == CID
+
+
 def test_v2_systemd_layout(tree):
     write_proc(tree, 21, f"0::/system.slice/docker-{OTHER}.scope\n")
     r = Resolver(tree, mode="v2")

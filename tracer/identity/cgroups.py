@@ -86,6 +86,9 @@ class CgroupFs:
             return None
         return hierarchy_path(parse_proc_cgroup(text), self.root, self.mode)
 
+    def process_exists(self, tgid: int) -> bool:
+        return os.path.exists(f"{self.proc_root}/{tgid}")
+
     def inode(self, path: str) -> Optional[int]:
         """Inode (= cgroup id) of a cgroup path, or None if it does not exist here.
 

@@ -178,6 +178,7 @@ class Identity:
     def _periodic(self) -> None:
         self._host_addresses.refresh()
         self._registry.prune()
+        self._local.forget_exited_host_processes()
         for source in self._containerd:
             source.periodic()
 

@@ -76,6 +76,18 @@ class LocalResolver:
                 for key in [key for key, value in cache.items() if value == container_id]:
                     del cache[key]
 
+    def forget_exited_host_processes(self) -> None:
+        """Drop the host's processes that have exited (identity calls it every few seconds). Exact: looked up
+        again, such a process is the host's without its entry too, its /proc being gone. A container's
+        processes stay until their container is forgotten: without a cgroup id only the entry names them."""
+        with self._lock:
+            host = [key for key, container_id in self._by_task.items() if container_id is None]
+        exited = [key for key in host if not self._cgroups.process_exists(key[0])]
+        with self._lock:
+            for key in exited:
+                if key in self._by_task and self._by_task[key] is None:
+                    del self._by_task[key]
+
     def cache_entries(self) -> dict[str, int]:
         with self._lock:
             return {"cgroups": len(self._by_cgroup), "tasks": len(self._by_task)}
