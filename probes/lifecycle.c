@@ -39,10 +39,13 @@ static __always_inline void on_listen(struct state_change *c)
 }
 
 /* LISTEN -> CLOSE: the port no longer makes its sockets servers (probes/bytes.c, adopted_role), and the entry
- * does not outlive its namespace. */
-static __always_inline void on_listen_closed(struct state_change *c)
+ * does not outlive its namespace. The port is the tracepoint's (inet_sport), not sock_common's: the listener
+ * of Docker's embedded DNS server, which dockerd opens in each container's network namespace and closes when
+ * the container goes, has skc_num 0 by its close, and keyed by that its entry stayed (one per container,
+ * tests/e2e/test_churn.py). */
+static __always_inline void on_listen_closed(const void *sk, u16 port)
 {
-    struct listener_key lk = {.netns = socket_netns(c->sk), .port = c->sport};
+    struct listener_key lk = {.netns = socket_netns(sk), .port = port};
     listeners.delete(&lk);
 }
 
@@ -221,12 +224,14 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     const char *skp = (const char *)args->skaddr;
     if (!is_tcp(skp))
         return 0;
+    if (closing_listener) {
+        on_listen_closed(skp, args->sport);
+        return 0;
+    }
     struct state_change c = {.sk = skp};
     read_tuple(skp, c.local, c.peer, &c.sport, &c.dport);
     if (to == TCP_LISTEN)
         on_listen(&c);
-    else if (closing_listener)
-        on_listen_closed(&c);
     else
         on_connect_start(&c);
     return 0;

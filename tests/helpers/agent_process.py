@@ -2,6 +2,7 @@
 tests that kill it, restart it or measure its memory."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,12 +38,25 @@ class AgentProcess:
 
     def program_ids(self) -> set[int]:
         """The BPF programs this process holds, from its file descriptors' fdinfo."""
+        return self._fdinfo_ids("prog_id:")
+
+    def map_keys(self, name: str) -> list[bytes]:
+        """The keys of this process's BPF map `name`, as `bpftool map dump` reads them."""
+        ids = self._fdinfo_ids("map_id:")
+        shown = json.loads(subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True, text=True,
+                                          check=True).stdout)
+        map_id = next(m["id"] for m in shown if m["id"] in ids and m.get("name") == name)
+        dumped = json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "id", str(map_id)],
+                                           capture_output=True, text=True, check=True).stdout)
+        return [bytes(int(byte, 16) for byte in entry["key"]) for entry in dumped]
+
+    def _fdinfo_ids(self, field: str) -> set[int]:
         ids = set()
         fdinfo = f"/proc/{self.process.pid}/fdinfo"
         for fd in os.listdir(fdinfo):
             try:
                 with open(f"{fdinfo}/{fd}") as f:
-                    ids.update(int(line.split()[1]) for line in f if line.startswith("prog_id:"))
+                    ids.update(int(line.split()[1]) for line in f if line.startswith(field))
             except FileNotFoundError:
                 continue
         return ids
