@@ -227,22 +227,35 @@ class DockerEnv:
         """A name unique to this run (tests of several engineers share one daemon)."""
         return f"{base}-{self.run_id}"
 
-    def network(self, base: str) -> str:
+    def network(self, base: str, subnet: Optional[str] = None) -> str:
+        """A bridge network; with a subnet, containers can be given addresses of their own (run's ip)."""
         name = self.name(base)
-        self.api.create_network(name, driver="bridge", labels=self.labels)
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]) if subnet else None
+        self.api.create_network(name, driver="bridge", labels=self.labels, ipam=ipam)
         return name
+
+    def network_of_free_subnet(self, base: str, candidates: Iterator[str]) -> tuple[str, str]:
+        """A network on the first candidate subnet that no other network on the host overlaps: (name, subnet)."""
+        for subnet in candidates:
+            try:
+                return self.network(base, subnet), subnet
+            except docker.errors.APIError as err:
+                if "overlap" not in str(err):
+                    raise
+        raise AssertionError("every candidate subnet overlaps a network on this host")
 
     def run(self, base: str, *command: str, compose: Optional[tuple[str, str]] = None,
             labels: Optional[dict[str, str]] = None, network: Optional[str] = None,
             ports: Optional[dict[int, tuple[str, int]]] = None, binds: tuple[str, ...] = (),
             auto_remove: bool = False, mem_limit: Optional[int] = None, restart: Optional[str] = None,
-            dns: tuple[str, ...] = (), user: Optional[str] = None) -> Container:
+            dns: tuple[str, ...] = (), user: Optional[str] = None, ip: Optional[str] = None) -> Container:
         """Start a container of the test image with the host's /usr and return it once it runs.
 
         compose=(project, service) adds the labels Compose would; ports maps container port -> (host ip,
         host port); binds are extra "host:container[:ro]" mounts; mem_limit in bytes (swap included: no swap);
         restart a restart policy's name such as "on-failure"; dns the servers Docker's resolver asks; user
-        the uid (or a name in the image's /etc/passwd: root, nobody, postgres) its command runs as."""
+        the uid (or a name in the image's /etc/passwd: root, nobody, postgres) its command runs as; ip the
+        container's address on a network made with a subnet (Docker would hand a released one to the next)."""
         all_labels = dict(self.labels)
         if compose:
             all_labels.update({"com.docker.compose.project": compose[0], "com.docker.compose.service": compose[1]})
@@ -251,9 +264,11 @@ class DockerEnv:
             binds=[f"{HOST_USR}:{HOST_USR}:ro", *binds], port_bindings=ports or {}, network_mode=network,
             auto_remove=auto_remove, mem_limit=mem_limit, memswap_limit=mem_limit,
             restart_policy={"Name": restart} if restart else None, dns=list(dns) or None)
+        networking = self.api.create_networking_config(
+            {network: self.api.create_endpoint_config(ipv4_address=ip)}) if ip else None
         created = self.api.create_container(
             self.image, list(command), name=self.name(base), labels=all_labels, host_config=host_config,
-            ports=list(ports or {}), user=user)
+            ports=list(ports or {}), user=user, networking_config=networking)
         self.api.start(created["Id"])
         return self.container(created["Id"], network)
 
