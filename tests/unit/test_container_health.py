@@ -1,4 +1,5 @@
 """Containers' own health from crafted cgroup trees (v1 and v2) and Docker events."""
+import errno
 import os
 
 from tests.unit.graph_fakes import Clock, FakeIdentity, container
@@ -43,6 +44,18 @@ def test_cgroup_v2_one_directory(tmp_path):
 
 def test_a_container_without_a_cgroup_has_no_usage(tmp_path):
     assert CgroupStats("v2", str(tmp_path)).read(CID) is None
+
+
+def test_a_cgroup_being_removed_has_no_usage(tmp_path, monkeypatch):
+    """Reading a cgroup v1 file while Docker removes the container fails with ENODEV, seen in a churn."""
+    write(tmp_path, f"memory/docker/{CID}", {"memory.limit_in_bytes": "67108864\n"})
+    stats = CgroupStats("v1", str(tmp_path))
+
+    def removed(*args):
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(stats, "_file", removed)
+    assert stats.read(CID) is None
 
 
 class FixedStats:
