@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes as ct
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -45,6 +46,7 @@ class Collector:
         self._prog_fds: list[int] = []
         self._http2 = http2_streams.Http2Streams()
         self._tls_verifier: ThreadPoolExecutor | None = None
+        self._stopping = threading.Event()  # tells the TLS verifier to load nothing more
         self._tls_verified: Future | None = None  # verify_tls's result, until installed
         self._tls_scan: LibraryScan | None = None
         self.tls_libraries: list[Library] = []  # the libssl files with uprobes
@@ -61,7 +63,7 @@ class Collector:
             # The start does not wait for the TLS programs (docs/performance.md): they are verified meanwhile,
             # and the first drain after that attaches the libraries.
             self._tls_verifier = ThreadPoolExecutor(1, thread_name_prefix="intuition-tls-verify")
-            self._tls_verified = self._tls_verifier.submit(verify_tls, self._bpf)
+            self._tls_verified = self._tls_verifier.submit(verify_tls, self._bpf, self._stopping)
 
     @property
     def tls_pending(self) -> bool:
@@ -184,6 +186,7 @@ class Collector:
 
     def close(self) -> None:
         if self._tls_verifier is not None:  # its loads use the BPF object that cleanup() frees
+            self._stopping.set()   # it stops after the program being verified
             self._tls_verifier.shutdown(wait=True)
             self._tls_verifier = None
         if self._bpf is not None:

@@ -8,6 +8,7 @@ import ctypes
 import logging
 import os
 import platform
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -181,12 +182,15 @@ def compile_program(text: str, cflags: list[str]):
         ) from e
 
 
-def _verify_parsers(b, programs: dict[str, int], program_type: str, threads: int) -> dict[str, object]:
+def _verify_parsers(b, programs: dict[str, int], program_type: str, threads: int,
+                    stopping: threading.Event | None = None) -> dict[str, object]:
     """Each parser program loaded (verified), or None where the verifier refused it: its protocol then counts
-    as bytes only and the others still run."""
+    as bytes only and the others still run. Once `stopping` is set, the parsers not begun are left unloaded."""
     bcc = _bcc()
 
     def verified(name: str):
+        if stopping is not None and stopping.is_set():
+            return None
         try:
             return b.load_func(name.encode(), getattr(bcc.BPF, program_type))
         except Exception as e:
@@ -213,12 +217,16 @@ def _install_l7_parsers(b, info: ProbeInfo) -> None:
     _install_parsers(b, info, "l7_parsers", L7_PARSERS, _verify_parsers(b, L7_PARSERS, "TRACEPOINT", len(L7_PARSERS)))
 
 
-def verify_tls(b) -> dict[str, object]:
+def verify_tls(b, stopping: threading.Event) -> dict[str, object]:
     """Loads the TLS uprobes' programs and their copy of the parsers (probes/l7_tls.c) into the kernel. Runs on
     its own thread after the start, one program at a time so that it leaves a core to the agent; returns the
-    parsers as install_tls takes them. Raises what stopped the uprobe programs loading."""
-    loaded = _verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1)
+    parsers as install_tls takes them. Raises what stopped the uprobe programs loading. Once `stopping` is set
+    it loads nothing more, so that a stop waits for one program's verification at most (SIGTERM detaches
+    within 2 s: docs/reliability.md)."""
+    loaded = _verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1, stopping)
     for name in [entry for _, entry in TLS_CALLS] + [TLS_RETURN]:   # attached per library (attach_tls)
+        if stopping.is_set():
+            break
         b.load_func(name.encode(), _bcc().BPF.KPROBE)
     return loaded
 
