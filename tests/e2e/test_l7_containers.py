@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from tests.docker.conftest import docker_env  # noqa: F401 (the fixture these tests use)
-from tests.helpers.agent_metrics import named_services, requests_between
-from tests.helpers.docker_env import DockerEnv, wait_until
+from tests.helpers.agent_metrics import requests_between
+from tests.helpers.docker_env import run_client_once_named, wait_until
 from tests.helpers.servers import NGINX, PG_BIN, nginx_conf_in_container
 
 pytestmark = pytest.mark.docker
@@ -37,15 +37,6 @@ PSQL_CLIENT = ("while [ ! -e /tmp/go ]; do sleep 0.1; done; "
                f"printf '%s' \"$1\" | {PG_BIN}/psql -h \"$2\" -U postgres -X -q 2>&1; echo done; sleep 3600")
 
 
-def run_client(env: DockerEnv, agent_url: str, namespace: str, client) -> str:
-    """Once the agent names both containers, lets the client run; its output."""
-    wait_until(lambda: named_services(agent_url, namespace) == {"server", "client"}, 30, "both containers named",
-               0.5)
-    env.exec(client.id, "touch", "/tmp/go")
-    wait_until(lambda: b"done" in env.api.logs(client.id), 120, "the client to finish", 0.5)
-    return env.api.logs(client.id).decode()
-
-
 def test_curl_to_nginx_between_containers_counts_each_status_exactly(agent_url, docker_env):
     namespace = docker_env.name("s5audit-web")
     network = docker_env.network("s5audit-web")
@@ -54,7 +45,7 @@ def test_curl_to_nginx_between_containers_counts_each_status_exactly(agent_url, 
     docker_env.wait_listening(server, 80)
     client = docker_env.run("s5audit-curl", "sh", "-c", CURL_CLIENT, "client", server.ip, " ".join(PATHS),
                             compose=(namespace, "client"), network=network)
-    output = run_client(docker_env, agent_url, namespace, client)
+    output = run_client_once_named(docker_env, agent_url, namespace, client, "server")
     assert output.strip() == "done", output
     logged = Counter(docker_env.exec(server.id, "cat", f"{NGINX_BASE}/access.log").split())
     assert logged == {"200": OK, "500": FAILED, "404": MISSING}, logged
@@ -73,7 +64,7 @@ def test_psql_to_postgres_between_containers_counts_each_sqlstate_exactly(agent_
     docker_env.wait_listening(server, 5432, timeout=120)
     client = docker_env.run("s5audit-psql", "sh", "-c", PSQL_CLIENT, "client", SCRIPT, server.ip,
                             compose=(namespace, "client"), network=network)
-    output = run_client(docker_env, agent_url, namespace, client)
+    output = run_client_once_named(docker_env, agent_url, namespace, client, "server")
     assert output.count("syntax error") == SYNTAX_ERRORS, output
     assert output.count("does not exist") == UNKNOWN_TABLES, output
     expected = {("postgres", "ok", "server"): GOOD_SQL, ("postgres", "42601", "server"): SYNTAX_ERRORS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.agent_metrics import named_services, requests_between
-from tests.helpers.docker_env import DockerEnv, wait_until
+from tests.helpers.agent_metrics import requests_between
+from tests.helpers.docker_env import DockerEnv, run_client_once_named, wait_until
 
 GOOD, SYNTAX_ERRORS, UNKNOWN_TABLES = 30, 4, 3
 SCRIPT = "select 1;\n" * GOOD + "selec 1;\n" * SYNTAX_ERRORS + "select * from no_such_table;\n" * UNKNOWN_TABLES
@@ -30,11 +30,7 @@ def test_mariadb_client_outcomes_between_containers(agent_url):
         env.wait_listening(db, 3306, timeout=120)
         client = env.run("mysql-client", "sh", "-c", CLIENT, "client", SCRIPT, db.ip,
                          compose=(namespace, "client"), network=network)
-        wait_until(lambda: named_services(agent_url, namespace) == {"db", "client"}, 30, "both containers named",
-                   0.5)
-        env.exec(client.id, "touch", "/tmp/go")
-        wait_until(lambda: b"done" in env.api.logs(client.id), 120, "the client's script to run", 0.5)
-        output = env.api.logs(client.id).decode()
+        output = run_client_once_named(env, agent_url, namespace, client, "db")
         assert output.count("ERROR 1064 (42000)") == SYNTAX_ERRORS, output
         assert output.count("ERROR 1146 (42S02)") == UNKNOWN_TABLES, output
         # both ends run on this host: the edge is reported at the server's end

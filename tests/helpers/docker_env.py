@@ -32,6 +32,7 @@ import docker
 import requests
 
 from tests.conftest import skip_or_fail
+from tests.helpers.agent_metrics import named_services
 
 IMAGE = "intuition-test:1"
 TEST_LABEL = "intuition.test"  # value: the run id of the DockerEnv that made the object
@@ -415,3 +416,13 @@ class DockerEnv:
         os.close(self._lock_fd)  # closing the descriptor releases the flock
         self._lock_fd = -1
         _held_locks["exclusive" if self.exclusive else "shared"] -= 1
+
+
+def run_client_once_named(env: DockerEnv, agent_url: str, namespace: str, client, server: str) -> str:
+    """Once the agent names the client and server services of namespace, lets the client container run (it
+    waits for /tmp/go) and returns its output once it says "done"."""
+    wait_until(lambda: named_services(agent_url, namespace) == {server, "client"}, 30, "both containers named",
+               0.5)
+    env.exec(client.id, "touch", "/tmp/go")
+    wait_until(lambda: b"done" in env.api.logs(client.id), 120, "the client to finish", 0.5)
+    return env.api.logs(client.id).decode()
