@@ -8,7 +8,7 @@ from tests.unit.graph_fakes import (API, API_IP, INTERNET, WEB, WEB_IP, Endpoint
 from tracer.graph import OTHER, EdgeKey
 from tracer.graph.graph import HOLD_DRAINS, NAMING_DRAINS
 from tracer.identity import HOST
-from tracer.capture.records import CLIENT, SERVER, ConnectFailure, RequestSample
+from tracer.capture.records import CLIENT, SERVER, ConnectFailure, FlowKey, RequestSample
 
 def only_edge(graph):
     (edge,) = graph.view().edges
@@ -305,3 +305,45 @@ def test_a_peer_on_this_host_that_never_shows_is_named_host_after_the_wait():
     ((edge_key, totals, _),) = graph.edges()
     assert edge_key == EdgeKey("host:curl", "host", "host", "host", CLIENT)
     assert totals.tcp.connect_refused == 1
+
+
+class UndescribedClientIdentity(FakeIdentity):
+    """Like the real pairing for a client container Docker has not described yet: its address names nothing,
+    so a server flow's peer is INTERNET until the client's own socket has been seen (tracer/identity/peers.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.clients: set[str] = set()
+
+    def name_flows(self, keys):
+        self.clients |= {k.local_addr for k in keys if k.role == CLIENT}
+        return [(WEB, API) if k.role == CLIENT else (API, WEB if k.peer_addr in self.clients else INTERNET)
+                for k in keys]
+
+
+def server_flow_from(peer: str, peer_tgid: int) -> FlowKey:
+    return FlowKey(cgroup_id=0, tgid=2, comm="api", role=SERVER, local_addr=API_IP, peer_addr=peer,
+                   server_port=80, peer_tgid=peer_tgid)
+
+
+def test_a_server_flow_from_a_local_client_waits_a_drain_for_the_clients_socket():
+    """The collector reads the flows map and then the requests map while the probes count: a new connection's
+    server requests can be drained one drain before its client's flow."""
+    graph, clock = make_graph(UndescribedClientIdentity())
+    client = FlowKey(cgroup_id=0, tgid=1, comm="web", role=CLIENT, local_addr=WEB_IP, peer_addr=API_IP, server_port=80)
+    tick(graph, clock, flow(server_flow_from(WEB_IP, peer_tgid=1), requests("http", "200", 1), opens=1))
+    assert graph.edges() == []
+    tick(graph, clock, flow(client, opens=1))
+    opens = {k: totals.tcp.opens for k, totals, _ in graph.edges()}
+    assert opens == {EdgeKey("web", "shop", "api", "shop", SERVER): 1, EdgeKey("web", "shop", "api", "shop", CLIENT): 1}
+
+
+@pytest.mark.parametrize("peer_tgid, drains", [(0, 0), (7, HOLD_DRAINS)])
+def test_an_unpaired_peer_is_internet_at_once_unless_the_kernel_saw_a_local_client(peer_tgid, drains):
+    graph, clock = make_graph(UndescribedClientIdentity())
+    tick(graph, clock, flow(server_flow_from("198.51.100.7", peer_tgid), requests("http", "200", 1), opens=1))
+    for _ in range(drains):
+        assert graph.edges() == []
+        tick(graph, clock)
+    ((edge_key, totals, _),) = graph.edges()
+    assert edge_key == EdgeKey("INTERNET", "", "api", "shop", SERVER) and totals.tcp.opens == 1

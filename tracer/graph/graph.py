@@ -10,7 +10,7 @@ from typing import Optional, Protocol
 
 from ..capture.records import CLIENT, SERVER, Drain, FlowDelta, FlowKey, RequestSample
 from ..config import Config
-from ..identity import EXTERNAL_NAMESPACE, HOST, Endpoint
+from ..identity import EXTERNAL_NAMESPACE, HOST, INTERNET, Endpoint
 from ..protocols import ParseErrors
 from .edge import OTHER, Edge, EdgeKey, EdgeReport, Traffic
 from .external import ExternalNames
@@ -21,9 +21,12 @@ from .origin import with_error_origins
 from .view import GraphView, assemble_view, edge_view, ghost_view
 
 
-# Drains that a record waits when its peer is an address of this host whose socket was not seen: the server's
-# first counts can come a drain after its client's, and naming the peer `host` meanwhile would split one edge.
-# One: counts a user waits for are late by a second at most.
+# Drains that a record waits when its peer is on this host but its socket was not seen: an address of this host
+# (the server's first counts can come a drain after its client's), or a server flow whose client process the
+# kernel named (FlowKey.peer_tgid) from an address that names nothing yet: a container Docker has not described,
+# whose requests or samples were drained before its client's flow (the collector reads the flows map, then the
+# requests map and the samples, while the probes count). Naming the peer `host` or INTERNET meanwhile would put
+# them on the wrong edge for good. One: counts a user waits for are late by a second at most.
 HOLD_DRAINS = 1
 # Drains that a record waits while an end is a container named by its id only: a container that makes its
 # requests and exits at once can be drained before Docker's start event names it, and its counts would stay
@@ -31,11 +34,12 @@ HOLD_DRAINS = 1
 NAMING_DRAINS = 5
 
 
-def _drains_to_wait(local: Endpoint, peer: Endpoint) -> int:
+def _drains_to_wait(key: FlowKey, local: Endpoint, peer: Endpoint) -> int:
     """How many drains a record may wait for better names of its ends."""
     if local.provisional or peer.provisional:
         return NAMING_DRAINS
-    return HOLD_DRAINS if peer == HOST else 0
+    unpaired_local_client = key.peer_tgid and (peer == INTERNET or peer.namespace == EXTERNAL_NAMESPACE)
+    return HOLD_DRAINS if peer == HOST or unpaired_local_client else 0
 
 
 class Identity(Protocol):
@@ -88,7 +92,7 @@ class Graph:
                 continue
             local, peer = ends[0], self._external.shown(ends[1])
             drains = waited.get(id(record), 0)
-            if drains < _drains_to_wait(local, peer):
+            if drains < _drains_to_wait(record.key, local, peer):
                 self._held.append((record, drains + 1))
                 continue
             client, server = (local, peer) if record.key.role == CLIENT else (peer, local)
