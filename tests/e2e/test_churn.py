@@ -53,12 +53,6 @@ def agent():
     process.kill()
 
 
-def listeners(agent: AgentProcess) -> set[tuple[int, int]]:
-    """(network namespace inode, port) of each entry of the agent's listeners map (probes/common.h)."""
-    return {(int.from_bytes(key[:8], "little"), int.from_bytes(key[8:10], "little"))
-            for key in agent.map_keys("listeners")}
-
-
 def dns_listener_port(pid: int) -> int:
     """The port of Docker's DNS listener in the network namespace of process pid; 0 while there is none."""
     with open(f"/proc/{pid}/net/tcp") as f:
@@ -78,9 +72,9 @@ def test_the_listener_of_dockers_dns_leaves_the_listeners_map_with_its_container
         container = env.run("s5churn-dns", "sleep", "600", network=env.network("s5churn-dns"))
         netns = os.stat(f"/proc/{container.pid}/ns/net").st_ino
         port = wait_until(lambda: dns_listener_port(container.pid), 30, "Docker's DNS listener in the container")
-        wait_until(lambda: (netns, port) in listeners(agent), 30, "the DNS listener in the listeners map")
+        wait_until(lambda: (netns, port) in agent.listeners(), 30, "the DNS listener in the listeners map")
         env.api.remove_container(container.id, force=True)
-        wait_until(lambda: (netns, port) not in listeners(agent), 30, "the DNS listener to leave the map")
+        wait_until(lambda: (netns, port) not in agent.listeners(), 30, "the DNS listener to leave the map")
     finally:
         env.close()
 

@@ -50,6 +50,11 @@ class AgentProcess:
                                            capture_output=True, text=True, check=True).stdout)
         return [bytes(int(byte, 16) for byte in entry["key"]) for entry in dumped]
 
+    def listeners(self) -> set[tuple[int, int]]:
+        """(network namespace inode, port) of each entry of the listeners map (probes/common.h, listener_key)."""
+        return {(int.from_bytes(key[:8], "little"), int.from_bytes(key[8:10], "little"))
+                for key in self.map_keys("listeners")}
+
     def _fdinfo_ids(self, field: str) -> set[int]:
         ids = set()
         fdinfo = f"/proc/{self.process.pid}/fdinfo"
