@@ -1,6 +1,7 @@
 """Listening ports per network namespace from /proc (tracer/capture/listening_sockets.py), on a fake /proc."""
 import os
 
+from tracer.capture.known_namespaces import pids_by_netns
 from tracer.capture.listening_sockets import listening_ports_by_netns, parse_listening_ports
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -39,11 +40,23 @@ def test_each_namespace_once_with_its_ipv4_and_ipv6_listeners(tmp_path):
     fake_process(proc, "20", host, TCP, TCP6)   # the same namespace through another process: the same tables
     fake_process(proc, "300", container, HEADER + TCP.splitlines(keepends=True)[2], None)   # IPv6 off
     (proc / "self").mkdir()
-    by_netns = listening_ports_by_netns(str(proc))
+    pids = pids_by_netns(str(proc))
+    assert {netns: sorted(seen) for netns, seen in pids.items()} == {host.stat().st_ino: [1, 20],
+                                                                      container.stat().st_ino: [300]}
+    by_netns = listening_ports_by_netns(pids, str(proc))
     assert by_netns == {host.stat().st_ino: {2024, 50000, 8080}, container.stat().st_ino: {50000}}
 
 
 def test_a_process_that_exits_while_read_is_left_out(tmp_path):
     proc = tmp_path / "proc"
     (proc / "42" / "ns").mkdir(parents=True)   # no ns/net: the process is gone
-    assert listening_ports_by_netns(str(proc)) == {}
+    assert pids_by_netns(str(proc)) == {}
+    assert listening_ports_by_netns({7: [42]}, str(proc)) == {}   # its tables are gone too
+
+
+def test_a_namespace_is_read_through_the_next_process_when_one_has_exited(tmp_path):
+    proc = tmp_path / "proc"
+    netns = tmp_path / "netns"
+    netns.write_text("")
+    fake_process(proc, "5", netns, TCP, None)
+    assert listening_ports_by_netns({netns.stat().st_ino: [4, 5]}, str(proc)) == {netns.stat().st_ino: {2024, 50000}}

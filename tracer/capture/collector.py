@@ -15,7 +15,9 @@ from . import flows
 from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
-from .loader import CaptureConfig, ProbeInfo, attach_tls, install_tls, load, verify_tls
+from .known_namespaces import KnownNamespaces
+from .loader import (CaptureConfig, ProbeInfo, attach_tls, forget_namespaces, install_tls, load, store_listeners,
+                     verify_tls)
 from ..protocols import http2_streams
 from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
 from .tls_libraries import Library, LibraryScan
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 LOST_SOURCES = (*LOST_COUNTERS.values(), "bpf_recursion")
 MAP_NAMES = ("sockets", "closed_sockets", "flows", "listeners")
 L7_MAP_NAMES = ("requests", "h2_sockets")
-MAP_COUNT_INTERVAL = 10.0  # seconds; counting walks every key, too costly for each drain
+# seconds; counting walks every key, too costly for each drain. The same pass deletes gone namespaces' marks.
+MAP_COUNT_INTERVAL = 10.0
 
 
 class Collector:
@@ -41,6 +44,7 @@ class Collector:
         self.parse_errors: dict[str, int] = {}  # protocol -> malformed messages since start (kernel's count)
         self._map_names = MAP_NAMES
         self._map_counted = 0.0
+        self._known_namespaces: KnownNamespaces | None = None  # whose listeners were read at start
         self._flow_counters: CounterMap | None = None
         self._request_counters: CounterMap | None = None
         self._prog_fds: list[int] = []
@@ -53,6 +57,9 @@ class Collector:
 
     def start(self) -> None:
         self._bpf, self.probe_info = load(self.capture, self._cgroup_layout)
+        # the probes name namespaces by inode number only with BTF (probes/lifecycle.c, socket_netns)
+        if self.probe_info.btf:
+            self._known_namespaces = store_listeners(self._bpf)
         self._bpf[b"events"].open_ring_buffer(self._on_event)
         self._flow_counters = CounterMap(self._bpf[b"flows"])
         self._prog_fds = [fn.fd for fn in self._bpf.funcs.values()]
@@ -138,6 +145,8 @@ class Collector:
             self.parse_errors["http2"] += self._http2.parse_errors
         drained = time.monotonic()
         if drained - self._map_counted >= MAP_COUNT_INTERVAL:
+            if self._known_namespaces is not None:
+                forget_namespaces(self._bpf, self._known_namespaces.gone())
             self.map_entries = {name: sum(1 for _ in self._bpf[name.encode()].keys()) for name in self._map_names}
             self._map_counted = drained
         return out

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import btf, compiler_memory, kernel, offsets
+from .known_namespaces import KnownNamespaces, pids_by_netns
 from .listening_sockets import listening_ports_by_netns
 from .probe_constants import LISTENERS_KNOWN_PORT, PROTOCOL_IDS, compiler_defines
 
@@ -236,17 +237,33 @@ def install_tls(b, info: ProbeInfo, loaded: dict[str, object]) -> None:
     _install_parsers(b, info, "l7_tls_parsers", L7_TLS_PARSERS, loaded)
 
 
-def _store_listeners(b) -> None:
+def store_listeners(b) -> KnownNamespaces:
     """Tell the probes which ports each network namespace listened on before they started, and mark each
     namespace's listeners as known (probes/bytes.c, adopted_role). A listener the probes saw start meanwhile
-    keeps the owner they stored; the others' owner stays unknown until a connection's first I/O names it."""
+    keeps the owner they stored; the others' owner stays unknown until a connection's first I/O names it.
+    Returns the namespaces marked, whose marks forget_namespaces deletes once they are gone. Call it once the
+    probes are attached, so that a listener starts either before the read or under the probes."""
     table = b[b"listeners"]
     owner = table.Leaf()
     lib = _bcc().libbcc.lib
-    for netns, ports in listening_ports_by_netns().items():
+    pids = pids_by_netns()
+    ports_by_netns = listening_ports_by_netns(pids)
+    for netns, ports in ports_by_netns.items():
         for port in (LISTENERS_KNOWN_PORT, *sorted(ports)):
             key = table.Key(netns=netns, port=port)
             lib.bpf_update_elem(table.map_fd, ctypes.byref(key), ctypes.byref(owner), BPF_NOEXIST)
+    return KnownNamespaces({netns: pids[netns] for netns in ports_by_netns})
+
+
+def forget_namespaces(b, gone: list[int]) -> None:
+    """Delete the known marks of these network namespaces (tracer/capture/known_namespaces.py says why that is
+    safe although their inode numbers may come back)."""
+    table = b[b"listeners"]
+    for netns in gone:
+        try:
+            del table[table.Key(netns=netns, port=LISTENERS_KNOWN_PORT)]
+        except KeyError:
+            pass  # the map is an LRU: a full one evicted it already
 
 
 def attach_tls(b, path: str) -> list[str]:
@@ -296,8 +313,6 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         info.hooks["sock:sock_recv_length"] = "tracepoint"
         if info.l7:
             _install_l7_parsers(b, info)
-    if info.btf:  # the probes name namespaces by inode number only with BTF (probes/lifecycle.c, socket_netns)
-        _store_listeners(b)
     compiler_memory.release()
     log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))
     return b, info
