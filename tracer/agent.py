@@ -78,8 +78,11 @@ class Agent:
         try:
             self._drain_every_second()
         finally:
-            self.identity.stop()
+            # identity's threads stop while the probes detach: a SIGTERM has 2 s for both (docs/reliability.md)
+            identity_stop = threading.Thread(target=self.identity.stop, name="intuition-identity-stop")
+            identity_stop.start()
             self.collector.close()
+            identity_stop.join()
 
     def _drain_every_second(self) -> None:
         next_drain = time.monotonic()  # the first at once: /healthz answers 200 from the first drain on

@@ -16,8 +16,8 @@ from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
 from .known_namespaces import KnownNamespaces
-from .loader import (CaptureConfig, ProbeInfo, attach_tls, forget_namespaces, install_tls, load, store_listeners,
-                     verify_tls)
+from .loader import (CaptureConfig, ProbeInfo, attach_tls, detach_all, forget_namespaces, install_tls, load,
+                     store_listeners, verify_tls)
 from ..protocols import http2_streams
 from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
 from .tls_libraries import Library, LibraryScan
@@ -199,5 +199,5 @@ class Collector:
             self._tls_verifier.shutdown(wait=True)
             self._tls_verifier = None
         if self._bpf is not None:
-            self._bpf.cleanup()
+            detach_all(self._bpf)
             self._bpf = None

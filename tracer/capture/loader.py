@@ -266,6 +266,21 @@ def forget_namespaces(b, gone: list[int]) -> None:
             pass  # the map is an LRU: a full one evicted it already
 
 
+def detach_all(b) -> None:
+    """Detach every kprobe, uprobe and tracepoint at once, then free the rest with BCC's cleanup(). Closing
+    one such perf event waits in the kernel for a grace period (0.08 to 0.11 s each here); BCC closes them
+    one after another, 1.1 s for a host with two TLS libraries attached, most of the 2 s a SIGTERM may take
+    (docs/reliability.md). Closed together, their waits overlap."""
+    detaches = ([(b.detach_kprobe_event, name) for name in list(b.kprobe_fds)]
+                + [(b.detach_uprobe_event, name) for name in list(b.uprobe_fds)]
+                + [(b.detach_tracepoint, name) for name in list(b.tracepoint_fds)])
+    if detaches:
+        with ThreadPoolExecutor(len(detaches), thread_name_prefix="intuition-detach") as pool:
+            for done in [pool.submit(detach, name) for detach, name in detaches]:
+                done.result()
+    b.cleanup()
+
+
 def attach_tls(b, path: str) -> list[str]:
     """Uprobes on the OpenSSL calls of the library file at path, entry and return. Returns the calls attached:
     a library may lack some (SSL_read_ex and SSL_write_ex are OpenSSL 1.1.1's)."""
