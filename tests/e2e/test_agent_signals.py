@@ -3,9 +3,12 @@ connections that were open before it started (with their roles from the listener
 from the ports), and SIGTERM detaches cleanly within 2 s."""
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
+import ssl  # noqa: F401  maps the system's libssl into this process, for the TLS test to find
 import socket
 import subprocess
 import sys
@@ -24,6 +27,7 @@ CLIENT_COMM = "intu-sig-cli"
 ROUND_BYTES = 1000
 ROUNDS = 3
 DETACH_SECONDS = 2.0
+TLS_LIBRARY_FILES = 3
 
 
 def edge_bytes(url: str, name: str, reporter: str) -> float:
@@ -145,22 +149,49 @@ def test_sigterm_detaches_within_two_seconds():
         agent.kill()
 
 
-def tls_uprobes(pid: int) -> list[dict]:
-    """The uprobes process pid has attached (bpftool's perf list)."""
-    attached = json.loads(subprocess.run(["bpftool", "-j", "perf", "list"], capture_output=True, text=True,
-                                         check=True).stdout)
-    return [a for a in attached if a.get("pid") == pid and a.get("fd_type") in ("uprobe", "uretprobe")]
+def files_with_uprobes(pid: int) -> set[tuple[int, int]]:
+    """(device, inode) of each file that process pid has uprobes on: as uprobe-multi links (their fdinfo names
+    the file) or as perf events (bpftool's perf list)."""
+    paths = set()
+    for fdinfo in glob.glob(f"/proc/{pid}/fdinfo/*"):
+        try:
+            with open(fdinfo) as f:
+                fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        except OSError:
+            continue  # closed meanwhile
+        if fields.get("link_type", "").strip() in ("uprobe_multi", "uretprobe_multi"):
+            paths.add(fields["path"].strip())
+    perf = json.loads(subprocess.run(["bpftool", "-j", "perf", "list"], capture_output=True, text=True,
+                                     check=True).stdout)
+    paths |= {a["filename"] for a in perf if a.get("pid") == pid and a.get("fd_type") in ("uprobe", "uretprobe")}
+    found = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # its process or container is gone
+        found.add((st.st_dev, st.st_ino))
+    return found
 
 
-def test_sigterm_detaches_within_two_seconds_with_tls_libraries_attached():
-    """Steady state: the TLS programs installed and their uprobes attached to a live process's libssl. Each
-    uprobe's detach waits in the kernel, one after another (tracer/capture/loader.py, detach_all)."""
-    holder = subprocess.Popen([sys.executable, "-c", "import ssl, sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+def test_sigterm_detaches_within_two_seconds_with_tls_libraries_attached(tmp_path):
+    """Steady state: the TLS programs installed and their uprobes attached to three libssl files that live
+    processes map, as three container images with their own OpenSSL would be (tracer/capture/uprobe_links.py)."""
+    libssl = next(line.split()[-1] for line in open(f"/proc/{os.getpid()}/maps") if "/libssl.so" in line)
+    holders, copies = [], set()
+    for n in range(TLS_LIBRARY_FILES):
+        copy = tmp_path / str(n) / os.path.basename(libssl)
+        copy.parent.mkdir()
+        shutil.copy(libssl, copy)
+        copies.add((copy.stat().st_dev, copy.stat().st_ino))
+        holders.append(subprocess.Popen([sys.executable, "-c", f"import ctypes, sys; ctypes.CDLL({str(copy)!r}); "
+                                         "sys.stdin.read()"], stdin=subprocess.PIPE))
     agent = AgentProcess()
     try:
-        wait_until(lambda: tls_uprobes(agent.process.pid), 60, "the agent's uprobes on libssl", 0.5)
+        wait_until(lambda: copies <= files_with_uprobes(agent.process.pid), 60, "uprobes on the three copies", 0.5)
         assert_sigterm_detaches_in_time(agent)
     finally:
         agent.kill()
-        holder.stdin.close()
-        holder.wait(30)
+        for holder in holders:
+            holder.stdin.close()
+            holder.wait(30)

@@ -54,6 +54,7 @@ class Collector:
         self._tls_verified: Future | None = None  # verify_tls's result, until installed
         self._tls_scan: LibraryScan | None = None
         self.tls_libraries: list[Library] = []  # the libssl files with uprobes
+        self._tls_links: list[int] = []  # the uprobe links on them (loader.attach_tls)
 
     def start(self) -> None:
         self._bpf, self.probe_info = load(self.capture, self._cgroup_layout)
@@ -70,7 +71,7 @@ class Collector:
             # The start does not wait for the TLS programs (docs/performance.md): they are verified meanwhile,
             # and the first drain after that attaches the libraries.
             self._tls_verifier = ThreadPoolExecutor(1, thread_name_prefix="intuition-tls-verify")
-            self._tls_verified = self._tls_verifier.submit(verify_tls, self._bpf, self._stopping)
+            self._tls_verified = self._tls_verifier.submit(verify_tls, self._bpf, self.probe_info, self._stopping)
 
     @property
     def tls_pending(self) -> bool:
@@ -93,12 +94,13 @@ class Collector:
     def _attach_tls_libraries(self) -> None:
         """Uprobes on the libssl files that processes started mapping since the last scan (BCC's thread)."""
         for library in self._tls_scan.new_libraries():
-            if attach_tls(self._bpf, library.path):
+            attached, links = attach_tls(self._bpf, self.probe_info, library.path)
+            self._tls_links += links
+            if attached:
                 self.tls_libraries.append(library)
                 self.probe_info.hooks["libssl:SSL_read,SSL_write"] = "uprobe"
             else:
-                log.warning("no OpenSSL call to put a uprobe on in %s: its TLS traffic counts as bytes only",
-                            library.path)
+                log.warning("no uprobe on the OpenSSL calls of %s: its TLS traffic counts as bytes only", library.path)
 
     def _on_event(self, _ctx, data, size) -> int:
         try:
@@ -199,5 +201,6 @@ class Collector:
             self._tls_verifier.shutdown(wait=True)
             self._tls_verifier = None
         if self._bpf is not None:
-            detach_all(self._bpf)
+            detach_all(self._bpf, self._tls_links)
             self._bpf = None
+            self._tls_links = []

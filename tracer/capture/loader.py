@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import btf, compiler_memory, kernel, offsets
+from . import btf, compiler_memory, kernel, offsets, uprobe_links
 from .known_namespaces import KnownNamespaces, pids_by_netns
 from .listening_sockets import listening_ports_by_netns
 from .probe_constants import LISTENERS_KNOWN_PORT, PROTOCOL_IDS, compiler_defines
@@ -73,6 +73,7 @@ class ProbeInfo:
     btf: bool = False
     l7: bool = False  # requests are parsed (needs BTF and the sock length tracepoints)
     tls: bool = False  # TLS plaintext gets parsed: once verify_tls is done, libraries get attached
+    uprobe_multi: int = 0  # BPF_TRACE_UPROBE_MULTI where the kernel has it (6.6): TLS uprobes attach as links
 
 
 def _bcc():
@@ -97,6 +98,14 @@ def _require_tracefs() -> None:
 
 def _power_of_two(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
+
+
+def _uprobe_multi_attach_type(kbtf: btf.KernelBTF) -> int:
+    """BPF_TRACE_UPROBE_MULTI's value if the kernel knows it (tracer/capture/uprobe_links.py), else 0."""
+    try:
+        return kbtf.enum_value("bpf_attach_type", "BPF_TRACE_UPROBE_MULTI")
+    except btf.BTFError:
+        return 0
 
 
 def _recvmsg_flags_define(kbtf: btf.KernelBTF) -> dict[str, int]:
@@ -131,6 +140,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
             defines.update(btf.offset_defines(kbtf, offsets.NET_OFFSETS))
             defines.update(btf.offset_defines(kbtf, offsets.TASK_OFFSETS))
             defines.update(_recvmsg_flags_define(kbtf))
+            info.uprobe_multi = _uprobe_multi_attach_type(kbtf)
             if layout and layout.mode == "v1":
                 defines.update(btf.offset_defines(kbtf, offsets.CGROUP_V1_OFFSETS))
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")
@@ -184,16 +194,18 @@ def compile_program(text: str, cflags: list[str]):
 
 
 def _verify_parsers(b, programs: dict[str, int], program_type: str, threads: int,
-                    stopping: threading.Event | None = None) -> dict[str, object]:
+                    stopping: threading.Event | None = None, attach_type: int = -1) -> dict[str, object]:
     """Each parser program loaded (verified), or None where the verifier refused it: its protocol then counts
-    as bytes only and the others still run. Once `stopping` is set, the parsers not begun are left unloaded."""
+    as bytes only and the others still run. Once `stopping` is set, the parsers not begun are left unloaded.
+    attach_type: the expected attach type of the programs that tail-call them, which the kernel requires of
+    every program in one table (-1: none)."""
     bcc = _bcc()
 
     def verified(name: str):
         if stopping is not None and stopping.is_set():
             return None
         try:
-            return b.load_func(name.encode(), getattr(bcc.BPF, program_type))
+            return b.load_func(name.encode(), getattr(bcc.BPF, program_type), attach_type=attach_type)
         except Exception as e:
             log.warning("L7 parser %s not loaded, its protocol counts as bytes only: %s", name, e)
             return None
@@ -218,17 +230,18 @@ def _install_l7_parsers(b, info: ProbeInfo) -> None:
     _install_parsers(b, info, "l7_parsers", L7_PARSERS, _verify_parsers(b, L7_PARSERS, "TRACEPOINT", len(L7_PARSERS)))
 
 
-def verify_tls(b, stopping: threading.Event) -> dict[str, object]:
+def verify_tls(b, info: ProbeInfo, stopping: threading.Event) -> dict[str, object]:
     """Loads the TLS uprobes' programs and their copy of the parsers (probes/l7_tls.c) into the kernel. Runs on
     its own thread after the start, one program at a time so that it leaves a core to the agent; returns the
     parsers as install_tls takes them. Raises what stopped the uprobe programs loading. Once `stopping` is set
     it loads nothing more, so that a stop waits for one program's verification at most (SIGTERM detaches
     within 2 s: docs/reliability.md)."""
-    loaded = _verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1, stopping)
+    attach_type = info.uprobe_multi or -1   # uprobe-multi links where the kernel has them (attach_tls)
+    loaded = _verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1, stopping, attach_type)
     for name in [entry for _, entry in TLS_CALLS] + [TLS_RETURN]:   # attached per library (attach_tls)
         if stopping.is_set():
             break
-        b.load_func(name.encode(), _bcc().BPF.KPROBE)
+        b.load_func(name.encode(), _bcc().BPF.KPROBE, attach_type=attach_type)
     return loaded
 
 
@@ -266,12 +279,13 @@ def forget_namespaces(b, gone: list[int]) -> None:
             pass  # the map is an LRU: a full one evicted it already
 
 
-def detach_all(b) -> None:
-    """Detach every kprobe, uprobe and tracepoint at once, then free the rest with BCC's cleanup(). Closing
-    one such perf event waits in the kernel for a grace period (0.08 to 0.11 s each here); BCC closes them
-    one after another, 1.1 s for a host with two TLS libraries attached, most of the 2 s a SIGTERM may take
-    (docs/reliability.md). Closed together, their waits overlap."""
-    detaches = ([(b.detach_kprobe_event, name) for name in list(b.kprobe_fds)]
+def detach_all(b, links: list[int]) -> None:
+    """Detach every uprobe link (attach_tls), kprobe, uprobe and tracepoint at once, then free the rest with
+    BCC's cleanup(). Closing one waits in the kernel (a tracepoint's perf event about 0.08 s here); BCC
+    closes them one after another, which took most of the 2 s a SIGTERM may take (docs/reliability.md).
+    Closed together, their waits overlap, except perf-event uprobes': the kernel takes those one at a time."""
+    detaches = ([(os.close, fd) for fd in links]
+                + [(b.detach_kprobe_event, name) for name in list(b.kprobe_fds)]
                 + [(b.detach_uprobe_event, name) for name in list(b.uprobe_fds)]
                 + [(b.detach_tracepoint, name) for name in list(b.tracepoint_fds)])
     if detaches:
@@ -281,9 +295,12 @@ def detach_all(b) -> None:
     b.cleanup()
 
 
-def attach_tls(b, path: str) -> list[str]:
-    """Uprobes on the OpenSSL calls of the library file at path, entry and return. Returns the calls attached:
-    a library may lack some (SSL_read_ex and SSL_write_ex are OpenSSL 1.1.1's)."""
+def attach_tls(b, info: ProbeInfo, path: str) -> tuple[list[str], list[int]]:
+    """Uprobes on the OpenSSL calls of the library file at path, entry and return. Returns the calls attached
+    (a library may lack some: SSL_read_ex and SSL_write_ex are OpenSSL 1.1.1's) and the links that hold them,
+    which detach_all closes; where the kernel has no uprobe-multi links, BCC holds perf-event uprobes."""
+    if info.uprobe_multi:
+        return _link_tls(b, info.uprobe_multi, path)
     attached = []
     for symbol, entry in TLS_CALLS:
         try:
@@ -293,7 +310,28 @@ def attach_tls(b, path: str) -> list[str]:
             log.info("no uprobe on %s in %s: %s", symbol, path, e)
             continue
         attached.append(symbol)
-    return attached
+    return attached, []
+
+
+def _link_tls(b, attach_type: int, path: str) -> tuple[list[str], list[int]]:
+    """attach_tls with uprobe-multi links: one per entry program, one for the return of all the calls."""
+    found = {symbol: uprobe_links.symbol_offset(_bcc().BPF, path, symbol) for symbol, _ in TLS_CALLS}
+    calls = [(symbol, entry, found[symbol]) for symbol, entry in TLS_CALLS if found[symbol] is not None]
+    if not calls:
+        return [], []
+    programs = [(entry, [offset], False) for _, entry, offset in calls]
+    programs.append((TLS_RETURN, [offset for _, _, offset in calls], True))
+    links: list[int] = []
+    try:
+        for name, offsets_in_file, on_return in programs:
+            fd = b.load_func(name.encode(), _bcc().BPF.KPROBE, attach_type=attach_type).fd
+            links.append(uprobe_links.attach(fd, attach_type, path, offsets_in_file, on_return))
+    except OSError as e:  # the kernel's log says why (e.g. another tool's uprobes on these functions)
+        log.warning("the kernel refused uprobes on %s: %s", path, e)
+        for fd in links:
+            os.close(fd)
+        return [], []
+    return [symbol for symbol, _, _ in calls], links
 
 
 def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
