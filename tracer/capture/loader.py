@@ -301,6 +301,7 @@ def attach_tls(b, info: ProbeInfo, path: str) -> tuple[list[str], list[int]]:
     which detach_all closes; where the kernel has no uprobe-multi links, BCC holds perf-event uprobes."""
     if info.uprobe_multi:
         return _link_tls(b, info.uprobe_multi, path)
+    uprobe_links.zero_bcc_reference_counter(_bcc().libbcc.lib)
     attached = []
     for symbol, entry in TLS_CALLS:
         try:

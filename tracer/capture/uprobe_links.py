@@ -48,3 +48,22 @@ def attach(prog_fd: int, attach_type: int, path: str, offsets: list[int], on_ret
         err = ctypes.get_errno()
         raise OSError(err, f"uprobe-multi link on {path}: {os.strerror(err)}")
     return fd
+
+
+def zero_bcc_reference_counter(lib) -> None:
+    """Where uprobes are perf events attached through BCC (kernels without uprobe-multi links): make BCC 0.26's
+    Python binding pass libbcc's bpf_attach_uprobe its last argument, ref_ctr_offset, which it leaves out.
+    The kernel otherwise takes whatever the register holds as the offset of a USDT semaphore (0x6 here, in
+    dmesg's "ref_ctr_offset mismatch"), increments a counter there in every process that maps the library
+    writable at that offset, and refuses any other tool's uprobe at the same function. lib: bcc.libbcc.lib."""
+    if len(lib.bpf_attach_uprobe.argtypes) != 6:
+        return  # a BCC that passes it already, or this was done
+    full = lib["bpf_attach_uprobe"]  # a function object of its own, with the C signature's seven arguments
+    full.argtypes = [*lib.bpf_attach_uprobe.argtypes, ctypes.c_uint32]
+    full.restype = ctypes.c_int
+
+    def attach_uprobe(*args):
+        return full(*args, 0)
+
+    attach_uprobe.argtypes = full.argtypes
+    lib.bpf_attach_uprobe = attach_uprobe
