@@ -31,7 +31,7 @@ CUTS: dict[str, list[tuple[str, str]] | None] = {
     "+ parsing, without counting the response": [(
         "        record_request(st, si, PROTO_HTTP, request_completed(st));", "        request_completed(st);")],
     "+ parsing, without keeping request bytes for samples": [(
-        "    if (st->pending == 0)\n        remember_request(w, now);", "")],
+        "    if (st->pending == 0)\n        remember_request(w, now, held);", "")],
     "all (the agent as shipped)": [],
 }
 

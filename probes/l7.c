@@ -213,9 +213,10 @@ static __always_inline struct sample_budget *sample_budget(int error, u64 now)
     return budget_used(b, now) < limit ? b : 0;
 }
 
-/* Keep the first bytes of the request at the parser's position, which started at started_ns. The budget is
- * checked first: once the second's is spent, a request costs no further lookup. */
-static __always_inline void remember_request(struct l7_scratch *w, u64 started_ns)
+/* Keep the first bytes of the request at the parser's position, which started at started_ns: the `held` bytes
+ * the parser's window already holds, or when 0 a copy from user memory. The budget is checked first: once
+ * the second's is spent, a request costs no further lookup. */
+static __always_inline void remember_request(struct l7_scratch *w, u64 started_ns, u32 held)
 {
     u32 zero = 0;
     if (!sample_budget(1, started_ns))
@@ -228,7 +229,12 @@ static __always_inline void remember_request(struct l7_scratch *w, u64 started_n
     if (!r)
         return;
     r->started_ns = started_ns;
-    r->len = payload_read(&w->payload, w->offset, r->data, L7_WINDOW);
+    if (held) {
+        __builtin_memcpy(r->data, w->data, L7_WINDOW);
+        r->len = held;
+    } else {
+        r->len = payload_read(&w->payload, w->offset, r->data, L7_WINDOW);
+    }
 }
 
 /* Send the request just answered, with the response at the parser's position, if its bytes were kept. */
@@ -269,14 +275,16 @@ static __always_inline void sample_request(struct l7_state *st, struct request_k
     events.ringbuf_submit(e, 0);
 }
 
-static __always_inline void request_started(struct l7_state *st)
+/* A request starts at the parser's position; `held` is how many of its bytes the parser's window holds as
+ * payload_read() from there would copy them (0 when it holds fewer). */
+static __always_inline void request_started(struct l7_state *st, u32 held)
 {
     struct l7_scratch *w = scratch();
     if (!w || st->pending >= PENDING_MAX)
         return;   /* deeper pipelines: the response still counts, its latency from an older request */
     u64 now = w->now;
     if (st->pending == 0)
-        remember_request(w, now);
+        remember_request(w, now, held);
     st->started_ns[(st->head + st->pending) & (PENDING_MAX - 1)] = now;
     st->pending++;
 }

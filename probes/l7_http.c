@@ -118,14 +118,15 @@ static __always_inline u64 http_content_length(const u8 *s, u32 value, u32 n)
     return length;
 }
 
-/* A request starts; remember whether it is a HEAD, whose response has a head only, whatever length it
- * states. A request beyond PENDING_MAX pending ones is not remembered (request_started). */
-static __always_inline void http_request_started(struct l7_state *st, int is_head)
+/* A request starts, its first n bytes in the window; remember whether it is a HEAD, whose response has a
+ * head only, whatever length it states. A request beyond PENDING_MAX pending ones is not remembered
+ * (request_started). */
+static __always_inline void http_request_started(struct l7_state *st, int is_head, u32 n)
 {
     u8 bit = 1 << ((st->head + st->pending) & (PENDING_MAX - 1));
     if (st->pending < PENDING_MAX)
         st->head_requests = is_head ? st->head_requests | bit : st->head_requests & ~bit;
-    request_started(st);
+    request_started(st, n);
 }
 
 /* Whether the oldest pending request, the one the next final response answers, is a HEAD. */
@@ -139,7 +140,7 @@ static __always_inline int http_answers_head(struct l7_state *st)
 static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info *si, int side, const u8 *s, u32 n)
 {
     if (side == SIDE_REQUEST) {
-        http_request_started(st, load_u32(s, 0) == WORD('H', 'E', 'A', 'D'));
+        http_request_started(st, load_u32(s, 0) == WORD('H', 'E', 'A', 'D'), n);
         return HTTP_BODY_UNKNOWN;
     }
     u32 code = http_status_code(s, n);

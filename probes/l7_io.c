@@ -55,7 +55,7 @@ static __always_inline int l7_detect(struct l7_state *st, int side, struct l7_sc
         return 1;
     }
     if (!st->no_inline && !st->pending && redis_is_inline_command(s, n, w->total))
-        request_started(st);
+        request_started(st, n);
     if (++st->attempts >= DETECT_ATTEMPTS)
         st->protocol = PROTO_NONE;
     return 0;

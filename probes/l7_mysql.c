@@ -70,7 +70,7 @@ static __always_inline int mysql_request_step(struct l7_state *st, struct l7_dir
         if (length == 0)
             return 0;
         if (mysql_is_request(s[WIN(at)]))
-            request_started(st);   /* its sample's bytes start at the header, or here after a lone header */
+            request_started(st, 0);   /* its sample's bytes start at the header, or here after a lone header */
     } else if (seq == 1 && n >= at + MYSQL_CAPABILITIES) {   /* the handshake response */
         u32 capabilities = load_u32(s, at);
         if (capabilities & MYSQL_CLIENT_COMPRESS) {

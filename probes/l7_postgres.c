@@ -44,14 +44,14 @@ static __always_inline int pg_sqlstate(const u8 *s, u32 n, char *status)
 static __always_inline void pg_request_message(struct l7_state *st, struct l7_direction *d, u8 type)
 {
     if (type == 'Q' || type == 'F') {
-        request_started(st);
+        request_started(st, 0);
     } else if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C' || type == 'H') {
         if (!d->batch_open)
-            request_started(st);
+            request_started(st, 0);
         d->batch_open = 1;
     } else if (type == 'S') {
         if (!d->batch_open)
-            request_started(st);   /* a lone Sync is answered with ReadyForQuery too */
+            request_started(st, 0);   /* a lone Sync is answered with ReadyForQuery too */
         d->batch_open = 0;
     }
 }

@@ -132,7 +132,7 @@ static __always_inline int redis_step(struct l7_state *st, struct sock_info *si,
     if (!top)
         d->elems--;
     if (side == SIDE_REQUEST && top) {
-        request_started(st);
+        request_started(st, 0);
         if (type != '*') {
             redis_line_rest(d, w, f->line_end, n);   /* an inline command */
             return 1;
