@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from tracer.capture.records import RequestCounts, RequestSample
 
@@ -34,11 +35,12 @@ def samples_of(capture, port: int, role: str) -> list[RequestSample]:
             and e.key.server_port == port and e.key.role == role]
 
 
-def wait_for_samples(capture, port: int, roles: tuple[str, ...], make_request, timeout: float = 30.0) -> None:
-    """Repeat make_request() once a second until each role has a sample on port. Other traffic on the
-    host may use up a second's sample budget, hence the retries."""
+def wait_for_samples(capture, port: int, roles: tuple[str, ...], make_request, timeout: float = 30.0,
+                     wanted: Callable[[RequestSample], bool] = lambda sample: True) -> None:
+    """Repeat make_request() once a second until each role has a sample on port (one that is wanted). Other
+    traffic on the host may use up a second's sample budget, hence the retries."""
     deadline = time.monotonic() + timeout
-    while not all(samples_of(capture, port, role) for role in roles):
+    while not all(any(wanted(s) for s in samples_of(capture, port, role)) for role in roles):
         assert time.monotonic() < deadline, f"no request sample at {roles} of port {port} within {timeout} s"
         make_request()
         time.sleep(1)

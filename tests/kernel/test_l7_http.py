@@ -58,6 +58,28 @@ def test_curl_request_yields_a_sample(capture, nginx):
 
 
 @pytest.mark.kernel
+@pytest.mark.parametrize("pad", [0, 400])
+def test_sample_holds_the_first_bytes_the_client_sent(capture, nginx, pad):
+    """A sample's request is the client's first bytes exactly, as the parser's window read them (probes/l7.c,
+    remember_request): all of a short request, the first window's worth of a head longer than the window."""
+    window = capture.collector.capture.sample_bytes
+    request = (f"GET /missing/pad{pad} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n".encode()
+               + (b"X-Pad: " + b"p" * pad + b"\r\n" if pad else b"") + b"\r\n")
+
+    def send():
+        with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as s:
+            s.sendall(request)
+            while s.recv(65536):   # nginx closes after its response
+                pass
+
+    first_line = request.split(b"\r\n")[0]
+    wait_for_samples(capture, nginx.port, ("server",), send, wanted=lambda sample: sample.request.startswith(first_line))
+    sample = next(s for s in samples_of(capture, nginx.port, "server") if s.request.startswith(first_line))
+    assert sample.request == request[:window]
+    assert sample.status == "404"
+
+
+@pytest.mark.kernel
 def test_wrk_at_saturation_matches_access_log(capture, nginx):
     """8 keep-alive connections as fast as nginx answers for 10 s: every response counted at the server."""
     subprocess.run(["wrk", "-t1", "-c8", "-d10s", f"http://127.0.0.1:{nginx.port}/ok"],
