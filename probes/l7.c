@@ -229,7 +229,7 @@ static __always_inline void remember_request(struct l7_scratch *w, u64 started_n
     if (!r)
         return;
     r->started_ns = started_ns;
-    if (held) {
+    if (held) {   /* the bytes past held are the window's leftovers: a sample's request_len excludes them */
         __builtin_memcpy(r->data, w->data, L7_WINDOW);
         r->len = held;
     } else {
