@@ -1,8 +1,6 @@
 /* Bytes each way, per flow. The hook-specific entry points (bytes_tracepoint.c, bytes_kprobe.c) call
  * count_bytes() in the task that sends or receives. */
 
-#define DIR_SEND 0
-#define DIR_RECV 1
 #define MSG_PEEK 2   /* a read that leaves the bytes to be read again: not counted */
 
 /* The role of a socket that predates the agent: a server when its network namespace listens on its port; a

@@ -17,6 +17,10 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 
+/* a socket call's direction (bytes.c), or an OpenSSL call's (l7_tls_uprobes.c) */
+#define DIR_SEND 0
+#define DIR_RECV 1
+
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3

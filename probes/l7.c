@@ -71,7 +71,9 @@ struct l7_scratch {
 BPF_HASH(requests, struct request_key, struct request_stats, MAX_FLOWS);
 BPF_PERCPU_ARRAY(parse_errors, u64, PROTO_COUNT);
 BPF_PROG_ARRAY(l7_parsers, PROTO_COUNT);   /* one program per protocol: each fits the verifier alone */
-/* the same parsers as uprobe programs, for TLS plaintext (l7_tls.c): a tail call stays within its program type */
+/* the same parsers as uprobe programs, for TLS plaintext (l7_tls_uprobes.c): a tail call stays within its program
+ * type. Declared here, in the start's module, which holds it: a program array loses its programs with its last
+ * descriptor in user space, and the child that loads the uprobe programs exits (tracer/capture/tls_process.py). */
 BPF_PROG_ARRAY(l7_tls_parsers, PROTO_COUNT);
 BPF_PERCPU_ARRAY(l7_scratch, struct l7_scratch, 1);
 BPF_PERCPU_ARRAY(l7_request_key, struct request_key, 1);

@@ -1,6 +1,7 @@
 /* Entry of the L7 parsers from the I/O path: finds the socket's L7 state, recognises the protocol from
  * the first request bytes and hands the I/O to its parser. The I/O is a socket call's (l7_on_io) or the
- * plaintext of an OpenSSL call on a TLS socket (probes/l7_tls.c). */
+ * plaintext of an OpenSSL call on a TLS socket (probes/l7_tls_uprobes.c). It declares no program: the start's
+ * module and the TLS uprobes' both compile it (tracer/capture/tls_process.py). */
 
 #define L7_PARSERS   /* bytes_tracepoint.c calls l7_on_io */
 
@@ -135,9 +136,9 @@ static __always_inline int l7_io_of(struct l7_io *io)
     return 1;
 }
 
-/* Tail-call targets, one per protocol, as tracepoint programs (tls 0) and as uprobe programs (tls 1, l7_tls.c);
- * the loader puts each into its table at its PROTO_* index. A parser that has more of the I/O to parse calls
- * itself again (the kernel allows 33 tail calls). */
+/* Tail-call targets, one per protocol, as tracepoint programs (tls 0, l7_tracepoint.c) and as uprobe programs
+ * (tls 1, l7_tls_uprobes.c); the loader puts each into its table at its PROTO_* index. A parser that has more of
+ * the I/O to parse calls itself again (the kernel allows 33 tail calls). */
 #define L7_PARSER(program, protocol, on_io, tls)                    \
     int program(void *ctx)                                          \
     {                                                               \
@@ -146,9 +147,3 @@ static __always_inline int l7_io_of(struct l7_io *io)
             l7_continue(ctx, protocol, tls);                        \
         return 0;                                                   \
     }
-
-L7_PARSER(l7_parse_http, PROTO_HTTP, http_on_io, 0)
-L7_PARSER(l7_parse_redis, PROTO_REDIS, redis_on_io, 0)
-L7_PARSER(l7_parse_postgres, PROTO_POSTGRES, pg_on_io, 0)
-L7_PARSER(l7_parse_mysql, PROTO_MYSQL, mysql_on_io, 0)
-L7_PARSER(l7_parse_http2, PROTO_HTTP2, http2_on_io, 0)

@@ -6,8 +6,11 @@
  * here, without parsing it. The call's return hands the plaintext, as many bytes as the call moved, to the
  * same parsers as plain traffic, as that socket's I/O. SSL_read's plaintext exists only at its return, so
  * both directions are parsed there. A call that needed no socket I/O (data OpenSSL had buffered, or a write
- * finished in an earlier call) belongs to the socket its SSL object used last. No keys are read. */
-#include <uapi/linux/ptrace.h>   /* struct pt_regs: the user ABI layout, the same on every kernel */
+ * finished in an earlier call) belongs to the socket its SSL object used last. No keys are read.
+ *
+ * This file holds what the start's module and the TLS uprobes' share: the calls in progress and the sockets of
+ * SSL objects. The uprobe programs are l7_tls_uprobes.c, compiled in a child process after the start
+ * (tracer/capture/tls_process.py). */
 
 struct tls_call {
     u64 ssl;                  /* the SSL object */
@@ -27,12 +30,6 @@ struct tls_session {
 BPF_TABLE("lru_hash", u64, struct tls_call, tls_calls, MAX_SOCKETS);        /* thread -> its call in progress */
 BPF_TABLE("lru_hash", struct tls_session, u64, tls_sockets, MAX_SOCKETS);  /* SSL object -> its socket */
 
-L7_PARSER(l7_tls_parse_http, PROTO_HTTP, http_on_io, 1)
-L7_PARSER(l7_tls_parse_redis, PROTO_REDIS, redis_on_io, 1)
-L7_PARSER(l7_tls_parse_postgres, PROTO_POSTGRES, pg_on_io, 1)
-L7_PARSER(l7_tls_parse_mysql, PROTO_MYSQL, mysql_on_io, 1)
-L7_PARSER(l7_tls_parse_http2, PROTO_HTTP2, http2_on_io, 1)
-
 /* Called in the sock length tracepoint for each I/O of a TLS socket: the socket of the thread's call. */
 static __always_inline void tls_ciphertext_io(const void *sk)
 {
@@ -40,68 +37,4 @@ static __always_inline void tls_ciphertext_io(const void *sk)
     struct tls_call *call = tls_calls.lookup(&tid);
     if (call)
         call->sk = (u64)sk;
-}
-
-static __always_inline int tls_call_entry(struct pt_regs *ctx, u32 dir, int ex)
-{
-    u64 tid = bpf_get_current_pid_tgid();
-    struct tls_call call = {};
-    call.ssl = PT_REGS_PARM1(ctx);
-    call.buf = PT_REGS_PARM2(ctx);
-    call.moved_at = ex ? PT_REGS_PARM4(ctx) : 0;
-    call.dir = dir;
-    tls_calls.update(&tid, &call);   /* a call nested in another (one API over the other) replaces it */
-    return 0;
-}
-
-int tls_write_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_SEND, 0); }
-int tls_write_ex_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_SEND, 1); }
-int tls_read_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_RECV, 0); }
-int tls_read_ex_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_RECV, 1); }
-
-/* The bytes a finished call moved: SSL_read/SSL_write return them, the _ex calls return 1 and store them. */
-static __always_inline u64 tls_moved(struct pt_regs *ctx, struct tls_call *call)
-{
-    long ret = PT_REGS_RC(ctx);
-    u64 moved = 0;
-    if (!call->moved_at)
-        return (int)ret > 0 ? (int)ret : 0;
-    if ((int)ret != 1 || bpf_probe_read_user(&moved, sizeof(moved), (void *)call->moved_at))
-        return 0;
-    return moved;
-}
-
-/* The return of all four calls: parses the plaintext as the I/O of the call's socket. */
-int tls_call_return(struct pt_regs *ctx)
-{
-    u64 tid = bpf_get_current_pid_tgid();
-    struct tls_call *found = tls_calls.lookup(&tid);
-    if (!found)
-        return 0;
-    struct tls_call call = *found;
-    tls_calls.delete(&tid);
-    u64 moved = tls_moved(ctx, &call);
-    if (!moved)
-        return 0;
-    struct tls_session session = {.ssl = call.ssl, .tgid = tid >> 32};
-    if (call.sk) {
-        tls_sockets.update(&session, &call.sk);
-    } else {
-        u64 *sk = tls_sockets.lookup(&session);
-        if (!sk)
-            return 0;
-        call.sk = *sk;
-    }
-    struct sock_info *si = sockets.lookup(&call.sk);
-    if (!si || si->server_parses || !si->l7.tls)
-        return 0;
-    struct l7_scratch *work = l7_begin((const void *)call.sk, si, call.dir, moved > 0xffffffff ? 0xffffffff : moved);
-    if (!work)
-        return 0;
-    work->payload.base[0] = call.buf;
-    work->payload.len[0] = work->total;
-    u32 protocol = l7_parse(si, work);
-    if (protocol)
-        l7_continue(ctx, protocol, 1);
-    return 0;
 }

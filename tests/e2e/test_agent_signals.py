@@ -93,6 +93,29 @@ def free_low_port() -> int:
     raise AssertionError("no free port from 1234 to 1334")
 
 
+def tls_build(agent: AgentProcess) -> int:
+    """The pid of the agent's child that compiles the TLS programs (tracer/capture/tls_process.py), once it has
+    loaded libbcc: its main() ran, which first asks to die with the agent (PR_SET_PDEATHSIG)."""
+    for children in glob.glob(f"/proc/{agent.process.pid}/task/*/children"):
+        for pid in open(children).read().split():
+            try:
+                if "tracer.capture.tls_process" in open(f"/proc/{pid}/cmdline").read() and \
+                        "libbcc" in open(f"/proc/{pid}/maps").read():
+                    return int(pid)
+            except OSError:
+                continue  # ended meanwhile
+    return 0
+
+
+def process_gone(pid: int) -> bool:
+    """No such process, or a zombie its new parent has not reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_sigkill_leaves_no_program_and_a_restart_counts_open_connections():
     with server_on_a_high_port() as server:
         client = subprocess.Popen(
@@ -104,9 +127,11 @@ def test_sigkill_leaves_no_program_and_a_restart_counts_open_connections():
             try:
                 programs = first.program_ids()
                 assert len(programs) >= 5 and programs <= loaded_program_ids()
+                build = wait_until(lambda: tls_build(first), 60, "the TLS programs' build process to compile")
             finally:
                 first.kill()
             wait_until(lambda: not programs & loaded_program_ids(), 10, "the killed agent's programs to be unloaded")
+            wait_until(lambda: process_gone(build), 10, "the killed agent's TLS build process to end")
 
             second = AgentProcess()
             try:
@@ -141,10 +166,12 @@ def assert_sigterm_detaches_in_time(agent: AgentProcess) -> None:
 
 
 def test_sigterm_detaches_within_two_seconds():
-    """Right after the start, while the TLS programs are still being verified."""
+    """Right after the start, while a child process compiles the TLS programs: the stop kills it."""
     agent = AgentProcess()
     try:
+        build = wait_until(lambda: tls_build(agent), 60, "the TLS programs' build process to compile")
         assert_sigterm_detaches_in_time(agent)
+        assert process_gone(build)
     finally:
         agent.kill()
 

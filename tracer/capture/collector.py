@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import ctypes as ct
 import logging
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import flows
 from .probe_constants import LOST_COUNTERS
 from .counter_maps import CounterMap
 from .kernel import CgroupLayout
 from .known_namespaces import KnownNamespaces
-from .loader import (CaptureConfig, ProbeInfo, attach_tls, detach_all, forget_namespaces, install_tls, load,
-                     store_listeners, verify_tls)
+from .loader import (CaptureConfig, ProbeInfo, adopt_tls, attach_tls, detach_all, forget_namespaces, load,
+                     module_maps, store_listeners)
 from ..protocols import http2_streams
 from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
 from .tls_libraries import Library, LibraryScan
+from .tls_process import TlsBuild
 
 log = logging.getLogger(__name__)
 # the probes' own counters, then the kernel's count of skipped program runs
@@ -49,9 +48,7 @@ class Collector:
         self._request_counters: CounterMap | None = None
         self._prog_fds: list[int] = []
         self._http2 = http2_streams.Http2Streams()
-        self._tls_verifier: ThreadPoolExecutor | None = None
-        self._stopping = threading.Event()  # tells the TLS verifier to load nothing more
-        self._tls_verified: Future | None = None  # verify_tls's result, until installed
+        self._tls_build: TlsBuild | None = None  # the child process building the TLS programs, until installed
         self._tls_scan: LibraryScan | None = None
         self.tls_libraries: list[Library] = []  # the libssl files with uprobes
         self._tls_links: list[int] = []  # the uprobe links on them (loader.attach_tls)
@@ -68,23 +65,25 @@ class Collector:
             self._request_counters = CounterMap(self._bpf[b"requests"])
             self._map_names = MAP_NAMES + L7_MAP_NAMES
         if self.probe_info.tls:
-            # The start does not wait for the TLS programs (docs/performance.md): they are verified meanwhile,
-            # and the first drain after that attaches the libraries.
-            self._tls_verifier = ThreadPoolExecutor(1, thread_name_prefix="intuition-tls-verify")
-            self._tls_verified = self._tls_verifier.submit(verify_tls, self._bpf, self.probe_info, self._stopping)
+            # The start does not wait for the TLS programs (docs/performance.md): a child process compiles and
+            # verifies them meanwhile, and the first drain after that installs them and attaches the libraries.
+            attach_type = self.probe_info.uprobe_multi or -1   # uprobe-multi links where the kernel has them
+            self._tls_build = TlsBuild(module_maps(self._bpf), self.probe_info.cflags, attach_type)
 
     @property
     def tls_pending(self) -> bool:
-        """TLS plaintext will be parsed once its programs, still being verified, are installed."""
-        return self._tls_verified is not None
+        """TLS plaintext will be parsed once its programs, still being compiled or verified, are installed."""
+        return self._tls_build is not None
 
-    def _install_tls_when_verified(self) -> None:
-        if not self._tls_verified.done():
-            return
-        future, self._tls_verified = self._tls_verified, None
+    def _install_tls_when_built(self) -> None:
         try:
-            install_tls(self._bpf, self.probe_info, future.result())
-        except Exception as e:  # BCC raises a bare Exception for a program the verifier refuses
+            programs = self._tls_build.result()
+            if programs is None:
+                return  # still compiling or verifying
+            self._tls_build = None
+            adopt_tls(self._bpf, self.probe_info, programs)
+        except Exception as e:  # the child's compile error or verifier refusal, or BCC's bare Exception
+            self._tls_build = None
             log.error("TLS plaintext is not parsed, its traffic counts as bytes only: %s", e)
             self.probe_info.tls = False
             return
@@ -113,8 +112,8 @@ class Collector:
         """Everything counted since the previous call. Flow counters are deltas."""
         if self._bpf is None:
             raise RuntimeError("Collector.drain() before start()")
-        if self._tls_verified is not None:
-            self._install_tls_when_verified()
+        if self._tls_build is not None:
+            self._install_tls_when_built()
         if self._tls_scan is not None:
             self._attach_tls_libraries()
         now = time.time()
@@ -196,10 +195,9 @@ class Collector:
         return misses
 
     def close(self) -> None:
-        if self._tls_verifier is not None:  # its loads use the BPF object that cleanup() frees
-            self._stopping.set()   # it stops after the program being verified
-            self._tls_verifier.shutdown(wait=True)
-            self._tls_verifier = None
+        if self._tls_build is not None:
+            self._tls_build.close()
+            self._tls_build = None
         if self._bpf is not None:
             detach_all(self._bpf, self._tls_links)
             self._bpf = None

@@ -8,7 +8,6 @@ import ctypes
 import logging
 import os
 import platform
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,13 +23,18 @@ PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.pat
 # included files, so the program is the concatenation of one file per concern, in this order.
 COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
 BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
+# The parsers and what they keep, with no program: both the start's module and the TLS uprobes' compile them.
+L7_SHARED_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_mysql.c",
+                     "l7_http2.c", "l7_io.c", "l7_tls.c")
 # Request parsing reads the syscall's user buffer from the sock length tracepoints (needs L7_WINDOW); so does
-# the capture of DNS answers. TLS plaintext comes from uprobes on OpenSSL (l7_tls.c).
-L7_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_mysql.c", "l7_http2.c",
-              "l7_io.c", "l7_tls.c", "dns.c")
+# the capture of DNS answers.
+L7_SOURCES = L7_SHARED_SOURCES + ("l7_tracepoint.c", "dns.c")
+# TLS plaintext comes from uprobes on OpenSSL: their programs are a module of their own, compiled in a child
+# process after the start (tracer/capture/tls_process.py).
+TLS_SOURCES = ("common.h",) + L7_SHARED_SOURCES + ("l7_tls_uprobes.c",)
 # parser program -> its index in the l7_parsers tail-call array (its protocol's number)
 L7_PARSERS = {f"l7_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
-# the same parsers as uprobe programs, for the TLS plaintext (probes/l7_tls.c)
+# the same parsers as uprobe programs, for the TLS plaintext (probes/l7_tls_uprobes.c)
 L7_TLS_PARSERS = {f"l7_tls_parse_{name}": number for number, name in PROTOCOL_IDS.values()}
 # Compiled without debug info: BCC would turn it into the programs' BTF and line info, which serve only to
 # quote the source in a verifier's refusal, and they cost a tenth of the start (docs/performance.md).
@@ -72,8 +76,9 @@ class ProbeInfo:
     cgroup_root: str = ""
     btf: bool = False
     l7: bool = False  # requests are parsed (needs BTF and the sock length tracepoints)
-    tls: bool = False  # TLS plaintext gets parsed: once verify_tls is done, libraries get attached
+    tls: bool = False  # TLS plaintext gets parsed: once its programs are installed (adopt_tls), libraries get attached
     uprobe_multi: int = 0  # BPF_TRACE_UPROBE_MULTI where the kernel has it (6.6): TLS uprobes attach as links
+    cflags: list[str] = field(default_factory=list)  # the probes' compiler flags, the TLS programs' too
 
 
 def _bcc():
@@ -170,18 +175,22 @@ def choose_bytes_hook() -> bool:
                      f"({kernel.version_text(kernel.SOCK_LENGTH_KERNEL)}+) nor kprobes")
 
 
-def program_text(use_kprobes: bool, l7: bool = False) -> str:
-    """The probe sources in order."""
-    l7_sources = L7_SOURCES if l7 else ()
+def source_text(names: tuple[str, ...]) -> str:
+    """The probe sources of `names`, in that order, as one text."""
     parts = []
-    for name in COMMON_SOURCES + l7_sources + (BYTES_SOURCES[use_kprobes],):
+    for name in names:
         with open(os.path.join(PROBES_DIR, name)) as f:
             parts.append(f'#line 1 "{name}"\n{f.read()}')
     return "\n".join(parts)
 
 
+def program_text(use_kprobes: bool, l7: bool = False) -> str:
+    """The start's probe sources in order."""
+    return source_text(COMMON_SOURCES + (L7_SOURCES if l7 else ()) + (BYTES_SOURCES[use_kprobes],))
+
+
 def compile_program(text: str, cflags: list[str]):
-    """BPF object for the agent's program; TRACEPOINT_PROBEs attach as it loads."""
+    """BPF object for a program text; its TRACEPOINT_PROBEs attach as it loads."""
     bcc = _bcc()
     try:
         return bcc.BPF(text=text.encode(), cflags=cflags)
@@ -194,16 +203,13 @@ def compile_program(text: str, cflags: list[str]):
 
 
 def _verify_parsers(b, programs: dict[str, int], program_type: str, threads: int,
-                    stopping: threading.Event | None = None, attach_type: int = -1) -> dict[str, object]:
+                    attach_type: int = -1) -> dict[str, object]:
     """Each parser program loaded (verified), or None where the verifier refused it: its protocol then counts
-    as bytes only and the others still run. Once `stopping` is set, the parsers not begun are left unloaded.
-    attach_type: the expected attach type of the programs that tail-call them, which the kernel requires of
-    every program in one table (-1: none)."""
+    as bytes only and the others still run. attach_type: the expected attach type of the programs that
+    tail-call them, which the kernel requires of every program in one table (-1: none)."""
     bcc = _bcc()
 
     def verified(name: str):
-        if stopping is not None and stopping.is_set():
-            return None
         try:
             return b.load_func(name.encode(), getattr(bcc.BPF, program_type), attach_type=attach_type)
         except Exception as e:
@@ -230,24 +236,42 @@ def _install_l7_parsers(b, info: ProbeInfo) -> None:
     _install_parsers(b, info, "l7_parsers", L7_PARSERS, _verify_parsers(b, L7_PARSERS, "TRACEPOINT", len(L7_PARSERS)))
 
 
-def verify_tls(b, info: ProbeInfo, stopping: threading.Event) -> dict[str, object]:
-    """Loads the TLS uprobes' programs and their copy of the parsers (probes/l7_tls.c) into the kernel. Runs on
-    its own thread after the start, one program at a time so that it leaves a core to the agent; returns the
-    parsers as install_tls takes them. Raises what stopped the uprobe programs loading. Once `stopping` is set
-    it loads nothing more, so that a stop waits for one program's verification at most (SIGTERM detaches
-    within 2 s: docs/reliability.md)."""
-    attach_type = info.uprobe_multi or -1   # uprobe-multi links where the kernel has them (attach_tls)
-    loaded = _verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1, stopping, attach_type)
+def module_maps(b) -> dict[str, int]:
+    """Each map of a BPF module by name, as its file descriptor (libbcc's calls for them, which BCC's Python
+    binding does not declare, are declared on a handle of this function's own)."""
+    lib = ctypes.CDLL(_bcc().libbcc.lib._name)
+    lib.bpf_num_tables.restype, lib.bpf_num_tables.argtypes = ctypes.c_size_t, [ctypes.c_void_p]
+    lib.bpf_table_name.restype, lib.bpf_table_name.argtypes = ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t]
+    lib.bpf_table_fd_id.restype, lib.bpf_table_fd_id.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t]
+    return {lib.bpf_table_name(b.module, index).decode(): lib.bpf_table_fd_id(b.module, index)
+            for index in range(lib.bpf_num_tables(b.module))}
+
+
+def compile_tls(cflags: list[str]):
+    """The TLS uprobes' module (probes/l7_tls_uprobes.c), compiled with the start's flags; nothing loaded yet."""
+    return compile_program(source_text(TLS_SOURCES), cflags)
+
+
+def load_tls(b, attach_type: int) -> dict[str, int]:
+    """Loads (verifies) the TLS module's parsers and uprobe programs, one at a time; returns the file descriptor
+    of each program loaded. A parser the verifier refuses is left out (its protocol counts as bytes only);
+    raises what stopped an uprobe program loading. attach_type: BPF_TRACE_UPROBE_MULTI where the kernel has
+    it (attach_tls), else -1."""
+    loaded = _verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1, attach_type=attach_type)
     for name in [entry for _, entry in TLS_CALLS] + [TLS_RETURN]:   # attached per library (attach_tls)
-        if stopping.is_set():
-            break
-        b.load_func(name.encode(), _bcc().BPF.KPROBE, attach_type=attach_type)
-    return loaded
+        loaded[name] = b.load_func(name.encode(), _bcc().BPF.KPROBE, attach_type=attach_type)
+    return {name: fn.fd for name, fn in loaded.items() if fn is not None}
 
 
-def install_tls(b, info: ProbeInfo, loaded: dict[str, object]) -> None:
-    """The TLS parsers verify_tls loaded, in the uprobes' table: attach_tls may follow."""
-    _install_parsers(b, info, "l7_tls_parsers", L7_TLS_PARSERS, loaded)
+def adopt_tls(b, info: ProbeInfo, programs: dict[str, int]) -> None:
+    """The TLS programs a child process loaded (load_tls), made the start's module's own: BCC looks a program up
+    by name before loading it, so attach_tls finds them, and cleanup() closes them. Their parsers go into the
+    uprobes' table: attach_tls may follow."""
+    bcc = _bcc()
+    for name, fd in programs.items():
+        b.funcs[name.encode()] = bcc.BPF.Function(b, name.encode(), fd)
+    parsers = {name: b.funcs[name.encode()] for name in L7_TLS_PARSERS if name in programs}
+    _install_parsers(b, info, "l7_tls_parsers", L7_TLS_PARSERS, parsers)
 
 
 def store_listeners(b) -> KnownNamespaces:
@@ -341,7 +365,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     info = ProbeInfo()
     use_kprobes = choose_bytes_hook()
     layout = cgroup_layout or kernel.cgroup_layout()
-    cflags = build_cflags(capture, info, layout)
+    cflags = info.cflags = build_cflags(capture, info, layout)
     # the parsers reach the user buffer through the BTF-typed task's syscall registers (x86_64 numbers and
     # layout in probes/l7_payload.c), from the sock length tracepoints
     info.l7 = capture.l7 and info.btf and not use_kprobes and platform.machine() == "x86_64"
