@@ -1,5 +1,6 @@
-/* Bytes each way, per flow. The hook-specific entry points (bytes_tracepoint.c, bytes_kprobe.c) call
- * count_bytes() in the task that sends or receives. */
+/* Bytes each way, per socket: folded into flows at the socket's close and by the drain (probes/common.h,
+ * fold_socket_bytes). The hook-specific entry points (bytes_tracepoint.c, bytes_kprobe.c) call count_bytes() in
+ * the task that sends or receives. */
 
 #define MSG_PEEK 2   /* a read that leaves the bytes to be read again: not counted */
 
@@ -49,11 +50,8 @@ static __always_inline struct sock_info *socket_for_io(const void *sk)
 
 static __always_inline void count_bytes(struct sock_info *si, int dir, u32 len)
 {
-    struct flow_stats *stats = flow_stats_of(&si->key);
-    if (!stats)
-        return;
     if (dir == DIR_SEND)
-        __sync_fetch_and_add(&stats->bytes_sent, len);
+        __sync_fetch_and_add(&si->bytes_sent, len);
     else
-        __sync_fetch_and_add(&stats->bytes_received, len);
+        __sync_fetch_and_add(&si->bytes_received, len);
 }

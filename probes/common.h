@@ -96,6 +96,11 @@ struct l7_state {
  * its first I/O) and moves to closed_sockets at its close: a reused struct sock starts afresh. */
 struct sock_info {
     struct flow_key key;     /* key.tgid == 0 until the owner is known */
+    /* Counted here, not on the flow, to spare each read and write a flow lookup: added to the flow when the
+     * socket closes or its key changes (fold_socket_bytes), and by the drain while it is open
+     * (tracer/capture/socket_bytes.py). */
+    u64 bytes_sent;
+    u64 bytes_received;
     u64 connect_start_ns;
     u8 opened;               /* the open was counted on key */
     u8 server_parses;        /* client: its server end is a socket on this host, which parses the requests */
@@ -290,6 +295,31 @@ static __always_inline void emit_event(u32 type, u32 error, struct flow_key *key
     events.ringbuf_submit(e, 0);
 }
 
+/* Add bytes a socket's entry no longer holds to its flow. The entry gives them up first (by deletion or
+ * subtraction), then the flow gets them: a drain reads flows before sockets, so it may miss them for one drain
+ * but never counts them twice (tracer/capture/socket_bytes.py). */
+static __always_inline void add_bytes(struct flow_stats *stats, u64 sent, u64 received)
+{
+    if (!stats)
+        return;
+    __sync_fetch_and_add(&stats->bytes_sent, sent);
+    __sync_fetch_and_add(&stats->bytes_received, received);
+}
+
+/* Move a live socket's bytes to its flow, before its key changes: they were counted under the old key. */
+static __always_inline void fold_socket_bytes(struct sock_info *si)
+{
+    u64 sent = si->bytes_sent, received = si->bytes_received;
+    if (!(sent | received))
+        return;
+    struct flow_stats *stats = flow_stats_of(&si->key);
+    if (!stats)
+        return;   /* counted as lost: the drain showed them under the old key while the socket was open */
+    __sync_fetch_and_sub(&si->bytes_sent, sent);
+    __sync_fetch_and_sub(&si->bytes_received, received);
+    add_bytes(stats, sent, received);
+}
+
 /* Count the socket's open on its flow; the flow's counters, or NULL when the map is full. */
 static __always_inline struct flow_stats *count_open(struct sock_info *si)
 {
@@ -314,6 +344,7 @@ static __always_inline void claim_server_socket(struct sock_info *si)
 {
     if (si->opened)
         return;
+    fold_socket_bytes(si);   /* an adopted server socket's first I/O counted bytes under its adopter */
     fill_owner(&si->key);
     count_open(si);
 }

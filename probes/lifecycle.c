@@ -71,7 +71,8 @@ static __always_inline void on_connect_start(struct state_change *c)
 
 static __always_inline void on_connected(struct state_change *c, struct sock_info *si)
 {
-    /* the source address is final only now */
+    /* the source address is final only now; a TCP Fast Open write counted bytes under the unbound one */
+    fold_socket_bytes(si);
     __builtin_memcpy(si->key.local_addr, c->local, 16);
     /* before the server end can accept: on this host the client sends the handshake's last ACK after this */
     struct client_end end = {.port = c->sport};
@@ -82,7 +83,7 @@ static __always_inline void on_connected(struct state_change *c, struct sock_inf
         count_client_open(si);
 }
 
-static __always_inline void on_connect_failed(const void *sk, struct sock_info *si)
+static __always_inline struct flow_stats *on_connect_failed(const void *sk, struct sock_info *si)
 {
     int err = 0;   /* without BTF the reason is unknown: "other" */
 #ifdef OFF_SOCK_ERR
@@ -98,6 +99,7 @@ static __always_inline void on_connect_failed(const void *sk, struct sock_info *
             __sync_fetch_and_add(&stats->connect_other, 1);
     }
     emit_event(EVENT_CONNECT_FAILED, err, &si->key);
+    return stats;
 }
 
 static __always_inline int same_addr(const u8 *a, const u8 *b)
@@ -156,7 +158,9 @@ static __always_inline void on_accepted(struct state_change *c)
     track_socket(sk, &si);
 }
 
-static __always_inline void on_closed(struct sock_info *si)
+/* The flow's counters when the close was counted on them; NULL for a connection that predates the agent, whose
+ * open was never counted. */
+static __always_inline struct flow_stats *on_closed(struct sock_info *si)
 {
     struct flow_stats *stats;
     if (si->key.role == ROLE_SERVER && !si->opened)
@@ -164,9 +168,10 @@ static __always_inline void on_closed(struct sock_info *si)
     else if (si->opened)
         stats = flow_stats_of(&si->key);
     else
-        return;   /* a connection that predates the agent: its open was never counted */
+        return 0;
     if (stats)
         __sync_fetch_and_add(&stats->closes, 1);
+    return stats;
 }
 
 /* A connected client's end is looked up when its server accepts, which is over by its close: the entry goes
@@ -184,18 +189,20 @@ static __always_inline void forget_client_end(const char *skp)
 }
 
 /* Count the end of a socket, a failed connect or a close, and move it to closed_sockets: resets and
- * retransmits can still follow (a linger-0 close resets after setting CLOSE). */
+ * retransmits can still follow (a linger-0 close resets after setting CLOSE). Its bytes go to its flow once its
+ * entry is gone (add_bytes). */
 static __always_inline void on_socket_gone(const void *skp, struct sock_info *si, int connect_failed)
 {
     u64 sk = (u64)skp;
-    if (connect_failed)
-        on_connect_failed(skp, si);
-    else
-        on_closed(si);
+    struct flow_stats *stats = connect_failed ? on_connect_failed(skp, si) : on_closed(si);
+    u64 sent = si->bytes_sent, received = si->bytes_received;
+    if (!stats && (sent | received))
+        stats = flow_stats_of(&si->key);
     if (si->key.role == ROLE_CLIENT && si->opened)
         forget_client_end(skp);
     closed_sockets.update(&sk, si);
     sockets.delete(&sk);
+    add_bytes(stats, sent, received);
 }
 
 static __always_inline int is_tcp(const char *skp)

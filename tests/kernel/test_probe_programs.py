@@ -7,6 +7,7 @@ import pytest
 from tracer.capture import flows, loader
 from tracer.capture.kernel import cgroup_layout
 from tracer.capture.probe_constants import DNS_SAMPLE_BYTES
+from tracer.capture.socket_bytes import SocketBytesHead
 
 
 @pytest.mark.kernel
@@ -38,6 +39,15 @@ def assert_same_layout(compiled, mirror) -> None:
 ])
 def test_ctypes_mirrors_match_the_compiled_layout(collector, table, side, mirror):
     assert_same_layout(getattr(collector._bpf[table.encode()], side), mirror)
+
+
+@pytest.mark.kernel
+def test_socket_byte_counts_mirror_matches_the_compiled_layout(collector):
+    """OpenSockets reads a socket's flow key and byte counts from the head of its `sockets` entry."""
+    compiled, head = collector._bpf[b"sockets"].Leaf, SocketBytesHead
+    for name, _ in head._fields_:
+        assert getattr(compiled, name).offset == getattr(head, name).offset, name
+    assert ct.sizeof(compiled) >= ct.sizeof(head)
 
 
 @pytest.mark.kernel

@@ -17,7 +17,8 @@ from .known_namespaces import KnownNamespaces
 from .loader import (CaptureConfig, ProbeInfo, adopt_tls, attach_tls, detach_all, forget_namespaces, load,
                      module_maps, store_listeners)
 from ..protocols import http2_streams
-from .records import DnsAnswer, Drain, FlowDelta, HeaderPiece, RequestCounts
+from .records import DnsAnswer, Drain, FlowCounters, FlowDelta, HeaderPiece, RequestCounts
+from .socket_bytes import OpenSockets, SocketBytes
 from .tls_libraries import Library, LibraryScan
 from .tls_process import TlsBuild
 
@@ -45,6 +46,8 @@ class Collector:
         self._map_counted = 0.0
         self._known_namespaces: KnownNamespaces | None = None  # whose listeners were read at start
         self._flow_counters: CounterMap | None = None
+        self._open_sockets: OpenSockets | None = None
+        self._socket_bytes = SocketBytes()
         self._request_counters: CounterMap | None = None
         self._prog_fds: list[int] = []
         self._http2 = http2_streams.Http2Streams()
@@ -60,6 +63,7 @@ class Collector:
             self._known_namespaces = store_listeners(self._bpf)
         self._bpf[b"events"].open_ring_buffer(self._on_event)
         self._flow_counters = CounterMap(self._bpf[b"flows"])
+        self._open_sockets = OpenSockets(self._bpf[b"sockets"])
         self._prog_fds = [fn.fd for fn in self._bpf.funcs.values()]
         if self.probe_info.l7:
             self._request_counters = CounterMap(self._bpf[b"requests"])
@@ -119,8 +123,7 @@ class Collector:
         now = time.time()
         out = Drain(timestamp=now)
         deltas = {}
-        for key, stats in self._flow_counters.deltas():
-            delta = flows.decode_flow(key, stats)
+        for delta in self._flow_deltas():
             deltas.setdefault(delta.key, FlowDelta(key=delta.key)).counters.add(delta.counters)
         if self._request_counters is not None:
             self._drain_requests(deltas)
@@ -150,6 +153,20 @@ class Collector:
                 forget_namespaces(self._bpf, self._known_namespaces.gone())
             self.map_entries = {name: sum(1 for _ in self._bpf[name.encode()].keys()) for name in self._map_names}
             self._map_counted = drained
+        return out
+
+    def _flow_deltas(self) -> list[FlowDelta]:
+        """The flows map's deltas with their open sockets' bytes folded in (tracer/capture/socket_bytes.py)."""
+        changed = list(self._flow_counters.deltas())  # flows before sockets
+        reported = self._socket_bytes.fold({bytes(key): (stats.bytes_sent, stats.bytes_received)
+                                            for key, stats in changed}, self._open_sockets.byte_counts())
+        out = []
+        for key, stats in changed:
+            stats.bytes_sent, stats.bytes_received = reported.pop(bytes(key), (0, 0))
+            out.append(flows.decode_flow(key, stats))
+        for key, (sent, received) in reported.items():  # flows whose only news is their open sockets' bytes
+            out.append(FlowDelta(key=flows.decode_key(flows.FlowKeyStruct.from_buffer_copy(key)),
+                                 counters=FlowCounters(bytes_sent=sent, bytes_received=received)))
         return out
 
     def _drain_requests(self, deltas: dict) -> None:

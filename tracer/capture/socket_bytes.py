@@ -1,0 +1,101 @@
+"""Bytes of open sockets, folded into their flows' byte counts at each drain.
+
+The probes count a socket's bytes in its own `sockets` entry, sparing each read and write a flow lookup, and
+add them to its flow when it closes or its key changes (probes/common.h, fold_socket_bytes). A drain reports,
+per flow, the flows map's bytes plus its open sockets' bytes. Two facts keep that exact and never decreasing:
+
+- The probes take bytes out of a socket's entry before they add them to its flow, and the drain reads `flows`
+  before `sockets`: bytes on the move between the two reads are missed for one drain, never seen twice. So
+  what a drain sees is never more than what was counted, and the next drain sees what this one missed.
+- Per flow, the drain keeps how far its reports are ahead of the flows map: its open sockets' bytes already
+  reported. A drain reports what it sees beyond that, and never less than nothing.
+
+A flow's lead on the flows map outlives its open sockets only when a fold found the flows map full (counted
+there as flows_map_full): it is forgotten after IDLE_SECONDS unchanged, and the flow's later bytes count again.
+"""
+from __future__ import annotations
+
+import ctypes as ct
+import errno
+import os
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from .counter_maps import IDLE_SECONDS
+from .flows import FlowKeyStruct
+
+BATCH_ENTRIES = 4096  # sockets per batch read: about 1 MB of entries with L7 state
+KEY_SIZE = ct.sizeof(FlowKeyStruct)
+
+
+class SocketBytesHead(ct.Structure):
+    """struct sock_info of probes/common.h up to its byte counts."""
+    _fields_ = [("key", FlowKeyStruct), ("bytes_sent", ct.c_uint64), ("bytes_received", ct.c_uint64)]
+
+
+class OpenSockets:
+    """Reads the `sockets` map in batches into buffers kept between drains."""
+
+    def __init__(self, table):
+        from bcc.libbcc import lib  # only here: the fold below is pure and tested without BCC
+        self._lookup_batch = lib.bpf_lookup_batch
+        self._fd = table.map_fd
+        self._value_size = ct.sizeof(table.Leaf)
+        self._keys = ct.create_string_buffer(ct.sizeof(table.Key) * BATCH_ENTRIES)
+        self._values = ct.create_string_buffer(self._value_size * BATCH_ENTRIES)
+        self._head = struct.Struct(f"<{KEY_SIZE}sQQ{self._value_size - ct.sizeof(SocketBytesHead)}x")
+
+    def byte_counts(self) -> Iterator[tuple[bytes, int, int]]:
+        """(flow key, bytes sent, bytes received) of every open socket that has counted bytes."""
+        position, count = ct.c_uint32(), ct.c_uint32()
+        first = True
+        while True:
+            count.value = BATCH_ENTRIES
+            # the kernel reads the position before it writes the next one: one variable serves both
+            failed = self._lookup_batch(self._fd, None if first else ct.byref(position), ct.byref(position),
+                                        self._keys, self._values, ct.byref(count))
+            error = ct.get_errno()
+            if failed and error != errno.ENOENT:
+                raise OSError(error, f"reading the sockets map: {os.strerror(error)}")
+            read = memoryview(self._values)[:count.value * self._value_size]
+            yield from ((key, sent, received) for key, sent, received in self._head.iter_unpack(read)
+                        if sent or received)
+            if failed:  # ENOENT: that was the last batch
+                return
+            first = False
+
+
+class SocketBytes:
+    """Per flow, the bytes its reports are ahead of the flows map, and when that last changed."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, idle_seconds: float = IDLE_SECONDS):
+        self._clock = clock
+        self._idle = idle_seconds
+        self._ahead: dict[bytes, tuple[int, int, float]] = {}  # flow key -> (sent, received, since)
+
+    def fold(self, flows_added: dict[bytes, tuple[int, int]],
+             open_sockets: Iterable[tuple[bytes, int, int]]) -> dict[bytes, tuple[int, int]]:
+        """Bytes (sent, received) to report per flow key, from the increase of the flows map's byte counts since
+        the last drain (read first) and the open sockets' byte counts (read after); flows with none left out."""
+        open_totals: dict[bytes, tuple[int, int]] = {}
+        for key, sent, received in open_sockets:
+            before = open_totals.get(key, (0, 0))
+            open_totals[key] = (before[0] + sent, before[1] + received)
+        now = self._clock()
+        reported = {}
+        for key in flows_added.keys() | open_totals.keys() | self._ahead.keys():
+            added = flows_added.get(key, (0, 0))
+            open_bytes = open_totals.get(key, (0, 0))
+            *ahead, since = self._ahead.get(key, (0, 0, now))
+            report = tuple(max(0, a + o - h) for a, o, h in zip(added, open_bytes, ahead))
+            if any(report):
+                reported[key] = report
+            lead = [max(h - a, o) for a, o, h in zip(added, open_bytes, ahead)]
+            if lead != ahead:
+                since = now
+            if not any(lead) or (not any(open_bytes) and now - since > self._idle):
+                self._ahead.pop(key, None)
+            else:
+                self._ahead[key] = (*lead, since)
+        return reported
