@@ -51,7 +51,7 @@ def logged_requests(nginx) -> int:
     return sum(nginx.logged_statuses().values())
 
 
-def measure_step(capture: Capture, nginx, load: Load, seconds: float) -> Step:
+def measure_step(capture: Capture, nginx, load: Load, seconds: int) -> Step:
     port = nginx.port
     capture.poll()
     logged0, requests0 = logged_requests(nginx), sum(server_counts(capture, port, "http").values())
@@ -72,7 +72,7 @@ def measure_step(capture: Capture, nginx, load: Load, seconds: float) -> Step:
     return Step(requests / wall, logged, seen, opens, sum(capture.lost.values()) - lost0)
 
 
-def measure(seconds: float) -> dict[str, Step]:
+def measure(seconds: int) -> dict[str, Step]:
     collector = Collector()
     collector.start()
     try:
@@ -97,7 +97,7 @@ def report(results: dict[str, Step]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each step (default 5)")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each step in whole seconds, as wrk takes them (default 5)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: loads BPF programs")
