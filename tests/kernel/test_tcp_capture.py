@@ -42,6 +42,35 @@ def test_exact_bytes_both_ends(capture, host):
 
 
 @pytest.mark.kernel
+def test_an_open_connections_bytes_show_as_they_grow_and_its_close_counts_none_twice(capture):
+    """Bytes stay in the socket's entry until its close (probes/common.h): the drain shows them while the
+    connection is open (tracer/capture/socket_bytes.py), and the close moves them to the flow without a second
+    count at either end."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        ends = [dict(tgid=os.getpid(), role=role, server_port=port) for role in ("client", "server")]
+
+        def moved(c):   # (client sent, server received), (server sent, client received)
+            client_end, server_end = (c.total(**end) for end in ends)
+            return (client_end.bytes_sent, server_end.bytes_received), (server_end.bytes_sent,
+                                                                        client_end.bytes_received)
+
+        with client, served:
+            for sent, answered, so_far in ((3_000, 10, ((3_000, 3_000), (10, 10))),
+                                           (4_000, 20, ((7_000, 7_000), (30, 30)))):
+                client.sendall(b"x" * sent)
+                read_exactly(served, sent)
+                served.sendall(b"y" * answered)
+                read_exactly(client, answered)
+                capture.wait_for(lambda c, want=so_far: moved(c) == want, what=f"{so_far} on the open connection")
+        capture.wait_for(lambda c: all(c.total(**end).closes == 1 for end in ends), what="one close at each end")
+    capture.poll()
+    assert moved(capture) == ((7_000, 7_000), (30, 30))
+
+
+@pytest.mark.kernel
 def test_server_flows_tell_apart_the_local_clients_calling_from_one_address(capture):
     with Server(exchange(1_000, 2_000)) as server:
         pids = [run_client(name, "exchange", "127.0.0.1", server.port, 1_000, 2_000)[1]
