@@ -34,6 +34,7 @@ LONG_SERVICE = "inventory-reconciliation-worker"
 BACKFILL_SECONDS = 600  # of history made up at start
 LEGACY_UNTIL = 300  # seconds before the start
 GHOST_SECONDS = 20
+HANG_LIMIT_SECONDS = 60  # a hung request is answered after this at the latest
 
 # service, namespace, containers (name, image)
 SERVICES = [
@@ -89,6 +90,8 @@ class SyntheticAgent:
         self.new_edge = False  # web starts calling cache
         self.down = False  # the API answers 503, as a proxy in front of a stopped agent would
         self.frozen = False  # no drains, and the graph's clock stops: its data goes stale
+        self.answering = threading.Event()  # cleared: /api/graph requests hang, as behind a stuck proxy
+        self.answering.set()
         self.stopped: set[str] = set()  # services whose containers are gone
         self.paths: list[str] = []  # every path the browser asked for
         self.now = self.started - BACKFILL_SECONDS
@@ -139,6 +142,8 @@ class SyntheticAgent:
         self.paths.append(request.path)
         if self.down and request.path.startswith("/api/"):
             return jsonify(error="the agent is stopped"), 503
+        if request.path == "/api/graph":
+            self.answering.wait(HANG_LIMIT_SECONDS)
         return None
 
     def legacy_gone(self, now: float) -> bool:

@@ -173,6 +173,19 @@ def test_data_turns_stale_without_updates_and_live_again(page, agent):
     page.wait(lambda: page.freshness()[0] == "live", "live data again")
 
 
+def test_a_request_the_agent_never_answers_fails_and_polling_goes_on(page, agent):
+    page.open("#/")
+    page.wait(lambda: page.freshness()[0] == "live", "live data")
+    agent.answering.clear()
+    try:
+        page.wait(lambda: page.freshness()[0] == "error", "an error for the unanswered poll", timeout=30)
+        banner = page.driver.find_element(By.ID, "map-banner").text
+        assert "api/graph not answered within 10 s" in banner
+    finally:
+        agent.answering.set()
+    page.wait(lambda: page.freshness()[0] == "live", "live data again")
+
+
 def test_filter_hides_quiet_edges_keeps_failing_ones_and_lives_in_the_url(page):
     page.open("#/shop")
     page.wait_for_names(SHOP)

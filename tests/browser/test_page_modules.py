@@ -81,3 +81,16 @@ def test_a_dot_is_a_request_failures_get_their_share_and_a_rare_one_is_seen(run_
     assert dict(run_module("particles.js", share, {"normal": 30, "danger": 0.3}, None)) == {"normal": 30, "danger": 1}
     assert dict(run_module("particles.js", share, {"normal": 99, "danger": 1}, 1)) == {"normal": 59.4, "danger": 1}
     assert run_module("particles.js", share, {"normal": 0, "danger": 0}, None) == []
+
+
+def test_a_graph_vizceral_threw_on_is_offered_again(run_module):
+    calls = run_module("map.js", """
+        const map = { signature: '', calls: 0, quietly: (action) => action(), refilterIfRatesCrossed() {},
+                      viz: { updateData() { map.calls += 1; if (map.calls === 1) throw new Error('not ready'); } } };
+        let threw = false;
+        try { m.ServiceMap.prototype.update.call(map, args[0]); } catch (error) { threw = true; }
+        m.ServiceMap.prototype.update.call(map, args[0]);  // the same graph: offered again
+        m.ServiceMap.prototype.update.call(map, args[0]);  // drawn already: not offered
+        return [threw, map.calls];
+    """, {"nodes": [{"name": "shop"}], "updated": 1})
+    assert calls == [True, 2]

@@ -115,12 +115,13 @@ export class ServiceMap {
   }
 
   // A graph like the last one (bar its `updated` stamps) changes nothing on screen: Vizceral is not
-  // even told, so an idle map stays undrawn.
+  // even told, so an idle map stays undrawn. A graph Vizceral threw on is offered again next time:
+  // on an idle system the next one is the same, and the map would otherwise stay empty for good.
   update(graph) {
     const signature = JSON.stringify(graph, (key, value) => (key === 'updated' ? undefined : value));
     if (signature === this.signature) return;
-    this.signature = signature;
     this.quietly(() => this.viz.updateData(graph));
+    this.signature = signature;
     this.refilterIfRatesCrossed();
   }
 
