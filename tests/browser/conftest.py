@@ -24,10 +24,13 @@ CHROMIUM_FLAGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 # Runs in the page before its own scripts: keeps the Vizceral instance reachable for the tests (to find
-# where a node is drawn) and records CSP violations and alert() calls.
+# where a node is drawn) and records CSP violations, alert() calls and uncaught errors.
 PAGE_PROBE = """
 window.__cspViolations = [];
 window.__alerts = [];
+window.__pageErrors = [];
+window.addEventListener('error', (e) => window.__pageErrors.push(`${e.message} at ${e.filename}:${e.lineno}`));
+window.addEventListener('unhandledrejection', (e) => window.__pageErrors.push(String(e.reason)));
 document.addEventListener('securitypolicyviolation',
   (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
 window.alert = (message) => window.__alerts.push(String(message));

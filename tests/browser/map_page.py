@@ -38,6 +38,23 @@ return {
 };
 """
 
+# Why a page may not have loaded: its readiness, the freshness it shows, the banner, what the page probe
+# recorded (tests/browser/conftest.py) and the resources that failed or are still loading.
+PAGE_STATE = """
+const text = (id) => (document.getElementById(id) || {}).textContent;
+const resources = performance.getEntriesByType('resource');
+return {
+  readyState: document.readyState,
+  vizceral: !!window.__viz,
+  freshness: text('freshness'),
+  banner: text('map-banner'),
+  errors: window.__pageErrors || [],
+  csp: window.__cspViolations || [],
+  resources: resources.length,
+  unfinished: resources.filter((r) => r.responseEnd === 0 || r.responseStatus >= 400).map((r) => r.name),
+};
+"""
+
 
 class MapPage:
     def __init__(self, driver: WebDriver, base_url: str) -> None:
@@ -62,7 +79,14 @@ class MapPage:
     def open(self, route: str = "#/") -> None:
         self.driver.get(f"{self.base_url}/{route}")
         # generous: the first test of a module opens the page while its agent and containers are still warming up
-        self.wait(lambda: self.js("return !!(window.__viz && window.__viz.currentGraph)"), "the map to load data", 90)
+        try:
+            self.wait(lambda: self.js("return !!(window.__viz && window.__viz.currentGraph)"), "the map to load data", 90)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the page then: {self.state()}") from None
+
+    def state(self) -> dict:
+        """What a page that did not load shows and recorded, for the failure's message."""
+        return self.js(PAGE_STATE)
 
     def view(self) -> list[str]:
         return self.js("return window.__viz.currentGraph.graphIndex.slice()")
