@@ -34,18 +34,26 @@ static __always_inline struct sock_info *adopt_socket(const void *sk, u64 key)
     return sockets.lookup(&key);
 }
 
-/* The socket's state, claiming a server socket for the current task on its first I/O. */
-static __always_inline struct sock_info *socket_for_io(const void *sk)
+/* The state of a socket the probes track (every entry in sockets is a TCP socket), claiming a server socket
+ * for the current task on its first I/O; NULL when it has none. */
+static __always_inline struct sock_info *tracked_socket(const void *sk)
 {
     u64 key = (u64)sk;
     struct sock_info *si = sockets.lookup(&key);
     if (!si)
-        return adopt_socket(sk, key);
+        return 0;
     if (si->key.role == ROLE_SERVER)
         claim_server_socket(si);
     else if (!si->opened && si->connect_start_ns)
         count_client_open(si);   /* the kernel skipped its ESTABLISHED run; reading or writing, it is connected */
     return si;
+}
+
+/* The state of a TCP socket, adopted on its first I/O when it has none yet. */
+static __always_inline struct sock_info *socket_for_io(const void *sk)
+{
+    struct sock_info *si = tracked_socket(sk);
+    return si ? si : adopt_socket(sk, (u64)sk);
 }
 
 static __always_inline void count_bytes(struct sock_info *si, int dir, u32 len)

@@ -84,8 +84,20 @@ def test_ring_buffer_event_mirrors_match_the_compiled_layout(collector):
 
 
 @pytest.mark.kernel
+def test_with_btf_the_sock_length_hooks_are_raw_tracepoints(collector):
+    """The agent's own load, on this kernel with BTF: no classic program on the sock length hooks, whose event
+    record the kernel would then fill on every socket call (probes/bytes_tracepoint.c)."""
+    b = collector._bpf
+    assert {b"sock_send_length", b"sock_recv_length"} <= set(b.raw_tracepoint_fds)
+    assert not {b"sock:sock_send_length", b"sock:sock_recv_length"} & set(b.tracepoint_fds)
+    assert collector.probe_info.hooks["sock:sock_send_length"] == "raw_tracepoint"
+
+
+@pytest.mark.kernel
 def test_without_btf_the_probes_run_on_tracepoint_fields(collector, tmp_path):
-    """No BTF: bytes and opens still exact, connect failure reasons unknown ('other'), no request parsing."""
+    """No BTF: bytes and opens still exact, from the sock length tracepoints as classic tracepoints (the socket's
+    protocol is in their record, not at a known offset), connect failure reasons unknown ('other'), no request
+    parsing."""
     import os
     import socket
 
@@ -96,6 +108,8 @@ def test_without_btf_the_probes_run_on_tracepoint_fields(collector, tmp_path):
     assert info.btf is False
     b = loader.compile_program(loader.program_text(use_kprobes=False, l7=False), cflags)
     try:
+        assert {b"sock:sock_send_length", b"sock:sock_recv_length"} <= set(b.tracepoint_fds)
+        assert not {b"sock_send_length", b"sock_recv_length"} & set(b.raw_tracepoint_fds)
         with Server(exchange(1000, 10)) as server:
             with socket.create_connection(("127.0.0.1", server.port)) as c:
                 c.sendall(b"x" * 1000)

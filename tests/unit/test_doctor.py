@@ -98,7 +98,7 @@ class FakeBPF:
         self.cleaned = True
 
 
-TRACEPOINT_HOOKS = {"sock:inet_sock_set_state": "tracepoint+raw_tracepoint", "sock:sock_send_length": "tracepoint",
+TRACEPOINT_HOOKS = {"sock:inet_sock_set_state": "tracepoint+raw_tracepoint", "sock:sock_send_length": "raw_tracepoint",
                     **{name: "tail_call" for name in loader.L7_PARSERS}}
 KPROBE = Check("kprobes", WARN, "refused", "not needed here")
 
@@ -111,7 +111,7 @@ def test_probes_report_each_hook_as_the_agent_loads_it_and_detach():
     b = FakeBPF()
     info = loader.ProbeInfo(hooks=dict(TRACEPOINT_HOOKS), btf=True, l7=True)
     checks = by_name(doctor.check_probes(lambda: (b, info), lambda: KPROBE))
-    assert checks["hook sock:sock_send_length"].detail == "tracepoint"
+    assert checks["hook sock:sock_send_length"].detail == "raw_tracepoint"
     assert checks["hook sock:inet_sock_set_state"].detail == "tracepoint+raw_tracepoint"
     assert checks["BPF ring buffer"].status == OK and checks["batch map reads"].status == OK
     assert checks["request parsing"].status == OK

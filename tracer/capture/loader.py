@@ -190,7 +190,7 @@ def program_text(use_kprobes: bool, l7: bool = False) -> str:
 
 
 def compile_program(text: str, cflags: list[str]):
-    """BPF object for a program text; its TRACEPOINT_PROBEs attach as it loads."""
+    """BPF object for a program text; its TRACEPOINT_PROBEs and RAW_TRACEPOINT_PROBEs attach as it loads."""
     bcc = _bcc()
     try:
         return bcc.BPF(text=text.encode(), cflags=cflags)
@@ -232,8 +232,9 @@ def _install_parsers(b, info: ProbeInfo, table: str, programs: dict[str, int], l
 
 
 def _install_l7_parsers(b, info: ProbeInfo) -> None:
-    """The tracepoints' parsers, one verifying thread each: the start waits for them."""
-    _install_parsers(b, info, "l7_parsers", L7_PARSERS, _verify_parsers(b, L7_PARSERS, "TRACEPOINT", len(L7_PARSERS)))
+    """The sock length raw tracepoints' parsers, one verifying thread each: the start waits for them."""
+    loaded = _verify_parsers(b, L7_PARSERS, "RAW_TRACEPOINT", len(L7_PARSERS))
+    _install_parsers(b, info, "l7_parsers", L7_PARSERS, loaded)
 
 
 def module_maps(b) -> dict[str, int]:
@@ -387,8 +388,10 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
             b.attach_kretprobe(event=event.encode(), fn_name=ret.encode())
             info.hooks[event] = "kprobe"
     else:
-        info.hooks["sock:sock_send_length"] = "tracepoint"
-        info.hooks["sock:sock_recv_length"] = "tracepoint"
+        # raw where BTF gives sk_protocol's offset, else classic (probes/bytes_tracepoint.c)
+        mechanism = "raw_tracepoint" if info.btf else "tracepoint"
+        info.hooks["sock:sock_send_length"] = mechanism
+        info.hooks["sock:sock_recv_length"] = mechanism
         if info.l7:
             _install_l7_parsers(b, info)
     compiler_memory.release()
