@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks import overhead, side_by_side
+from benchmarks.process_cpu import cpu_seconds
 from benchmarks.load import Load, wrk
 from tests.helpers.servers import running_nginx
 
@@ -34,14 +35,14 @@ class Cost:
 
 
 def measure_level(process, port: int, load: Load | None, seconds: float) -> Cost:
-    cpu, started = overhead.cpu_seconds(process.pid), time.monotonic()
+    cpu, started = cpu_seconds(process.pid), time.monotonic()
     if load is None:
         time.sleep(seconds)   # idle: the agent's own drains, nothing else
         requests = 0
     else:
         requests, _ = wrk(port, seconds, load)
     wall = time.monotonic() - started
-    return Cost(requests / wall, (overhead.cpu_seconds(process.pid) - cpu) / wall, overhead.rss_mb(process.pid))
+    return Cost(requests / wall, (cpu_seconds(process.pid) - cpu) / wall, overhead.rss_mb(process.pid))
 
 
 def measure(seconds: float, before: str | None) -> dict[str, dict[str, Cost]]:

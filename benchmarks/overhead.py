@@ -1,6 +1,7 @@
 """What tracing costs: nginx under wrk on loopback, untraced, with the floor (empty programs on the agent's
-hooks), with the agent counting connections and bytes only (`capture.l7: false`), and with the agent parsing
-requests (the default).
+hooks, of the agent's kinds), with the classic floor (the same with classic tracepoints on the sock length
+hooks, the agent's hooks without BTF), with the agent counting connections and bytes only (`capture.l7:
+false`), and with the agent parsing requests (the default).
 
     sudo .venv/bin/python -m benchmarks.overhead [--rounds 5] [--seconds 5] [--before GIT_REF]
 
@@ -9,7 +10,9 @@ arms in turn (ABAB...: the machine's drift hits all arms alike) and the ratios a
 medians of per-round ratios to the round's untraced run. Each traced arm starts its process, waits until it
 is ready, runs wrk for throughput, then runs wrk again with the kernel's run-time accounting on (it costs
 every program run two clock reads, so throughput is measured without it) for the BPF time per request, per
-program, which covers both ends of each request: wrk's and nginx's.
+program, which covers both ends of each request: wrk's and nginx's. The throughput run also gives nginx's and
+wrk's CPU time per request (user and system): it holds what the accounting misses, such as the event record a
+classic tracepoint fills before its program runs.
 """
 from __future__ import annotations
 
@@ -25,11 +28,13 @@ from dataclasses import dataclass, field
 
 from benchmarks import bpf_programs, side_by_side
 from benchmarks.load import Load, wrk
+from benchmarks.process_cpu import children_cpu_seconds, cpu_seconds, nginx_cpu_seconds
 from benchmarks.side_by_side import ROOT, agent
-from tests.helpers.servers import running_nginx, stop
+from tests.helpers.servers import Nginx, running_nginx, stop
 
 WRK_CONNECTIONS = 8
 ARM_TITLES = {"untraced": "untraced", "floor": "floor (empty programs, same hooks)",
+              "floor classic": "floor, classic sock length tracepoints",
               "l4": "agent, capture.l7: false", "l7": "agent, L7 on (default)",
               "l4 before": "previous design, capture.l7: false", "l7 before": "previous design, L7 on"}
 
@@ -38,6 +43,7 @@ ARM_TITLES = {"untraced": "untraced", "floor": "floor (empty programs, same hook
 class Run:
     requests: int
     seconds: float
+    load_cpu_us: float = 0.0            # nginx's and wrk's CPU time per request, in µs
     agent_cpu_seconds: float = 0.0
     start_seconds: float = 0.0          # from starting the process to its programs attached (agent: /healthz 200)
     rss_mb: float = 0.0                 # the process's resident memory after its runs
@@ -50,23 +56,17 @@ class Run:
         return self.requests / self.seconds
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system time of a process, all threads."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
-
-
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
 @contextlib.contextmanager
-def floor():
-    """Empty programs on the agent's hooks (benchmarks/floor.py), until attached."""
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.floor"], stdout=subprocess.PIPE, text=True,
-                               stderr=subprocess.DEVNULL, cwd=ROOT)
+def floor(classic: bool):
+    """Empty programs on the agent's hooks (benchmarks/floor.py), until attached; `classic`: classic tracepoints
+    on the sock length hooks."""
+    command = [sys.executable, "-m", "benchmarks.floor"] + (["--classic-sock-length"] if classic else [])
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         if process.stdout.readline().strip() != "ready":
             raise RuntimeError(f"benchmarks.floor exited with {process.wait()} before attaching")
@@ -75,15 +75,24 @@ def floor():
         stop(process)
 
 
-def traced_run(process: subprocess.Popen, nginx_port: int, seconds: int, attached: float) -> Run:
+def load_run(nginx: Nginx, seconds: int) -> Run:
+    """A wrk run for throughput, with nginx's and wrk's CPU time per request. wrk is the only child this process
+    waits for meanwhile."""
+    cpu = nginx_cpu_seconds(nginx.pid) + children_cpu_seconds()
+    run = Run(*wrk(nginx.port, seconds, Load(WRK_CONNECTIONS)))
+    run.load_cpu_us = (nginx_cpu_seconds(nginx.pid) + children_cpu_seconds() - cpu) / run.requests * 1e6
+    return run
+
+
+def traced_run(process: subprocess.Popen, nginx: Nginx, seconds: int, attached: float) -> Run:
     """A wrk run with `process`'s programs attached, then a second one with BPF accounting on. `attached`:
     seconds from starting the process to its programs attached."""
     cpu = cpu_seconds(process.pid)
-    run = Run(*wrk(nginx_port, seconds, Load(WRK_CONNECTIONS)))
+    run = load_run(nginx, seconds)
     run.agent_cpu_seconds = cpu_seconds(process.pid) - cpu
     with bpf_programs.accounting():
         before = bpf_programs.programs_of(process.pid)
-        accounted, _ = wrk(nginx_port, seconds, Load(WRK_CONNECTIONS))
+        accounted, _ = wrk(nginx.port, seconds, Load(WRK_CONNECTIONS))
         after = bpf_programs.programs_of(process.pid)
     for program in bpf_programs.delta(before, after):
         if program.run_cnt:
@@ -95,26 +104,26 @@ def traced_run(process: subprocess.Popen, nginx_port: int, seconds: int, attache
     return run
 
 
-def arm_run(arm: str, nginx_port: int, seconds: int, before: str | None) -> Run:
+def arm_run(arm: str, nginx: Nginx, seconds: int, before: str | None) -> Run:
     if arm == "untraced":
-        return Run(*wrk(nginx_port, seconds, Load(WRK_CONNECTIONS)))
+        return load_run(nginx, seconds)
     started = time.monotonic()
-    if arm == "floor":
-        with floor() as process:
-            return traced_run(process, nginx_port, seconds, time.monotonic() - started)
+    if arm.startswith("floor"):
+        with floor(classic=arm == "floor classic") as process:
+            return traced_run(process, nginx, seconds, time.monotonic() - started)
     with agent(l7=arm.startswith("l7"), root=before if arm.endswith("before") else ROOT) as (process, url):
         attached = time.monotonic() - started
         side_by_side.wait_settled(url)
-        return traced_run(process, nginx_port, seconds, attached)
+        return traced_run(process, nginx, seconds, attached)
 
 
 def measure(rounds: int, seconds: int, before: str | None = None) -> list[dict[str, Run]]:
     """Rounds of every arm; with `before` (a source tree), also the agent of that tree."""
-    arms = ["untraced", "floor", "l4", "l7"] + (["l4 before", "l7 before"] if before else [])
+    arms = ["untraced", "floor", "floor classic", "l4", "l7"] + (["l4 before", "l7 before"] if before else [])
     with running_nginx() as nginx:
         results = []
         for n in range(rounds):
-            runs = {arm: arm_run(arm, nginx.port, seconds, before) for arm in arms}
+            runs = {arm: arm_run(arm, nginx, seconds, before) for arm in arms}
             print(f"round {n + 1}: " + ", ".join(f"{arm} {run.rate:.0f}/s" for arm, run in runs.items()), flush=True)
             results.append(runs)
         return results
@@ -126,6 +135,8 @@ class Summary:
     rate: dict[str, float]
     ratio: dict[str, float]             # to the same round's untraced run
     spread: dict[str, tuple[float, float]]   # lowest and highest per-round ratio
+    load_cpu_us: dict[str, float]            # nginx's and wrk's CPU µs per request
+    added_cpu_us: dict[str, float]           # ... minus the same round's untraced run's
     bpf_ns: dict[str, float]
     bpf_runs: dict[str, float]
     programs: dict[str, dict[str, tuple[float, float]]]   # arm -> program -> (ns, runs) per request
@@ -152,6 +163,8 @@ def summarise(results: list[dict[str, Run]]) -> Summary:
         rate={arm: median(arm, lambda r, _: r.rate) for arm in arms},
         ratio={arm: statistics.median(ratios[arm]) for arm in arms},
         spread={arm: (min(ratios[arm]), max(ratios[arm])) for arm in arms},
+        load_cpu_us={arm: median(arm, lambda r, _: r.load_cpu_us) for arm in arms},
+        added_cpu_us={arm: median(arm, lambda r, runs: r.load_cpu_us - runs["untraced"].load_cpu_us) for arm in arms},
         bpf_ns={arm: median(arm, lambda r, _: r.bpf_ns_per_request) for arm in arms},
         bpf_runs={arm: median(arm, lambda r, _: r.bpf_runs_per_request) for arm in arms},
         programs=programs,
@@ -162,11 +175,15 @@ def summarise(results: list[dict[str, Run]]) -> Summary:
 
 
 def report(summary: Summary) -> str:
-    lines = [f"{'arm':38} {'req/s':>8} {'ratio':>6} {'spread':>13} {'BPF ns/req':>10} {'runs/req':>8}"]
+    lines = [f"{'arm':38} {'req/s':>8} {'ratio':>6} {'spread':>13} {'BPF ns/req':>10} {'runs/req':>8} "
+             f"{'CPU µs/req':>10} {'added':>6}"]
     for arm in summary.rate:
         low, high = summary.spread[arm]
         lines.append(f"{ARM_TITLES[arm]:38} {summary.rate[arm]:8.0f} {summary.ratio[arm]:6.3f} "
-                     f"{low:6.3f}-{high:6.3f} {summary.bpf_ns[arm]:10.0f} {summary.bpf_runs[arm]:8.2f}")
+                     f"{low:6.3f}-{high:6.3f} {summary.bpf_ns[arm]:10.0f} {summary.bpf_runs[arm]:8.2f} "
+                     f"{summary.load_cpu_us[arm]:10.2f} {summary.added_cpu_us[arm]:6.2f}")
+    lines.append("CPU µs/req: nginx's and wrk's user and system time per request in the throughput run; added: "
+                 "minus the same round's untraced run (median of rounds)")
     for arm in summary.programs:
         lines.append(f"{ARM_TITLES[arm]}: per program, ns and runs per request")
         for name, (ns, runs) in sorted(summary.programs[arm].items(), key=lambda item: -item[1][0]):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 
 from benchmarks import bpf_programs
 from benchmarks.load import wrk
-from benchmarks.overhead import cpu_seconds
+from benchmarks.process_cpu import children_cpu_seconds, nginx_cpu_seconds
 from tests.helpers.servers import running_nginx, self_signed_certificate
 from tracer.capture.collector import Collector
 from tracer.capture.loader import CaptureConfig, TLS_RETURN
@@ -34,16 +33,6 @@ class Arm:
     cpu_us_per_request: float
     calls_per_request: float = 0.0
     bpf_ns_per_call: float = 0.0
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def nginx_cpu_seconds(master: int) -> float:
-    with open(f"/proc/{master}/task/{master}/children") as f:
-        return sum(cpu_seconds(int(pid)) for pid in f.read().split()) + cpu_seconds(master)
 
 
 def wait_tls_attached(collector: Collector) -> None:
