@@ -41,12 +41,12 @@ static __always_inline int count_returned(struct pt_regs *ctx, int dir)
     return 0;
 }
 
-int on_tcp_sendmsg(struct pt_regs *ctx) { return stash_socket(ctx); }
-int on_tcp_sendmsg_return(struct pt_regs *ctx) { return count_returned(ctx, DIR_SEND); }
+PROGRAM int on_tcp_sendmsg(struct pt_regs *ctx) { return stash_socket(ctx); }
+PROGRAM int on_tcp_sendmsg_return(struct pt_regs *ctx) { return count_returned(ctx, DIR_SEND); }
 
 /* A peek leaves its bytes to be read again, and they count then, as on the tracepoint path
  * (bytes_tracepoint.c): nothing is stashed, so its return counts nothing. */
-int on_tcp_recvmsg(struct pt_regs *ctx)
+PROGRAM int on_tcp_recvmsg(struct pt_regs *ctx)
 {
     if (RECVMSG_FLAGS(ctx) & MSG_PEEK) {
         u64 tid = bpf_get_current_pid_tgid();
@@ -56,4 +56,4 @@ int on_tcp_recvmsg(struct pt_regs *ctx)
     return stash_socket(ctx);
 }
 
-int on_tcp_recvmsg_return(struct pt_regs *ctx) { return count_returned(ctx, DIR_RECV); }
+PROGRAM int on_tcp_recvmsg_return(struct pt_regs *ctx) { return count_returned(ctx, DIR_RECV); }

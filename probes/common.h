@@ -13,6 +13,21 @@
 
 #define COMM_LEN 16
 
+/* Every BPF program is a PROGRAM, TRACEPOINT_PROBE or RAW_TRACEPOINT_PROBE. Compiled with MAPS_ONLY (a start
+ * whose programs are in tracer/capture/program_cache.py's cache), each is an extern inline function in GNU's
+ * sense, which clang never emits: BCC creates the same maps and compiles no program. Not static: BCC builds a
+ * tracepoint's argument struct only for an externally visible function. */
+#ifdef MAPS_ONLY
+#define PROGRAM extern inline __attribute__((gnu_inline))
+#undef TRACEPOINT_PROBE
+#define TRACEPOINT_PROBE(category, event) \
+    PROGRAM int tracepoint__##category##__##event(struct tracepoint__##category##__##event *args)
+#undef RAW_TRACEPOINT_PROBE
+#define RAW_TRACEPOINT_PROBE(event) PROGRAM int raw_tracepoint__##event(struct bpf_raw_tracepoint_args *ctx)
+#else
+#define PROGRAM
+#endif
+
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6

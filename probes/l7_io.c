@@ -140,7 +140,7 @@ static __always_inline int l7_io_of(struct l7_io *io)
  * (tls 1, l7_tls_uprobes.c); the loader puts each into its table at its PROTO_* index. A parser that has more of
  * the I/O to parse calls itself again (the kernel allows 33 tail calls). */
 #define L7_PARSER(program, protocol, on_io, tls)                    \
-    int program(void *ctx)                                          \
+    PROGRAM int program(void *ctx)                                  \
     {                                                               \
         struct l7_io io;                                            \
         if (l7_io_of(&io) && on_io(io.st, io.si, io.work))          \

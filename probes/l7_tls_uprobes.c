@@ -21,10 +21,10 @@ static __always_inline int tls_call_entry(struct pt_regs *ctx, u32 dir, int ex)
     return 0;
 }
 
-int tls_write_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_SEND, 0); }
-int tls_write_ex_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_SEND, 1); }
-int tls_read_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_RECV, 0); }
-int tls_read_ex_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_RECV, 1); }
+PROGRAM int tls_write_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_SEND, 0); }
+PROGRAM int tls_write_ex_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_SEND, 1); }
+PROGRAM int tls_read_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_RECV, 0); }
+PROGRAM int tls_read_ex_entry(struct pt_regs *ctx) { return tls_call_entry(ctx, DIR_RECV, 1); }
 
 /* The bytes a finished call moved: SSL_read/SSL_write return them, the _ex calls return 1 and store them. */
 static __always_inline u64 tls_moved(struct pt_regs *ctx, struct tls_call *call)
@@ -39,7 +39,7 @@ static __always_inline u64 tls_moved(struct pt_regs *ctx, struct tls_call *call)
 }
 
 /* The return of all four calls: parses the plaintext as the I/O of the call's socket. */
-int tls_call_return(struct pt_regs *ctx)
+PROGRAM int tls_call_return(struct pt_regs *ctx)
 {
     u64 tid = bpf_get_current_pid_tgid();
     struct tls_call *found = tls_calls.lookup(&tid);
