@@ -10,7 +10,8 @@
     auth: {mode: none}            # or {mode: basic, username: u, password: p} or {mode: bearer, token: t}
     capture: {max_sockets: 65536, max_flows: 16384, ring_buffer_pages: 64, l7: true,
               tls: true,                  # TLS plaintext through uprobes on OpenSSL (with l7)
-              samples_per_second: 20, sample_bytes: 256}
+              samples_per_second: 20, sample_bytes: 256,
+              program_cache: /var/cache/intuition}   # compiled programs kept for the next start; "": none
     cluster: {prometheus: "", refresh_seconds: 30}   # the Prometheus scraping every node: names their peers
     external_names: 10            # outside peers shown by their DNS names (the busiest); the rest are INTERNET
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -188,6 +190,9 @@ def _check(config: Config) -> None:
             f"history.retention_seconds: {history.retention_seconds} is shorter than "
             f"history.interval_seconds ({history.interval_seconds})"
         )
+    cache = config.capture.program_cache
+    if cache and not os.path.isabs(cache):
+        raise ConfigError(f"capture.program_cache: expected an absolute directory path or \"\", got {cache!r}")
     url = config.cluster.prometheus
     if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
         raise ConfigError(f"cluster.prometheus: expected an http:// or https:// URL, got {url!r}")

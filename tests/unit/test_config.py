@@ -14,7 +14,8 @@ def test_defaults_match_the_contract():
     assert config.redaction is True and config.metrics.service_graph is False and config.auth.mode == "none"
     assert config.external_names == 10
     assert config.capture == CaptureConfig(max_sockets=65536, max_flows=16384, ring_buffer_pages=64, l7=True,
-                                           tls=True, samples_per_second=20, sample_bytes=256)
+                                           tls=True, samples_per_second=20, sample_bytes=256,
+                                           program_cache="/var/cache/intuition")
 
 
 def test_full_file(tmp_path):
@@ -59,6 +60,8 @@ def test_empty_file_is_the_defaults(tmp_path):
         ({"redaction": "off"}, "redaction: expected true or false"),
         ({"capture": {"l7": 1}}, "capture.l7: expected true or false"),
         ({"capture": {"tls": "off"}}, "capture.tls: expected true or false"),
+        ({"capture": {"program_cache": "cache"}}, "capture.program_cache: expected an absolute directory path"),
+        ({"capture": {"program_cache": False}}, "capture.program_cache: expected a string"),
         ({"metrics": []}, "metrics: expected a mapping"),
         ({"listen": "localhost"}, "listen: expected 'host:port'"),
         ({"listen": "127.0.0.1:70000"}, "listen: expected 'host:port'"),

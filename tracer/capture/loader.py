@@ -11,9 +11,10 @@ import platform
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import btf, compiler_memory, kernel, offsets, uprobe_links
+from . import btf, compiler_memory, kernel, offsets, program_cache, uprobe_links
 from .known_namespaces import KnownNamespaces, pids_by_netns
 from .listening_sockets import listening_ports_by_netns
+from .program_cache import CacheError, CachedProgram, ProgramCache
 from .probe_constants import LISTENERS_KNOWN_PORT, PROTOCOL_IDS, compiler_defines
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ L7_TLS_PARSERS = {f"l7_tls_parse_{name}": number for number, name in PROTOCOL_ID
 # Compiled without debug info: BCC would turn it into the programs' BTF and line info, which serve only to
 # quote the source in a verifier's refusal, and they cost a tenth of the start (docs/performance.md).
 NO_DEBUG_INFO = "-g0"
+# the compile of a start whose programs are cached: its maps only (probes/common.h)
+MAPS_ONLY = "-DMAPS_ONLY=1"
+START_MODULE = "start"  # the start's module's name among the cache's files
+DEFAULT_PROGRAM_CACHE = "/var/cache/intuition"
 MAX_LISTENERS = 4096
 MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
 BPF_NOEXIST = 1  # bpf_update_elem flag: only where the key is new
@@ -67,6 +72,7 @@ class CaptureConfig:
     tls: bool = True  # TLS plaintext through uprobes on OpenSSL; needs l7
     samples_per_second: int = 20
     sample_bytes: int = 256
+    program_cache: str = DEFAULT_PROGRAM_CACHE  # the directory of compiled programs (program_cache.py); "": none
 
 
 @dataclass
@@ -79,6 +85,7 @@ class ProbeInfo:
     tls: bool = False  # TLS plaintext gets parsed: once its programs are installed (adopt_tls), libraries get attached
     uprobe_multi: int = 0  # BPF_TRACE_UPROBE_MULTI where the kernel has it (6.6): TLS uprobes attach as links
     cflags: list[str] = field(default_factory=list)  # the probes' compiler flags, the TLS programs' too
+    from_cache: bool = False  # the start's programs came from the program cache: nothing was compiled
 
 
 def _bcc():
@@ -360,6 +367,95 @@ def _link_tls(b, attach_type: int, path: str) -> tuple[list[str], list[int]]:
     return [symbol for symbol, _, _ in calls], links
 
 
+def _cache_key(text: str, cflags: list[str]) -> str:
+    with open("/proc/self/maps") as f:
+        return program_cache.cache_key(text, cflags, program_cache.compile_environment(_bcc().__version__, f.read()))
+
+
+def cached_programs(b, attach_type: int = -1) -> list[CachedProgram]:
+    """The programs a module loaded, in the module's order (BCC's autoload attaches in it), for the cache. A
+    program the verifier refused (an L7 parser) is left out: a start from the cache goes without it too."""
+    lib = _bcc().libbcc.lib
+    map_names = {fd: name for name, fd in module_maps(b).items()}
+    programs = []
+    for index in range(lib.bpf_num_functions(b.module)):
+        name = lib.bpf_function_name(b.module, index)
+        if name not in b.funcs:
+            continue
+        insns = ctypes.string_at(lib.bpf_function_start(b.module, name), lib.bpf_function_size(b.module, name))
+        programs.append(CachedProgram(name.decode(), program_cache.program_type(b.funcs[name].fd), attach_type,
+                                      insns, program_cache.map_references(insns, map_names)))
+    return programs
+
+
+def _load_cached(b, programs: list[CachedProgram]) -> None:
+    """Load the cached programs with this module's maps, all at once (the kernel verifies each inside its load
+    call, with the GIL released), make them the module's own (b.funcs: BCC's load_func finds them there, its
+    cleanup closes them), then attach the tracepoints and raw tracepoints, as BCC's autoload attaches a full
+    compile's. Raises CacheError for a program the kernel refused; none is attached then."""
+    bcc = _bcc()
+    lib = bcc.libbcc.lib
+    map_fds = module_maps(b)
+
+    def loaded(program: CachedProgram) -> int:
+        insns = program_cache.patch(program, map_fds)
+        fd = lib.bcc_func_load(b.module, program.prog_type, program.name.encode(),
+                               ctypes.create_string_buffer(insns, len(insns)), len(insns),
+                               lib.bpf_module_license(b.module), lib.bpf_module_kern_version(b.module),
+                               0, None, 0, None, program.attach_type)
+        if fd < 0:
+            raise CacheError(f"the kernel refused program {program.name}: {os.strerror(ctypes.get_errno())}")
+        return fd
+
+    with ThreadPoolExecutor(len(programs), thread_name_prefix="intuition-verify") as pool:
+        loads = [pool.submit(loaded, program) for program in programs]
+    failed = [load.exception() for load in loads if load.exception() is not None]
+    if failed:
+        for load in loads:
+            if load.exception() is None:
+                os.close(load.result())
+        raise failed[0]
+    for program, load in zip(programs, loads):
+        b.funcs[program.name.encode()] = bcc.BPF.Function(b, program.name.encode(), load.result())
+    for program in programs:
+        name = program.name.encode()
+        if name.startswith(b"tracepoint__"):
+            b.attach_tracepoint(tp=name[len(b"tracepoint__"):].replace(b"__", b":"), fn_name=name)
+        elif name.startswith(b"raw_tracepoint__"):
+            b.attach_raw_tracepoint(tp=name[len(b"raw_tracepoint__"):], fn_name=name)
+
+
+def _from_cache(cache: ProgramCache, key: str, text: str, cflags: list[str]):
+    """The start's module with its programs from the cache, nothing compiled; None where the cache holds no entry
+    for this key. An entry that cannot be used is never a failed start: it is logged (once, naming the file) and
+    the compile that follows rewrites it (load)."""
+    try:
+        programs = cache.read(START_MODULE, key)
+        if programs is None:
+            return None
+        b = compile_program(text, cflags + [MAPS_ONLY])
+        try:
+            _load_cached(b, programs)
+        except Exception as e:  # BCC raises a bare Exception for a refused attach
+            b.cleanup()
+            raise CacheError(f"{cache.path(START_MODULE, key)}: {e}") from e
+    except (CacheError, ProbeError) as e:
+        log.warning("the program cache is not used, compiling the probes: %s", e)
+        return None
+    log.info("probes loaded from the program cache %s, not compiled", cache.path(START_MODULE, key))
+    return b
+
+
+def _save_programs(b, cache: ProgramCache, key: str) -> None:
+    """Put the start's programs in the program cache; a cache that cannot be written only costs the next start."""
+    try:
+        path = cache.write(START_MODULE, key, cached_programs(b))
+    except (CacheError, OSError) as e:
+        log.warning("the compiled programs are not cached, the next start compiles them again: %s", e)
+        return
+    log.info("compiled programs cached in %s", path)
+
+
 def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
     """Compile, load and attach. Returns (BPF object, ProbeInfo). The cgroup layout is detected unless given."""
     _require_tracefs()
@@ -374,7 +470,13 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         log.warning("requests are not parsed on %s: the probes know x86_64's syscall registers only",
                     platform.machine())
     info.tls = info.l7 and capture.tls
-    b = compile_program(program_text(use_kprobes, info.l7), cflags)
+    text = program_text(use_kprobes, info.l7)
+    cache = ProgramCache(capture.program_cache) if capture.program_cache else None
+    key = _cache_key(text, cflags) if cache else ""
+    b = _from_cache(cache, key, text, cflags) if cache else None
+    info.from_cache = b is not None
+    if b is None:
+        b = compile_program(text, cflags)
     info.hooks.update({
         "sock:inet_sock_set_state": "tracepoint+raw_tracepoint",
         "tcp:tcp_destroy_sock": "raw_tracepoint",
@@ -394,6 +496,8 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         info.hooks["sock:sock_recv_length"] = mechanism
         if info.l7:
             _install_l7_parsers(b, info)
+    if cache and not info.from_cache:
+        _save_programs(b, cache, key)
     compiler_memory.release()
     log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))
     return b, info
