@@ -1,6 +1,8 @@
 """How soon the agent shows what happens: from starting it to /healthz 200 (probes attached, first drain
 done), and from the first request of a new edge to that edge in /api/graph; with --before, the agent of
-another commit measured the same way in the same run, start by start in turn.
+another commit measured the same way in the same run, start by start in turn. This tree's agent starts twice
+in each round: cold (its program cache cleared, so it compiles) and warm (from the programs the cold start
+cached, tracer/capture/program_cache.py).
 
     sudo .venv/bin/python -m benchmarks.freshness [--repeats 3] [--before GIT_REF]
 
@@ -51,27 +53,43 @@ def edge_seconds(url: str, nginx_port: int, client: str) -> float:
     return time.monotonic() - started
 
 
+def arms(before: str | None) -> dict[str, tuple[str, bool]]:
+    """Title -> (source root, whether its start clears the program cache first): this tree cold then warm, and
+    the --before tree with its own defaults."""
+    out = {}
+    for tree, root in side_by_side.trees(before).items():
+        if root == side_by_side.ROOT:
+            out |= {f"{tree}, cold cache": (root, True), f"{tree}, warm cache": (root, False)}
+        else:
+            out[tree] = (root, False)
+    return out
+
+
 def measure(repeats: int, before: str | None) -> dict[str, dict[str, list[float]]]:
-    """tree -> {"start": seconds per start, "edge": seconds per new edge}."""
-    trees = side_by_side.trees(before)
-    results = {tree: {"start": [], "edge": []} for tree in trees}
+    """arm -> {"start": seconds per start, "edge": seconds per new edge}."""
+    starts = arms(before)
+    results = {arm: {"start": [], "edge": []} for arm in starts}
     with running_nginx() as nginx, tempfile.TemporaryDirectory(prefix="perf-fresh-") as folder:
+        cache = os.path.join(folder, "program-cache")
         for n in range(repeats):
-            for index, (tree, root) in enumerate(trees.items()):
+            for index, (arm, (root, cold)) in enumerate(starts.items()):
+                if cold:
+                    shutil.rmtree(cache, ignore_errors=True)
                 started = time.monotonic()
-                with side_by_side.agent(l7=True, root=root) as (_, url):
-                    results[tree]["start"].append(time.monotonic() - started)
+                with side_by_side.agent(l7=True, root=root,
+                                        program_cache=cache if root == side_by_side.ROOT else None) as (_, url):
+                    results[arm]["start"].append(time.monotonic() - started)
                     client = shutil.copy(shutil.which("curl"), os.path.join(folder, f"fresh-{n}-{index}"))
-                    results[tree]["edge"].append(edge_seconds(url, nginx.port, client))
-                print(f"{tree}: start {results[tree]['start'][-1]:.2f} s, "
-                      f"new edge {results[tree]['edge'][-1]:.2f} s", flush=True)
+                    results[arm]["edge"].append(edge_seconds(url, nginx.port, client))
+                print(f"{arm}: start {results[arm]['start'][-1]:.2f} s, "
+                      f"new edge {results[arm]['edge'][-1]:.2f} s", flush=True)
     return results
 
 
 def report(results: dict[str, dict[str, list[float]]]) -> str:
-    lines = [f"{'agent':18} {'start to /healthz 200 (s)':>26} {'request to edge in /api/graph (s)':>34}"]
+    lines = [f"{'agent':28} {'start to /healthz 200 (s)':>26} {'request to edge in /api/graph (s)':>34}"]
     for tree, values in results.items():
-        lines.append(f"{tree:18} {statistics.median(values['start']):26.2f} {statistics.median(values['edge']):34.2f}")
+        lines.append(f"{tree:28} {statistics.median(values['start']):26.2f} {statistics.median(values['edge']):34.2f}")
     return "\n".join(lines)
 
 

@@ -61,11 +61,13 @@ def wait_settled(url: str, timeout: float = 180.0) -> None:
 
 
 @contextlib.contextmanager
-def agent(l7: bool, root: str = ROOT):
+def agent(l7: bool, root: str = ROOT, program_cache: str | None = None):
     """`intuition agent` of the source tree at root, with L7 parsing on or off, once /healthz answers: its
-    process and base URL."""
+    process and base URL. program_cache: the directory of its compiled programs, where not the default (a tree
+    from before the cache knows no such key)."""
+    cache = f", program_cache: {json.dumps(program_cache)}" if program_cache is not None else ""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as config:
-        config.write(f"capture: {{l7: {'true' if l7 else 'false'}}}\n")
+        config.write(f"capture: {{l7: {'true' if l7 else 'false'}{cache}}}\n")
         config.flush()
         port = free_port()
         process = subprocess.Popen([sys.executable, "-m", "tracer", "agent", "--config", config.name,
