@@ -72,7 +72,8 @@ class Collector:
             # The start does not wait for the TLS programs (docs/performance.md): a child process compiles and
             # verifies them meanwhile, and the first drain after that installs them and attaches the libraries.
             attach_type = self.probe_info.uprobe_multi or -1   # uprobe-multi links where the kernel has them
-            self._tls_build = TlsBuild(module_maps(self._bpf), self.probe_info.cflags, attach_type)
+            self._tls_build = TlsBuild(module_maps(self._bpf), self.probe_info.cflags, attach_type,
+                                       self.capture.program_cache)
 
     @property
     def tls_pending(self) -> bool:

@@ -8,6 +8,7 @@ import ctypes
 import logging
 import os
 import platform
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ NO_DEBUG_INFO = "-g0"
 # the compile of a start whose programs are cached: its maps only (probes/common.h)
 MAPS_ONLY = "-DMAPS_ONLY=1"
 START_MODULE = "start"  # the start's module's name among the cache's files
+TLS_MODULE = "tls"  # the TLS uprobes' module's (tracer/capture/tls_process.py)
 DEFAULT_PROGRAM_CACHE = "/var/cache/intuition"
 MAX_LISTENERS = 4096
 MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
@@ -255,11 +257,6 @@ def module_maps(b) -> dict[str, int]:
             for index in range(lib.bpf_num_tables(b.module))}
 
 
-def compile_tls(cflags: list[str]):
-    """The TLS uprobes' module (probes/l7_tls_uprobes.c), compiled with the start's flags; nothing loaded yet."""
-    return compile_program(source_text(TLS_SOURCES), cflags)
-
-
 def load_tls(b, attach_type: int) -> dict[str, int]:
     """Loads (verifies) the TLS module's parsers and uprobe programs, one at a time; returns the file descriptor
     of each program loaded. A parser the verifier refuses is left out (its protocol counts as bytes only);
@@ -367,7 +364,7 @@ def _link_tls(b, attach_type: int, path: str) -> tuple[list[str], list[int]]:
     return [symbol for symbol, _, _ in calls], links
 
 
-def _cache_key(text: str, cflags: list[str]) -> str:
+def cache_key(text: str, cflags: list[str]) -> str:
     with open("/proc/self/maps") as f:
         return program_cache.cache_key(text, cflags, program_cache.compile_environment(_bcc().__version__, f.read()))
 
@@ -425,31 +422,36 @@ def _load_cached(b, programs: list[CachedProgram]) -> None:
             b.attach_raw_tracepoint(tp=name[len(b"raw_tracepoint__"):], fn_name=name)
 
 
-def _from_cache(cache: ProgramCache, key: str, text: str, cflags: list[str]):
-    """The start's module with its programs from the cache, nothing compiled; None where the cache holds no entry
-    for this key. An entry that cannot be used is never a failed start: it is logged (once, naming the file) and
-    the compile that follows rewrites it (load)."""
+def from_cache(cache: ProgramCache, module: str, key: str, text: str, cflags: list[str],
+               share_maps: Callable[[object], None] | None = None):
+    """A module with its programs from the cache, nothing compiled; None where the cache holds no entry for this
+    key. share_maps(b) runs before the programs load (the TLS module's maps are the start's). An entry that
+    cannot be used is never a failed start: it is logged (once, naming the file) and the compile that follows
+    rewrites it (save_programs)."""
     try:
-        programs = cache.read(START_MODULE, key)
+        programs = cache.read(module, key)
         if programs is None:
             return None
         b = compile_program(text, cflags + [MAPS_ONLY])
         try:
+            if share_maps:
+                share_maps(b)
             _load_cached(b, programs)
         except Exception as e:  # BCC raises a bare Exception for a refused attach
             b.cleanup()
-            raise CacheError(f"{cache.path(START_MODULE, key)}: {e}") from e
+            raise CacheError(f"{cache.path(module, key)}: {e}") from e
     except (CacheError, ProbeError) as e:
         log.warning("the program cache is not used, compiling the probes: %s", e)
         return None
-    log.info("probes loaded from the program cache %s, not compiled", cache.path(START_MODULE, key))
+    log.info("probes loaded from the program cache %s, not compiled", cache.path(module, key))
     return b
 
 
-def _save_programs(b, cache: ProgramCache, key: str) -> None:
-    """Put the start's programs in the program cache; a cache that cannot be written only costs the next start."""
+def save_programs(b, cache: ProgramCache, module: str, key: str, attach_type: int = -1) -> None:
+    """Put a module's loaded programs in the program cache; a cache that cannot be written only costs the next
+    start. attach_type: the one its programs were loaded with."""
     try:
-        path = cache.write(START_MODULE, key, cached_programs(b))
+        path = cache.write(module, key, cached_programs(b, attach_type))
     except (CacheError, OSError) as e:
         log.warning("the compiled programs are not cached, the next start compiles them again: %s", e)
         return
@@ -472,8 +474,8 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
     info.tls = info.l7 and capture.tls
     text = program_text(use_kprobes, info.l7)
     cache = ProgramCache(capture.program_cache) if capture.program_cache else None
-    key = _cache_key(text, cflags) if cache else ""
-    b = _from_cache(cache, key, text, cflags) if cache else None
+    key = cache_key(text, cflags) if cache else ""
+    b = from_cache(cache, START_MODULE, key, text, cflags) if cache else None
     info.from_cache = b is not None
     if b is None:
         b = compile_program(text, cflags)
@@ -497,7 +499,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         if info.l7:
             _install_l7_parsers(b, info)
     if cache and not info.from_cache:
-        _save_programs(b, cache, key)
+        save_programs(b, cache, START_MODULE, key)
     compiler_memory.release()
     log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))
     return b, info

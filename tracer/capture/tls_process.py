@@ -8,11 +8,12 @@ before any of them loads, makes each of its maps the start's: it gets the start'
 and dup2s each onto its own map of that name, since the kernel takes a program's maps from the descriptors
 BCC compiled into its instructions. It sends the loaded programs' descriptors back over a socket pair
 (SCM_RIGHTS) and exits; the collector's drain installs them (loader.adopt_tls). The child dies with the
-thread that started it (PR_SET_PDEATHSIG): the collector's, which kills it in close().
+thread that started it (PR_SET_PDEATHSIG): the collector's, which kills it in close(). Where the program cache
+holds the module's programs (tracer/capture/program_cache.py), the child compiles the maps only and loads them.
 
-Run as `python -m tracer.capture.tls_process <socket fd> <agent pid>`; the request (flags, maps, attach type)
-and the answer (program names beside their descriptors, the child's log records, or its error) are JSON
-messages on the socket.
+Run as `python -m tracer.capture.tls_process <socket fd> <agent pid>`; the request (flags, maps, attach type,
+the program cache's directory) and the answer (program names beside their descriptors, the child's log
+records, or its error) are JSON messages on the socket.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import sys
 
 from . import loader
 from .loader import L7_TLS_PARSERS, TLS_CALLS, ProbeError
+from .program_cache import ProgramCache
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MAX_MESSAGE = 1 << 16  # bytes: the request's flags and map descriptors, or the answer with its log records
@@ -39,14 +41,15 @@ class TlsBuild:
     """The child process that builds the TLS programs, seen from the collector. Start it once the start's
     module is loaded; call result() from the drain and close() at the stop, in the thread that made it."""
 
-    def __init__(self, maps: dict[str, int], cflags: list[str], attach_type: int):
+    def __init__(self, maps: dict[str, int], cflags: list[str], attach_type: int, program_cache: str):
         agent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with child_end:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(child_end.fileno()), str(os.getpid())],
                 pass_fds=[child_end.fileno(), *maps.values()], cwd=PACKAGE_ROOT, stdin=subprocess.DEVNULL)
         self._socket = agent_end
-        self._socket.send(json.dumps({"cflags": cflags, "maps": maps, "attach_type": attach_type}).encode())
+        self._socket.send(json.dumps({"cflags": cflags, "maps": maps, "attach_type": attach_type,
+                                      "program_cache": program_cache}).encode())
         self._socket.setblocking(False)  # result() polls: Python 3.11's recv_fds drops its flags argument
 
     def result(self) -> dict[str, int] | None:
@@ -103,9 +106,25 @@ def _share_maps(module, start_maps: dict[str, int]) -> None:
 
 
 def _build(request: dict) -> dict[str, int]:
-    module = loader.compile_tls(request["cflags"])
-    _share_maps(module, request["maps"])
-    return loader.load_tls(module, request["attach_type"])
+    """The TLS module's programs loaded: from the program cache where it holds them (loader.from_cache), else
+    compiled, and then cached."""
+    cflags, attach_type = request["cflags"], request["attach_type"]
+    text = loader.source_text(loader.TLS_SOURCES)
+    cache = ProgramCache(request["program_cache"]) if request["program_cache"] else None
+    key = loader.cache_key(text, cflags) if cache else ""
+
+    def share_maps(module) -> None:
+        _share_maps(module, request["maps"])
+
+    module = loader.from_cache(cache, loader.TLS_MODULE, key, text, cflags, share_maps) if cache else None
+    cached = module is not None
+    if not cached:
+        module = loader.compile_program(text, cflags)
+        share_maps(module)
+    programs = loader.load_tls(module, attach_type)
+    if cache and not cached:
+        loader.save_programs(module, cache, loader.TLS_MODULE, key, attach_type)
+    return programs
 
 
 def main(child_fd: int, agent_pid: int) -> int:
