@@ -197,7 +197,7 @@ class ProgramCache:
                 raise CacheError(f"{path}: {e}") from e
 
     def write(self, module: str, key: str, programs: list[CachedProgram]) -> str:
-        """Store the entry atomically (a temporary file renamed over it), mode 0600 in a 0700 directory made
+        """Store the entry (a temporary file renamed over it: a reader never sees half of it), mode 0600 in a 0700 directory made
         if missing; deletes the module's entries beyond the KEPT_ENTRIES latest. Returns its path; raises
         CacheError or OSError."""
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
@@ -205,10 +205,10 @@ class ProgramCache:
         path = self.path(module, key)
         fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{module}-", suffix=".tmp")
         try:
+            # no fsync, which waits for the disk inside the start: a file a crash leaves short is corrupt, and
+            # a corrupt entry only costs a compile that rewrites it
             with os.fdopen(fd, "wb") as f:
                 f.write(encode(key, programs))
-                f.flush()
-                os.fsync(f.fileno())
             os.rename(temporary, path)
         except BaseException:
             os.unlink(temporary)
