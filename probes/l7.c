@@ -160,11 +160,19 @@ static __always_inline int walk_ready(struct l7_state *st, int side, struct l7_s
 
 /* Samples: a request's first bytes are kept per socket while the second's sample budget lasts, and go
  * out through the ring buffer with the first bytes of its response. Errors may use the whole budget,
- * successes half of it. */
-#define SAMPLED_SOCKETS 4096      /* sockets whose latest request bytes are kept */
+ * successes half of it.
+ *
+ * The bytes live in a direct-mapped array, a slot per hash of the socket: a lookup the verifier inlines,
+ * where a hash map cost a hash, a bucket walk and an LRU update on every request (docs/performance.md,
+ * "Request bytes in a direct-mapped array"). Two sockets in flight on one slot: the later request takes
+ * it, and the earlier one's response finds another socket in it and sends no sample. */
+#define SAMPLED_SOCKETS_BITS 12
+#define SAMPLED_SOCKETS (1 << SAMPLED_SOCKETS_BITS)   /* slots for sockets' latest request bytes */
 
 struct request_bytes {
-    u64 started_ns;           /* which request these bytes began; 0 once sampled */
+    u64 sk;                   /* the socket whose request these bytes are */
+    u64 started_ns;           /* which of its requests; 0 once sampled */
+    u64 writing;              /* 1 while a request's bytes are written: another CPU's skip the slot */
     u32 len;
     u32 pad;
     u8 data[L7_WINDOW];
@@ -189,9 +197,16 @@ struct sample_budget {
     u64 used;
 };
 
-BPF_TABLE("lru_hash", u64, struct request_bytes, l7_request_bytes, SAMPLED_SOCKETS);
+BPF_ARRAY(l7_request_bytes, struct request_bytes, SAMPLED_SOCKETS);
 BPF_ARRAY(l7_sample_budget, struct sample_budget, 1);
-BPF_PERCPU_ARRAY(l7_zero_request_bytes, struct request_bytes, 1);   /* never written: the initial value */
+
+/* The slot of a socket's request bytes: the top bits of a multiplicative (Fibonacci) hash, which depend on
+ * every bit of the pointer, so that slab-allocated sockets, equal in their low bits, spread over the slots. */
+static __always_inline struct request_bytes *request_bytes_slot(u64 sk)
+{
+    u32 slot = (sk * 0x9E3779B97F4A7C15ULL) >> (64 - SAMPLED_SOCKETS_BITS);
+    return l7_request_bytes.lookup(&slot);
+}
 
 /* How much of a per-second budget the second of `now` (bpf_ktime_get_ns) has used (a new second starts it afresh). */
 static __always_inline u64 budget_used(struct sample_budget *b, u64 now)
@@ -217,29 +232,32 @@ static __always_inline struct sample_budget *sample_budget(int error, u64 now)
 
 /* Keep the first bytes of the request at the parser's position, which started at started_ns: the `held` bytes
  * the parser's window already holds, or when 0 a copy from user memory. The budget is checked first: once
- * the second's is spent, a request costs no further lookup. */
+ * the second's is spent, a request costs no further lookup. The slot is claimed for the writes (a CPU that
+ * finds it claimed leaves it): two CPUs writing one slot at once would leave one socket's bytes in the
+ * other's sample. The claim and its release (an exchange) are atomic operations that fetch, which order
+ * memory: the writes between them are seen inside the claim. */
 static __always_inline void remember_request(struct l7_scratch *w, u64 started_ns, u32 held)
 {
-    u32 zero = 0;
     if (!sample_budget(1, started_ns))
         return;
-    struct request_bytes *initial = l7_zero_request_bytes.lookup(&zero);
-    if (!initial)
-        return;
     u64 sk = w->sk;
-    struct request_bytes *r = l7_request_bytes.lookup_or_try_init(&sk, initial);
-    if (!r)
+    struct request_bytes *r = request_bytes_slot(sk);
+    if (!r || __sync_val_compare_and_swap(&r->writing, 0, 1))
         return;
-    r->started_ns = started_ns;
+    r->sk = sk;
     if (held) {   /* the bytes past held are the window's leftovers: a sample's request_len excludes them */
         __builtin_memcpy(r->data, w->data, L7_WINDOW);
         r->len = held;
     } else {
         r->len = payload_read(&w->payload, w->offset, r->data, L7_WINDOW);
     }
+    r->started_ns = started_ns;
+    __sync_lock_test_and_set(&r->writing, 0);
 }
 
-/* Send the request just answered, with the response at the parser's position, if its bytes were kept. */
+/* Send the request just answered, with the response at the parser's position, if its bytes were kept. Taking
+ * started_ns from the request's time to 0 claims the sample; the bytes count only if no CPU claimed the
+ * slot for another request before they were copied out. */
 static __always_inline void sample_request(struct l7_state *st, struct request_key *key, u64 latency_us)
 {
     int error = key->protocol == PROTO_HTTP ? key->status[0] >= '4' : key->status[0] != 'o';
@@ -249,14 +267,21 @@ static __always_inline void sample_request(struct l7_state *st, struct request_k
     struct sample_budget *budget = sample_budget(error, w->now);
     if (!budget)
         return;
-    u64 sk = w->sk;
-    struct request_bytes *r = l7_request_bytes.lookup(&sk);
-    if (!r || !st->completed_ns || r->started_ns != st->completed_ns)
+    u64 sk = w->sk, started = st->completed_ns;
+    struct request_bytes *r = request_bytes_slot(sk);
+    if (!r || !started || r->sk != sk || r->started_ns != started)
         return;
-    r->started_ns = 0;
+    if (__sync_val_compare_and_swap(&r->started_ns, started, 0) != started)
+        return;
     struct sample_event *e = events.ringbuf_reserve(sizeof(struct sample_event));
     if (!e) {
         count_ringbuf_lost(&key->flow);
+        return;
+    }
+    e->request_len = r->len;
+    __builtin_memcpy(e->request, r->data, L7_WINDOW);
+    if (__sync_fetch_and_or(&r->writing, 0) || r->sk != sk || r->started_ns) {
+        events.ringbuf_discard(e, 0);   /* another request took the slot meanwhile */
         return;
     }
     __sync_fetch_and_add(&budget->used, 1);
@@ -266,8 +291,6 @@ static __always_inline void sample_request(struct l7_state *st, struct request_k
     __builtin_memcpy(&e->key, &key->flow, sizeof(e->key));
     e->latency_us = latency_us;
     __builtin_memcpy(e->status, key->status, STATUS_LEN);
-    e->request_len = r->len;
-    __builtin_memcpy(e->request, r->data, L7_WINDOW);
     if (w->kept_len) {   /* the status line began in earlier I/O: only the window holds it whole */
         __builtin_memcpy(e->response, w->data, L7_WINDOW);
         e->response_len = w->kept_len;
