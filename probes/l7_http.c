@@ -3,7 +3,14 @@
  * body, so that nothing inside a body starts a message, and pipelined messages are found. Where the
  * length is unknown (a response that runs to the close, a head longer than the window, a chunk size line
  * cut by the end of an I/O), the parser waits for an I/O that starts with a start line. A status line cut
- * short by the end of an I/O is kept, and judged with the next I/O's first bytes. */
+ * short by the end of an I/O is kept, and judged with the next I/O's first bytes.
+ *
+ * A final response that answers the only pending request is framed by alternation instead: a client that
+ * does not pipeline sends its next request only once it has read the whole response, so everything on
+ * the response side until the next request starts is that response's. It is judged from its status line
+ * alone (HTTP_STATUS_JUDGED bytes copied, no head scan), and the response side's I/O is not parsed until
+ * the next request starts (until_request). Interim responses, 204, 304, a HEAD's response, pipelined
+ * responses, a status line kept from earlier I/O and TLS plaintext take the full path above. */
 
 #define HTTP_BODY_UNKNOWN (~0ULL)
 #define HTTP_HEAD_SCAN (L7_WINDOW - 8)   /* head bytes searched for the blank line and the length headers */
@@ -27,6 +34,7 @@ static __always_inline int http_is_request_line(const u8 *s, u32 n)
 }
 
 #define HTTP_STATUS_LINE_MIN 13   /* "HTTP/1.x NNN " */
+#define HTTP_STATUS_JUDGED 16     /* bytes copied for a response framed by alternation: its status line's start */
 
 /* The status code of "HTTP/1.x NNN " or "HTTP/1.x NNN\r", 0 if s does not start with one. */
 static __always_inline u32 http_status_code(const u8 *s, u32 n)
@@ -120,9 +128,11 @@ static __always_inline u64 http_content_length(const u8 *s, u32 value, u32 n)
 
 /* A request starts, its first n bytes in the window; remember whether it is a HEAD, whose response has a
  * head only, whatever length it states. A request beyond PENDING_MAX pending ones is not remembered
- * (request_started). */
+ * (request_started). The response a response side framed by alternation was in has ended: a message
+ * starts at that side's next I/O. */
 static __always_inline void http_request_started(struct l7_state *st, int is_head, u32 n)
 {
+    st->side[SIDE_RESPONSE].until_request = 0;
     u8 bit = 1 << ((st->head + st->pending) & (PENDING_MAX - 1));
     if (st->pending < PENDING_MAX)
         st->head_requests = is_head ? st->head_requests | bit : st->head_requests & ~bit;
@@ -135,18 +145,14 @@ static __always_inline int http_answers_head(struct l7_state *st)
     return st->pending && ((st->head_requests >> (st->head & (PENDING_MAX - 1))) & 1);
 }
 
-/* Count the message at the start of s. Returns its body length as far as the start line tells:
- * 0 for none, HTTP_BODY_UNKNOWN when the headers decide. */
-static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info *si, int side, const u8 *s, u32 n)
+static __always_inline int http_is_interim(u32 code)
 {
-    if (side == SIDE_REQUEST) {
-        http_request_started(st, load_u32(s, 0) == WORD('H', 'E', 'A', 'D'), n);
-        return HTTP_BODY_UNKNOWN;
-    }
-    u32 code = http_status_code(s, n);
-    if (code < 200 && code != 101)
-        return 0;   /* interim: the final status follows */
-    int no_body = code == 204 || code == 304 || http_answers_head(st);
+    return code < 200 && code != 101;   /* the final status follows */
+}
+
+/* Count the final response whose status line s starts with, code its status. */
+static __always_inline void http_count_response(struct l7_state *st, struct sock_info *si, const u8 *s, u32 code)
+{
     char *status = status_buffer();
     if (status) {
         status[0] = s[9];
@@ -156,7 +162,46 @@ static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info
     }
     if (code == 101)
         st->protocol = PROTO_NONE;   /* switched to another protocol */
+}
+
+/* Count the message at the start of s. Returns its body length as far as the start line tells:
+ * 0 for none, HTTP_BODY_UNKNOWN when the headers decide. */
+static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info *si, int side, const u8 *s, u32 n)
+{
+    if (side == SIDE_REQUEST) {
+        http_request_started(st, load_u32(s, 0) == WORD('H', 'E', 'A', 'D'), n);
+        return HTTP_BODY_UNKNOWN;
+    }
+    u32 code = http_status_code(s, n);
+    if (http_is_interim(code))
+        return 0;
+    int no_body = code == 204 || code == 304 || http_answers_head(st);
+    http_count_response(st, si, s, code);
     return no_body ? 0 : HTTP_BODY_UNKNOWN;
+}
+
+/* Whether a response starting at the parser's position may be framed by alternation: it would answer the
+ * only pending request, which is no HEAD, and its status line is not kept from earlier I/O. TLS plaintext
+ * keeps the full path. */
+static __always_inline int http_may_frame(struct l7_state *st, struct l7_direction *d, int side)
+{
+    return side == SIDE_RESPONSE && st->pending == 1 && !d->chunked && !st->carry_len && !st->tls &&
+           !http_answers_head(st);
+}
+
+/* A response framed by alternation: a final status with a body (or 101) is counted from the n bytes of
+ * its status line at s, and the response side waits for the next request. Returns 0 when the response
+ * takes the full path (interim, 204, 304). */
+static __always_inline int http_framed(struct l7_state *st, struct sock_info *si, struct l7_direction *d,
+                                       const u8 *s, u32 n)
+{
+    u32 code = http_status_code(s, n);
+    if (http_is_interim(code) || code == 204 || code == 304)
+        return 0;
+    http_count_response(st, si, s, code);
+    d->until_request = 1;
+    d->synced = 1;
+    return 1;
 }
 
 static __always_inline u8 hex_value(u8 c)
@@ -256,26 +301,28 @@ static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l
     return w->kept_len;
 }
 
-/* Puts what is next in this I/O in the scratch window: inside a body of known length, what follows the
- * rest of it (a message, or a chunk's size line); else the I/O's start, which must start a message. Returns
- * the bytes in the window, 0 when the I/O holds nothing to parse. One copy from user memory. */
+/* Puts what is next in this I/O in the scratch window, `size` bytes at most: inside a body of known length,
+ * what follows the rest of it (a message, or a chunk's size line); else the I/O's start, which must start a
+ * message. Returns the bytes in the window, 0 when the I/O holds nothing to parse. One copy from user memory. */
 static __always_inline u32 http_window(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w, int side,
-                                       u32 *carried)
+                                       u32 size, u32 *carried)
 {
     u8 *s = w->data;
     *carried = 0;
     w->kept_len = 0;
     if (w->resumed)
-        return payload_read(&w->payload, w->offset, s, L7_WINDOW);
+        return payload_read(&w->payload, w->offset, s, size);
+    if (d->until_request)
+        return 0;   /* the response framed by alternation goes on (http_framed) */
     if (d->skip || d->chunked) {
         if (!walk_begin(d, w))
             return 0;
-        return payload_read(&w->payload, w->offset, s, L7_WINDOW);
+        return payload_read(&w->payload, w->offset, s, size);
     }
     if (side == SIDE_RESPONSE && st->carry_len)
         return http_resume_status_line(st, w, carried);
     w->offset = 0;
-    u32 n = payload_read(&w->payload, 0, s, L7_WINDOW);
+    u32 n = payload_read(&w->payload, 0, s, size);
     if (!http_starts_message(side, s, n)) {
         http_not_a_message(st, d, side, s, n, n == w->total);
         return 0;
@@ -288,8 +335,9 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
 {
     int side = w->side & 1;
     struct l7_direction *d = &st->side[side];
+    int may_frame = http_may_frame(st, d, side);
     u32 carried;   /* bytes of a kept status line, which go first in the window */
-    u32 n = http_window(st, d, w, side, &carried);
+    u32 n = http_window(st, d, w, side, may_frame ? HTTP_STATUS_JUDGED : L7_WINDOW, &carried);
     if (n == 0)
         return 0;
     u8 *s = w->data;
@@ -298,6 +346,11 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
     if (!http_starts_message(side, s, n)) {
         http_not_a_message(st, d, side, s, n, w->offset + n - carried == w->total);
         return 0;
+    }
+    if (may_frame) {
+        if (http_framed(st, si, d, s, n))
+            return 0;
+        n = payload_read(&w->payload, w->offset, s, L7_WINDOW);   /* the full path needs the head */
     }
     u64 body = http_start_line(st, si, side, s, n);
     struct l7_found *f = &w->found;

@@ -210,3 +210,64 @@ def test_pipelining_bodies_interim_and_chunked_messages_count_exactly(capture):
 @pytest.mark.kernel
 def test_nothing_inside_a_body_of_known_length_starts_a_message(capture):
     assert_counted_exactly(capture, BODY_WRITES, {"201": 1, "200": 3, "404": 1})
+
+
+# A final response that answers the only pending request is framed by alternation (probes/l7_http.c): counted
+# from its status line, then nothing on the response side is parsed until the next request starts. Where the
+# full path loses its place (no length, a head longer than the window, trailer fields, a body longer than its
+# Content-Length), a later write of the response that starts like a status line does not count, and garbage
+# in it is no parse error.
+NO_LENGTH_THEN_CLOSE = [
+    ([b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", LOOKS_LIKE_500, b"tail"]),
+]
+LONG_HEAD = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * 400 + b"\r\nContent-Length: %d\r\n\r\n" % len(LOOKS_LIKE_500)
+LATER_WRITES = [
+    ([b"GET /long-head HTTP/1.1\r\nHost: x\r\n\r\n"], [LONG_HEAD, LOOKS_LIKE_500]),
+    ([b"GET /trailer HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      b"%x\r\n%s\r\n" % (len(LOOKS_LIKE_500), LOOKS_LIKE_500), b"0\r\nX-Checksum: 1\r\n\r\n"]),
+    ([b"GET /too-long HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\n", b"ok and then some"]),
+    ([b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"]),
+]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("steps, want", [(NO_LENGTH_THEN_CLOSE, {"200": 1}),
+                                         (LATER_WRITES, {"200": 2, "503": 1, "404": 1})],
+                         ids=["no-length-then-close", "long-head-trailer-too-long"])
+def test_later_writes_of_a_framed_response_are_its_own(capture, steps, want):
+    assert_counted_exactly(capture, steps, want)
+
+
+# The full path still frames an interim 100 (Expect: 100-continue, the 100 alone in its write) and the responses
+# without a body (204, 304, a HEAD's), each answering the only pending request; the framed ones mix in between.
+EXPECT_AND_MIXED = [
+    ([b"POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"],
+     [b"HTTP/1.1 100 Continue\r\n\r\n"]),
+    ([b"hello"], [b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(LOOKS_LIKE_500), LOOKS_LIKE_500]),
+    ([b"GET /cached HTTP/1.1\r\nHost: x\r\n\r\n"], [b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n"]),
+    ([b"HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n"], [b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"]),
+    ([b"DELETE /d HTTP/1.1\r\nHost: x\r\n\r\n"], [b"HTTP/1.1 204 No Content\r\n\r\n"]),
+    ([b"GET /moved HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 4\r\n\r\n", b"gone"]),
+    ([b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n"],
+     [b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: %d\r\n\r\n%s" % (len(LOOKS_LIKE_500), LOOKS_LIKE_500)]),
+]
+
+
+@pytest.mark.kernel
+def test_interim_and_bodiless_responses_between_framed_ones_count_exactly(capture):
+    assert_counted_exactly(capture, EXPECT_AND_MIXED, {"201": 1, "304": 1, "200": 1, "204": 1, "302": 1, "500": 1})
+
+
+@pytest.mark.kernel
+def test_sample_of_a_framed_response_holds_its_head(capture, nginx):
+    """The parser copies a framed response's status line only; its sample copies the response's first bytes."""
+    wait_for_samples(capture, nginx.port, ("server",), lambda: curl(nginx.port, ["/missing/framed"]),
+                     wanted=lambda sample: b"/missing/framed" in sample.request)
+    sample = next(s for s in samples_of(capture, nginx.port, "server") if b"/missing/framed" in s.request)
+    assert sample.response.startswith(b"HTTP/1.1 404 Not Found\r\n"), sample.response
+    assert b"\r\nContent-Length: " in sample.response and len(sample.response) > 100, sample.response
