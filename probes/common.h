@@ -89,7 +89,7 @@ struct l7_direction {
     u8 error_seen;            /* postgres: the pending request's ErrorResponse was counted */
     u8 chunked;               /* http: inside a chunked body; a chunk's size line follows skip */
     u8 header_only;           /* mysql: the last I/O ended with a packet header alone (requests: kept in elems) */
-    u8 until_request;         /* http, responses: all up to the next request's start is the last response's */
+    u8 until_request;         /* http, responses: all up to the next request-side I/O is the last response's */
 };
 
 struct l7_state {

@@ -6,11 +6,12 @@
  * short by the end of an I/O is kept, and judged with the next I/O's first bytes.
  *
  * A final response that answers the only pending request is framed by alternation instead: a client that
- * does not pipeline sends its next request only once it has read the whole response, so everything on
- * the response side until the next request starts is that response's. It is judged from its status line
- * alone (HTTP_STATUS_JUDGED bytes copied, no head scan), and the response side's I/O is not parsed until
- * the next request starts (until_request). Interim responses, 204, 304, a HEAD's response, pipelined
- * responses, a status line kept from earlier I/O and TLS plaintext take the full path above. */
+ * does not pipeline writes again only once it has read the whole response, so everything on the response
+ * side until the client's next bytes is that response's. It is judged from its status line alone
+ * (HTTP_STATUS_JUDGED bytes copied, no head scan), and the response side's I/O is not parsed until any
+ * request-side I/O (until_request): not only a request's start, so that a request missed (a server that
+ * reads its first byte alone) does not hide the responses after it. Interim responses, 204, 304, a HEAD's
+ * response, pipelined responses, a status line kept from earlier I/O and TLS plaintext take the full path. */
 
 #define HTTP_BODY_UNKNOWN (~0ULL)
 #define HTTP_HEAD_SCAN (L7_WINDOW - 8)   /* head bytes searched for the blank line and the length headers */
@@ -128,11 +129,9 @@ static __always_inline u64 http_content_length(const u8 *s, u32 value, u32 n)
 
 /* A request starts, its first n bytes in the window; remember whether it is a HEAD, whose response has a
  * head only, whatever length it states. A request beyond PENDING_MAX pending ones is not remembered
- * (request_started). The response a response side framed by alternation was in has ended: a message
- * starts at that side's next I/O. */
+ * (request_started). */
 static __always_inline void http_request_started(struct l7_state *st, int is_head, u32 n)
 {
-    st->side[SIDE_RESPONSE].until_request = 0;
     u8 bit = 1 << ((st->head + st->pending) & (PENDING_MAX - 1));
     if (st->pending < PENDING_MAX)
         st->head_requests = is_head ? st->head_requests | bit : st->head_requests & ~bit;
@@ -334,6 +333,8 @@ static __always_inline u32 http_window(struct l7_state *st, struct l7_direction 
 static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si, struct l7_scratch *w)
 {
     int side = w->side & 1;
+    if (side == SIDE_REQUEST)
+        st->side[SIDE_RESPONSE].until_request = 0;   /* the client wrote again: the framed response has ended */
     struct l7_direction *d = &st->side[side];
     int may_frame = http_may_frame(st, d, side);
     u32 carried;   /* bytes of a kept status line, which go first in the window */

@@ -271,3 +271,30 @@ def test_sample_of_a_framed_response_holds_its_head(capture, nginx):
     sample = next(s for s in samples_of(capture, nginx.port, "server") if b"/missing/framed" in s.request)
     assert sample.response.startswith(b"HTTP/1.1 404 Not Found\r\n"), sample.response
     assert b"\r\nContent-Length: " in sample.response and len(sample.response) > 100, sample.response
+
+
+def first_byte_alone(conn: socket.socket) -> None:
+    """Handler: reads each request after the first with its first byte alone, as Go's net/http server does
+    between requests (a background read of one byte); the path is the status."""
+    pending, first = b"", True
+    while True:
+        try:
+            head, pending = read_until(conn, b"\r\n\r\n", pending if first else conn.recv(1))
+        except ConnectionError:
+            return
+        first = False
+        conn.sendall(b"HTTP/1.1 " + head.split(b" ")[1].lstrip(b"/") + b" X\r\nContent-Length: 2\r\n\r\nok")
+
+
+@pytest.mark.kernel
+def test_a_request_read_from_its_second_byte_does_not_hide_its_response(capture):
+    """The request is missed (its first read holds one byte), but the client's write ends the framed response
+    before it, so its response is judged as on the full path."""
+    statuses = ["200", "404", "200", "503"]
+    with Server(first_byte_alone) as server, socket.create_connection(("127.0.0.1", server.port)) as client:
+        for status in statuses:
+            client.sendall(f"GET /{status} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            read_until(client, b"ok")
+        want = {"200": 2, "404": 1, "503": 1}
+        capture.wait_for(lambda c: server_counts(c, server.port, "http") == want,
+                         what=f"{want} at the server end")
