@@ -14,10 +14,12 @@ CLOSE_SCRIPT = 'wrk.headers["Connection"] = "close"\n'   # nginx closes after an
 
 @dataclass(frozen=True)
 class Load:
-    """A wrk setting: `delay_ms` 0 runs as fast as nginx answers."""
+    """A wrk setting: `delay_ms` 0 runs as fast as nginx answers; `path` is the nginx location asked
+    (tests/helpers/servers.py)."""
     connections: int
     delay_ms: int = 0
     new_connections: bool = False
+    path: str = "/ok"
 
     def script(self) -> str:
         text = CLOSE_SCRIPT if self.new_connections else ""
@@ -27,12 +29,12 @@ class Load:
 
 
 def wrk(port: int, seconds: float, load: Load = Load(connections=8), scheme: str = "http") -> tuple[int, float]:
-    """Requests wrk completed against nginx's /ok, and in how many seconds."""
+    """Requests wrk completed against nginx's `load.path`, and in how many seconds."""
     with tempfile.NamedTemporaryFile("w", prefix="perf-wrk-", suffix=".lua") as script:
         script.write(load.script())
         script.flush()
         out = subprocess.run(["wrk", "-t1", f"-c{load.connections}", f"-d{seconds}s", "-s", script.name,
-                              f"{scheme}://127.0.0.1:{port}/ok"],
+                              f"{scheme}://127.0.0.1:{port}{load.path}"],
                              check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
     if not match:

@@ -3,7 +3,7 @@ hooks, of the agent's kinds), with the classic floor (the same with classic trac
 hooks, the agent's hooks without BTF), with the agent counting connections and bytes only (`capture.l7:
 false`), and with the agent parsing requests (the default).
 
-    sudo .venv/bin/python -m benchmarks.overhead [--rounds 5] [--seconds 5] [--before GIT_REF]
+    sudo .venv/bin/python -m benchmarks.overhead [--rounds 5] [--seconds 5] [--long-head] [--before GIT_REF]
 
 --before adds the agent as of another commit (both settings), exported with git archive. Each round runs the
 arms in turn (ABAB...: the machine's drift hits all arms alike) and the ratios are
@@ -12,7 +12,8 @@ is ready, runs wrk for throughput, then runs wrk again with the kernel's run-tim
 every program run two clock reads, so throughput is measured without it) for the BPF time per request, per
 program, which covers both ends of each request: wrk's and nginx's. The throughput run also gives nginx's and
 wrk's CPU time per request (user and system): it holds what the accounting misses, such as the event record a
-classic tracepoint fills before its program runs.
+classic tracepoint fills before its program runs. --long-head asks nginx's /long-head, whose response head is
+longer than /ok's by two headers: the HTTP parser's cost grows with the head it scans.
 """
 from __future__ import annotations
 
@@ -75,24 +76,24 @@ def floor(classic: bool):
         stop(process)
 
 
-def load_run(nginx: Nginx, seconds: int) -> Run:
+def load_run(nginx: Nginx, seconds: int, load: Load) -> Run:
     """A wrk run for throughput, with nginx's and wrk's CPU time per request. wrk is the only child this process
     waits for meanwhile."""
     cpu = nginx_cpu_seconds(nginx.pid) + children_cpu_seconds()
-    run = Run(*wrk(nginx.port, seconds, Load(WRK_CONNECTIONS)))
+    run = Run(*wrk(nginx.port, seconds, load))
     run.load_cpu_us = (nginx_cpu_seconds(nginx.pid) + children_cpu_seconds() - cpu) / run.requests * 1e6
     return run
 
 
-def traced_run(process: subprocess.Popen, nginx: Nginx, seconds: int, attached: float) -> Run:
+def traced_run(process: subprocess.Popen, nginx: Nginx, seconds: int, attached: float, load: Load) -> Run:
     """A wrk run with `process`'s programs attached, then a second one with BPF accounting on. `attached`:
     seconds from starting the process to its programs attached."""
     cpu = cpu_seconds(process.pid)
-    run = load_run(nginx, seconds)
+    run = load_run(nginx, seconds, load)
     run.agent_cpu_seconds = cpu_seconds(process.pid) - cpu
     with bpf_programs.accounting():
         before = bpf_programs.programs_of(process.pid)
-        accounted, _ = wrk(nginx.port, seconds, Load(WRK_CONNECTIONS))
+        accounted, _ = wrk(nginx.port, seconds, load)
         after = bpf_programs.programs_of(process.pid)
     for program in bpf_programs.delta(before, after):
         if program.run_cnt:
@@ -104,26 +105,27 @@ def traced_run(process: subprocess.Popen, nginx: Nginx, seconds: int, attached: 
     return run
 
 
-def arm_run(arm: str, nginx: Nginx, seconds: int, before: str | None) -> Run:
+def arm_run(arm: str, nginx: Nginx, seconds: int, before: str | None, load: Load) -> Run:
     if arm == "untraced":
-        return load_run(nginx, seconds)
+        return load_run(nginx, seconds, load)
     started = time.monotonic()
     if arm.startswith("floor"):
         with floor(classic=arm == "floor classic") as process:
-            return traced_run(process, nginx, seconds, time.monotonic() - started)
+            return traced_run(process, nginx, seconds, time.monotonic() - started, load)
     with agent(l7=arm.startswith("l7"), root=before if arm.endswith("before") else ROOT) as (process, url):
         attached = time.monotonic() - started
         side_by_side.wait_settled(url)
-        return traced_run(process, nginx, seconds, attached)
+        return traced_run(process, nginx, seconds, attached, load)
 
 
-def measure(rounds: int, seconds: int, before: str | None = None) -> list[dict[str, Run]]:
+def measure(rounds: int, seconds: int, before: str | None = None,
+            load: Load = Load(WRK_CONNECTIONS)) -> list[dict[str, Run]]:
     """Rounds of every arm; with `before` (a source tree), also the agent of that tree."""
     arms = ["untraced", "floor", "floor classic", "l4", "l7"] + (["l4 before", "l7 before"] if before else [])
     with running_nginx() as nginx:
         results = []
         for n in range(rounds):
-            runs = {arm: arm_run(arm, nginx, seconds, before) for arm in arms}
+            runs = {arm: arm_run(arm, nginx, seconds, before, load) for arm in arms}
             print(f"round {n + 1}: " + ", ".join(f"{arm} {run.rate:.0f}/s" for arm, run in runs.items()), flush=True)
             results.append(runs)
         return results
@@ -204,12 +206,14 @@ def at_least_one(text: str) -> int:
 def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=at_least_one, default=5, help="rounds of all arms (default 5)")
     parser.add_argument("--seconds", type=at_least_one, default=5, help="wrk duration of each run (default 5)")
+    parser.add_argument("--long-head", action="store_true", help="wrk asks /long-head, a longer response head")
 
 
 def benchmark(args: argparse.Namespace, before: str | None) -> str:
-    print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} on loopback, {args.rounds} rounds of {args.seconds} s, "
+    load = Load(WRK_CONNECTIONS, path="/long-head" if args.long_head else "/ok")
+    print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} {load.path} on loopback, {args.rounds} rounds of {args.seconds} s, "
           f"{os.cpu_count()} CPUs, kernel {os.uname().release}", flush=True)
-    return report(summarise(measure(args.rounds, args.seconds, before)))
+    return report(summarise(measure(args.rounds, args.seconds, before, load)))
 
 
 def main(argv: list[str] | None = None) -> int:
