@@ -34,7 +34,8 @@ def test_a_compile_error_is_the_builds_error(collector):
     build = TlsBuild(dict.fromkeys(("sockets",), 0), [f"-I{PROBES_DIR}"], -1, "")
     try:
         assert "BCC could not compile or load the probes" in failure(build)
-        assert build._process.returncode == 1
+        # it exits 1 after answering; an answer read before that exit has the child killed (TlsBuild.close)
+        assert build._process.returncode in (1, -signal.SIGKILL)
     finally:
         build.close()
 
