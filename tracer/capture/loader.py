@@ -422,12 +422,12 @@ def _load_cached(b, programs: list[CachedProgram]) -> None:
             b.attach_raw_tracepoint(tp=name[len(b"raw_tracepoint__"):], fn_name=name)
 
 
-def from_cache(cache: ProgramCache, module: str, key: str, text: str, cflags: list[str],
+def _from_cache(cache: ProgramCache, module: str, key: str, text: str, cflags: list[str],
                share_maps: Callable[[object], None] | None = None):
     """A module with its programs from the cache, nothing compiled; None where the cache holds no entry for this
     key. share_maps(b) runs before the programs load (the TLS module's maps are the start's). An entry that
     cannot be used is never a failed start: it is logged (once, naming the file) and the compile that follows
-    rewrites it (save_programs)."""
+    rewrites it (_save_programs)."""
     try:
         programs = cache.read(module, key)
         if programs is None:
@@ -447,7 +447,7 @@ def from_cache(cache: ProgramCache, module: str, key: str, text: str, cflags: li
     return b
 
 
-def save_programs(b, cache: ProgramCache, module: str, key: str, attach_type: int = -1) -> None:
+def _save_programs(b, cache: ProgramCache, module: str, key: str, attach_type: int = -1) -> None:
     """Put a module's loaded programs in the program cache; a cache that cannot be written only costs the next
     start. attach_type: the one its programs were loaded with."""
     try:
@@ -456,6 +456,38 @@ def save_programs(b, cache: ProgramCache, module: str, key: str, attach_type: in
         log.warning("the compiled programs are not cached, the next start compiles them again: %s", e)
         return
     log.info("compiled programs cached in %s", path)
+
+
+@dataclass
+class BuiltModule:
+    """A module of probe text: its programs from the program cache where it holds them, else compiled, and then
+    cached by save() once they are loaded."""
+    b: object
+    from_cache: bool
+    cache: ProgramCache | None
+    name: str  # among the cache's files: START_MODULE or TLS_MODULE
+    key: str
+
+    def save(self, attach_type: int = -1) -> None:
+        """Cache a compiled module's programs, loaded with attach_type; nothing for one from the cache or
+        without a cache."""
+        if self.cache and not self.from_cache:
+            _save_programs(self.b, self.cache, self.name, self.key, attach_type)
+
+
+def build_module(text: str, cflags: list[str], directory: str, name: str,
+                 share_maps: Callable[[object], None] | None = None) -> BuiltModule:
+    """The module of text with its programs from the program cache in directory ("": none) where it holds them,
+    else compiled. share_maps(b) runs before any program loads (the TLS module's maps are the start's)."""
+    cache = ProgramCache(directory) if directory else None
+    key = cache_key(text, cflags) if cache else ""
+    b = _from_cache(cache, name, key, text, cflags, share_maps) if cache else None
+    if b is not None:
+        return BuiltModule(b, True, cache, name, key)
+    b = compile_program(text, cflags)
+    if share_maps:
+        share_maps(b)
+    return BuiltModule(b, False, cache, name, key)
 
 
 def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
@@ -472,13 +504,9 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         log.warning("requests are not parsed on %s: the probes know x86_64's syscall registers only",
                     platform.machine())
     info.tls = info.l7 and capture.tls
-    text = program_text(use_kprobes, info.l7)
-    cache = ProgramCache(capture.program_cache) if capture.program_cache else None
-    key = cache_key(text, cflags) if cache else ""
-    b = from_cache(cache, START_MODULE, key, text, cflags) if cache else None
-    info.from_cache = b is not None
-    if b is None:
-        b = compile_program(text, cflags)
+    module = build_module(program_text(use_kprobes, info.l7), cflags, capture.program_cache, START_MODULE)
+    b = module.b
+    info.from_cache = module.from_cache
     info.hooks.update({
         "sock:inet_sock_set_state": "tracepoint+raw_tracepoint",
         "tcp:tcp_destroy_sock": "raw_tracepoint",
@@ -498,8 +526,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         info.hooks["sock:sock_recv_length"] = mechanism
         if info.l7:
             _install_l7_parsers(b, info)
-    if cache and not info.from_cache:
-        save_programs(b, cache, START_MODULE, key)
+    module.save()
     compiler_memory.release()
     log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))
     return b, info

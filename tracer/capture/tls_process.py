@@ -28,7 +28,6 @@ import sys
 
 from . import loader
 from .loader import L7_TLS_PARSERS, TLS_CALLS, ProbeError
-from .program_cache import ProgramCache
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MAX_MESSAGE = 1 << 16  # bytes: the request's flags and map descriptors, or the answer with its log records
@@ -106,24 +105,15 @@ def _share_maps(module, start_maps: dict[str, int]) -> None:
 
 
 def _build(request: dict) -> dict[str, int]:
-    """The TLS module's programs loaded: from the program cache where it holds them (loader.from_cache), else
+    """The TLS module's programs loaded: from the program cache where it holds them (loader.build_module), else
     compiled, and then cached."""
-    cflags, attach_type = request["cflags"], request["attach_type"]
-    text = loader.source_text(loader.TLS_SOURCES)
-    cache = ProgramCache(request["program_cache"]) if request["program_cache"] else None
-    key = loader.cache_key(text, cflags) if cache else ""
-
     def share_maps(module) -> None:
         _share_maps(module, request["maps"])
 
-    module = loader.from_cache(cache, loader.TLS_MODULE, key, text, cflags, share_maps) if cache else None
-    cached = module is not None
-    if not cached:
-        module = loader.compile_program(text, cflags)
-        share_maps(module)
-    programs = loader.load_tls(module, attach_type)
-    if cache and not cached:
-        loader.save_programs(module, cache, loader.TLS_MODULE, key, attach_type)
+    module = loader.build_module(loader.source_text(loader.TLS_SOURCES), request["cflags"], request["program_cache"],
+                                 loader.TLS_MODULE, share_maps)
+    programs = loader.load_tls(module.b, request["attach_type"])
+    module.save(request["attach_type"])
     return programs
 
 
