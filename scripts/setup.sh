@@ -110,5 +110,6 @@ apt_install docker.io containerd runc redis-server postgresql postgresql-contrib
   nginx-light prometheus victoria-metrics \
   chromium chromium-driver wrk nftables iproute2 curl busybox-static bpftool \
   mmdebstrap systemd `# the image tests build a Debian base; the systemd test runs systemd-analyze` \
-  nghttp2-client  # h2load: HTTP/2 streams at once over one connection
+  nghttp2-client `# h2load: HTTP/2 streams at once over one connection` \
+  linux-perf  # benchmarks/perf_parts.py samples where the probes spend their time
 say "ready for tests"
