@@ -50,11 +50,13 @@ def measure(name: str, cuts: list[tuple[str, str]] | None, port: int, seconds: i
     l7 = cuts is not None
     info = loader.ProbeInfo(l7=l7)
     capture = loader.CaptureConfig(l7=l7)
-    text = program(cuts) if l7 else loader.program_text(use_kprobes=False, l7=False)
+    # the parser programs in the same module, on the cut sources (the agent compiles them in a child)
+    text = program(cuts) + loader.source_text(("l7_tracepoint.c",)) if l7 else loader.program_text(False, l7=False)
     b = loader.compile_program(text, loader.build_cflags(capture, info, cgroup_layout()))
     try:
         if l7:
-            loader._install_l7_parsers(b, info)
+            parsers = loader.verify_parsers(b, loader.L7_PARSERS, "RAW_TRACEPOINT", len(loader.L7_PARSERS))
+            loader._install_parsers(b, info, "l7_parsers", loader.L7_PARSERS, parsers)
         with bpf_programs.accounting():
             before = bpf_programs.programs_of(os.getpid())
             out = subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", f"http://127.0.0.1:{port}/ok"],

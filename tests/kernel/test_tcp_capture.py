@@ -23,6 +23,20 @@ def run_client(name: str, *args, timeout: float = 60) -> subprocess.CompletedPro
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid
 
 
+def assert_exchange_counted(capture, comm: str, sent: int, received: int) -> None:
+    """One connection of the helper client to a server in this process on loopback, counted exactly at both ends."""
+    with Server(exchange(sent, received)) as server:
+        _, pid = run_client(comm, "exchange", "127.0.0.1", server.port, sent, received)
+        client = dict(tgid=pid, role="client", server_port=server.port)
+        served = dict(tgid=os.getpid(), role="server", server_port=server.port)
+        capture.wait_for(lambda c: c.total(**client).closes == 1 and c.total(**served).closes == 1,
+                         what="both ends closed")
+    totals = capture.total(**client)
+    assert (totals.bytes_sent, totals.bytes_received, totals.opens, totals.closes) == (sent, received, 1, 1)
+    totals = capture.total(**served)
+    assert (totals.bytes_received, totals.bytes_sent, totals.opens, totals.closes) == (sent, received, 1, 1)
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_exact_bytes_both_ends(capture, host):

@@ -5,6 +5,7 @@ The only module that imports bcc. Struct offsets come from the running kernel's 
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import platform
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import btf, compiler_memory, kernel, offsets, program_cache, uprobe_links
+from . import btf, compiler_memory, kernel, offsets, parser_process, program_cache, uprobe_links
 from .known_namespaces import KnownNamespaces, pids_by_netns
 from .listening_sockets import listening_ports_by_netns
 from .program_cache import CacheError, CachedProgram, ProgramCache
@@ -25,12 +26,15 @@ PROBES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.pat
 # included files, so the program is the concatenation of one file per concern, in this order.
 COMMON_SOURCES = ("common.h", "lifecycle.c", "health.c", "bytes.c")
 BYTES_SOURCES = {False: "bytes_tracepoint.c", True: "bytes_kprobe.c"}
-# The parsers and what they keep, with no program: both the start's module and the TLS uprobes' compile them.
+# The parsers and what they keep, with no program: the start's module, the parsers' and the TLS uprobes' compile them.
 L7_SHARED_SOURCES = ("l7_payload.c", "l7.c", "l7_http.c", "l7_redis.c", "l7_postgres.c", "l7_mysql.c",
                      "l7_http2.c", "l7_io.c", "l7_tls.c")
 # Request parsing reads the syscall's user buffer from the sock length tracepoints (needs L7_WINDOW); so does
 # the capture of DNS answers.
-L7_SOURCES = L7_SHARED_SOURCES + ("l7_tracepoint.c", "dns.c")
+L7_SOURCES = L7_SHARED_SOURCES + ("dns.c",)
+# The tracepoints' parser programs: a module of their own, compiled in a child process beside the start's
+# (tracer/capture/parser_process.py).
+PARSER_SOURCES = ("common.h",) + L7_SHARED_SOURCES + ("l7_tracepoint.c",)
 # TLS plaintext comes from uprobes on OpenSSL: their programs are a module of their own, compiled in a child
 # process after the start (tracer/capture/tls_process.py).
 TLS_SOURCES = ("common.h",) + L7_SHARED_SOURCES + ("l7_tls_uprobes.c",)
@@ -44,6 +48,7 @@ NO_DEBUG_INFO = "-g0"
 # the compile of a start whose programs are cached: its maps only (probes/common.h)
 MAPS_ONLY = "-DMAPS_ONLY=1"
 START_MODULE = "start"  # the start's module's name among the cache's files
+PARSER_MODULE = "parsers"  # the tracepoints' parsers' module's (tracer/capture/parser_process.py)
 TLS_MODULE = "tls"  # the TLS uprobes' module's (tracer/capture/tls_process.py)
 DEFAULT_PROGRAM_CACHE = "/var/cache/intuition"
 MAX_LISTENERS = 4096
@@ -198,11 +203,20 @@ def program_text(use_kprobes: bool, l7: bool = False) -> str:
     return source_text(COMMON_SOURCES + (L7_SOURCES if l7 else ()) + (BYTES_SOURCES[use_kprobes],))
 
 
-def compile_program(text: str, cflags: list[str]):
-    """BPF object for a program text; its TRACEPOINT_PROBEs and RAW_TRACEPOINT_PROBEs attach as it loads."""
+@functools.cache
+def _unattached_module_class():
+    class UnattachedModule(_bcc().BPF):
+        def _trace_autoload(self):
+            pass  # build_module runs BCC's own once the module's maps are shared
+    return UnattachedModule
+
+
+def compile_program(text: str, cflags: list[str], attach: bool = True):
+    """BPF object for a program text; its TRACEPOINT_PROBEs and RAW_TRACEPOINT_PROBEs load and attach as it is
+    made, unless attach is False."""
     bcc = _bcc()
     try:
-        return bcc.BPF(text=text.encode(), cflags=cflags)
+        return (bcc.BPF if attach else _unattached_module_class())(text=text.encode(), cflags=cflags)
     except Exception as e:
         headers = os.environ.get("BCC_KERNEL_SOURCE") or f"/lib/modules/{os.uname().release}/build"
         raise ProbeError(
@@ -211,8 +225,8 @@ def compile_program(text: str, cflags: list[str]):
         ) from e
 
 
-def _verify_parsers(b, programs: dict[str, int], program_type: str, threads: int,
-                    attach_type: int = -1) -> dict[str, object]:
+def verify_parsers(b, programs: dict[str, int], program_type: str, threads: int,
+                   attach_type: int = -1) -> dict[str, object]:
     """Each parser program loaded (verified), or None where the verifier refused it: its protocol then counts
     as bytes only and the others still run. attach_type: the expected attach type of the programs that
     tail-call them, which the kernel requires of every program in one table (-1: none)."""
@@ -240,12 +254,6 @@ def _install_parsers(b, info: ProbeInfo, table: str, programs: dict[str, int], l
             info.hooks[name] = "tail_call"
 
 
-def _install_l7_parsers(b, info: ProbeInfo) -> None:
-    """The sock length raw tracepoints' parsers, one verifying thread each: the start waits for them."""
-    loaded = _verify_parsers(b, L7_PARSERS, "RAW_TRACEPOINT", len(L7_PARSERS))
-    _install_parsers(b, info, "l7_parsers", L7_PARSERS, loaded)
-
-
 def module_maps(b) -> dict[str, int]:
     """Each map of a BPF module by name, as its file descriptor (libbcc's calls for them, which BCC's Python
     binding does not declare, are declared on a handle of this function's own)."""
@@ -262,21 +270,26 @@ def load_tls(b, attach_type: int) -> dict[str, int]:
     of each program loaded. A parser the verifier refuses is left out (its protocol counts as bytes only);
     raises what stopped an uprobe program loading. attach_type: BPF_TRACE_UPROBE_MULTI where the kernel has
     it (attach_tls), else -1."""
-    loaded = _verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1, attach_type=attach_type)
+    loaded = verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1, attach_type=attach_type)
     for name in [entry for _, entry in TLS_CALLS] + [TLS_RETURN]:   # attached per library (attach_tls)
         loaded[name] = b.load_func(name.encode(), _bcc().BPF.KPROBE, attach_type=attach_type)
     return {name: fn.fd for name, fn in loaded.items() if fn is not None}
 
 
-def adopt_tls(b, info: ProbeInfo, programs: dict[str, int]) -> None:
-    """The TLS programs a child process loaded (load_tls), made the start's module's own: BCC looks a program up
-    by name before loading it, so attach_tls finds them, and cleanup() closes them. Their parsers go into the
-    uprobes' table: attach_tls may follow."""
+def _adopt(b, programs: dict[str, int], table: str, parsers: dict[str, int], info: ProbeInfo) -> None:
+    """Programs a child process loaded, made the start's module's own: BCC looks a program up by name before
+    loading it, so its attach calls find them, and cleanup() closes them. The parsers among them go into table."""
     bcc = _bcc()
     for name, fd in programs.items():
         b.funcs[name.encode()] = bcc.BPF.Function(b, name.encode(), fd)
-    parsers = {name: b.funcs[name.encode()] for name in L7_TLS_PARSERS if name in programs}
-    _install_parsers(b, info, "l7_tls_parsers", L7_TLS_PARSERS, parsers)
+    loaded = {name: b.funcs[name.encode()] for name in parsers if name in programs}
+    _install_parsers(b, info, table, parsers, loaded)
+
+
+def adopt_tls(b, info: ProbeInfo, programs: dict[str, int]) -> None:
+    """The TLS programs a child process loaded (load_tls), made the start's module's own; their parsers go into
+    the uprobes' table: attach_tls may follow."""
+    _adopt(b, programs, "l7_tls_parsers", L7_TLS_PARSERS, info)
 
 
 def store_listeners(b) -> KnownNamespaces:
@@ -484,10 +497,32 @@ def build_module(text: str, cflags: list[str], directory: str, name: str,
     b = _from_cache(cache, name, key, text, cflags, share_maps) if cache else None
     if b is not None:
         return BuiltModule(b, True, cache, name, key)
-    b = compile_program(text, cflags)
+    b = compile_program(text, cflags, attach=share_maps is None)
     if share_maps:
         share_maps(b)
+        _bcc().BPF._trace_autoload(b)  # BCC's own load and attach of TRACEPOINT_PROBEs, held back until now
     return BuiltModule(b, False, cache, name, key)
+
+
+def _parser_maps_shared(parsers: parser_process.ParserBuild) -> Callable[[object], None]:
+    """share_maps for the start's module: the parser module's maps, once the child has them. A child that failed
+    is logged and leaves the start's own maps: the probes then count bytes, and requests as far as the sock
+    tracepoints' own first pass of HTTP goes, as when the verifier refuses the parsers (verify_parsers)."""
+    def share(b) -> None:
+        try:
+            parsers.share_maps(b)
+        except ProbeError as e:
+            log.error("the L7 parsers are not loaded, their protocols count as bytes only: %s", e)
+    return share
+
+
+def _parser_programs(parsers: parser_process.ParserBuild) -> dict[str, int]:
+    """The parsers the child verified; none where it failed (logged here, or by _parser_maps_shared)."""
+    try:
+        return parsers.programs() or {}
+    except ProbeError as e:
+        log.error("the L7 parsers are not loaded, their protocols count as bytes only: %s", e)
+        return {}
 
 
 def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = None):
@@ -504,8 +539,17 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         log.warning("requests are not parsed on %s: the probes know x86_64's syscall registers only",
                     platform.machine())
     info.tls = info.l7 and capture.tls
-    module = build_module(program_text(use_kprobes, info.l7), cflags, capture.program_cache, START_MODULE)
-    b = module.b
+    # the parsers compile in a child meanwhile, on the other core (tracer/capture/parser_process.py)
+    parsers = parser_process.ParserBuild(cflags, capture.program_cache) if info.l7 else None
+    try:
+        module = build_module(program_text(use_kprobes, info.l7), cflags, capture.program_cache, START_MODULE,
+                              parsers and _parser_maps_shared(parsers))
+        b = module.b
+        if parsers:
+            _adopt(b, _parser_programs(parsers), "l7_parsers", L7_PARSERS, info)
+    finally:
+        if parsers:
+            parsers.close()
     info.from_cache = module.from_cache
     info.hooks.update({
         "sock:inet_sock_set_state": "tracepoint+raw_tracepoint",
@@ -524,8 +568,6 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         mechanism = "raw_tracepoint" if info.btf else "tracepoint"
         info.hooks["sock:sock_send_length"] = mechanism
         info.hooks["sock:sock_recv_length"] = mechanism
-        if info.l7:
-            _install_l7_parsers(b, info)
     module.save()
     compiler_memory.release()
     log.info("probes attached: %s", ", ".join(f"{h} ({m})" for h, m in sorted(info.hooks.items())))
