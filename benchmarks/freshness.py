@@ -1,8 +1,9 @@
 """How soon the agent shows what happens: from starting it to /healthz 200 (probes attached, first drain
 done), and from the first request of a new edge to that edge in /api/graph; with --before, the agent of
-another commit measured the same way in the same run, start by start in turn. This tree's agent starts twice
-in each round: cold (its program cache cleared, so it compiles) and warm (from the programs the cold start
-cached, tracer/capture/program_cache.py).
+another commit measured the same way in the same run, start by start in turn. Each agent that has a program
+cache (tracer/capture/program_cache.py) starts twice in each round: cold (its cache cleared, so it compiles, as
+the first start on a host does) and warm (from the programs the cold start cached); one from before the cache
+starts once, with its defaults.
 
     sudo .venv/bin/python -m benchmarks.freshness [--repeats 3] [--before GIT_REF]
 
@@ -53,12 +54,16 @@ def edge_seconds(url: str, nginx_port: int, client: str) -> float:
     return time.monotonic() - started
 
 
+def has_cache(root: str) -> bool:
+    return os.path.exists(os.path.join(root, "tracer", "capture", "program_cache.py"))
+
+
 def arms(before: str | None) -> dict[str, tuple[str, bool]]:
-    """Title -> (source root, whether its start clears the program cache first): this tree cold then warm, and
-    the --before tree with its own defaults."""
+    """Title -> (source root, whether its start clears its program cache first): each tree with a program cache
+    cold then warm, one without it with its defaults."""
     out = {}
     for tree, root in side_by_side.trees(before).items():
-        if root == side_by_side.ROOT:
+        if has_cache(root):
             out |= {f"{tree}, cold cache": (root, True), f"{tree}, warm cache": (root, False)}
         else:
             out[tree] = (root, False)
@@ -70,14 +75,16 @@ def measure(repeats: int, before: str | None) -> dict[str, dict[str, list[float]
     starts = arms(before)
     results = {arm: {"start": [], "edge": []} for arm in starts}
     with running_nginx() as nginx, tempfile.TemporaryDirectory(prefix="perf-fresh-") as folder:
-        cache = os.path.join(folder, "program-cache")
+        # each tree's own cache: the trees' probes differ, and a cold start clears only its tree's
+        caches = {root: os.path.join(folder, f"program-cache-{number}")
+                  for number, root in enumerate(side_by_side.trees(before).values())}
         for n in range(repeats):
             for index, (arm, (root, cold)) in enumerate(starts.items()):
                 if cold:
-                    shutil.rmtree(cache, ignore_errors=True)
+                    shutil.rmtree(caches[root], ignore_errors=True)
                 started = time.monotonic()
                 with side_by_side.agent(l7=True, root=root,
-                                        program_cache=cache if root == side_by_side.ROOT else None) as (_, url):
+                                        program_cache=caches[root] if has_cache(root) else None) as (_, url):
                     results[arm]["start"].append(time.monotonic() - started)
                     client = shutil.copy(shutil.which("curl"), os.path.join(folder, f"fresh-{n}-{index}"))
                     results[arm]["edge"].append(edge_seconds(url, nginx.port, client))
