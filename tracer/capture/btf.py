@@ -89,9 +89,13 @@ class KernelBTF:
     def _find(self, name: str, kind: int) -> int:
         type_id = self._lib.btf__find_by_name_kind(self._btf, name.encode(), kind)
         if type_id < 0:
-            what = {_KIND_ENUM: "enum", _KIND_FUNC: "function"}.get(kind, "struct")
+            what = {_KIND_ENUM: "enum", _KIND_FUNC: "function", _KIND_TYPEDEF: "typedef"}.get(kind, "struct")
             raise BTFError(f"kernel BTF has no {what} {name}")
         return type_id
+
+    def typedef_id(self, name: str) -> int:
+        """The BTF id of a typedef, such as a tracepoint's prototype (tracer/capture/btf_tracepoints.py)."""
+        return self._find(name, _KIND_TYPEDEF)
 
     def _resolve(self, type_id: int) -> tuple[int, _Type]:
         """Follow typedefs and qualifiers to the underlying type."""
