@@ -54,8 +54,9 @@ def measure(name: str, cuts: list[tuple[str, str]] | None, port: int, seconds: i
     text = program(cuts) + loader.source_text(("l7_tracepoint.c",)) if l7 else loader.program_text(False, l7=False)
     b = loader.compile_program(text, loader.build_cflags(capture, info, cgroup_layout()))
     try:
+        loader._attach_sock_length_hooks(b, info)   # the BTF-typed ones, which BCC does not attach as it compiles
         if l7:
-            parsers = loader.verify_parsers(b, loader.L7_PARSERS, "RAW_TRACEPOINT", len(loader.L7_PARSERS))
+            parsers = loader.verify_l7_parsers(b, info.sock_length_btf)
             loader._install_parsers(b, info, "l7_parsers", loader.L7_PARSERS, parsers)
         with bpf_programs.accounting():
             before = bpf_programs.programs_of(os.getpid())

@@ -2,9 +2,9 @@
  * sock_sendmsg/sock_recvmsg in the calling task, for every socket syscall and for io_uring. UDP reads matter
  * only for DNS answers (probes/dns.c).
  *
- * Attached as raw tracepoints: the kernel runs the program on the tracepoint's arguments (sk, ret, flags),
- * where a classic tracepoint first fills an event record (five fields) on every socket call of the host
- * (docs/performance.md, "The sock length hooks as raw tracepoints"). The socket's family and protocol, which
+ * Attached as raw tracepoints (BTF-typed where the kernel takes them): the kernel runs the program on the
+ * tracepoint's arguments (sk, ret, flags), where a classic tracepoint first fills an event record (five
+ * fields) on every socket call of the host (docs/performance.md, "The sock length hooks as raw tracepoints"). The socket's family and protocol, which
  * that record carried, are read from the socket only when it has no entry: an entry is a TCP socket the
  * probes track, the common case. Without BTF, sk_protocol's offset is unknown (tracer/capture/offsets.py):
  * classic tracepoints then, whose record holds it; the L7 parsers need BTF and so are never tail-called
@@ -53,31 +53,44 @@ static __always_inline struct sock_info *untracked_socket(const void *sk, u16 fa
 }
 
 #ifdef OFF_SOCK_PROTOCOL
-/* TP_PROTO(struct sock *sk, int ret, int flags) */
-static __always_inline int on_socket_io(struct bpf_raw_tracepoint_args *ctx, int dir)
+/* The hook's context and how it reads the socket's family and protocol. A BTF-typed raw tracepoint (tp_btf,
+ * SOCK_LENGTH_TP_BTF: the loader's choice, tracer/capture/btf_tracepoints.py) gets sk as a typed kernel pointer,
+ * which the verifier lets it load from directly; a raw tracepoint gets it as a number, read through a helper. */
+#ifdef SOCK_LENGTH_TP_BTF
+#define SOCK_LENGTH_HOOK(event) PROGRAM int tp_btf__##event(u64 *ctx)
+#define HOOK_ARG(ctx, i) ((ctx)[i])
+#define SOCK_U16(sk, off) (*(const u16 *)((const char *)(sk) + (off)))
+#else
+#define SOCK_LENGTH_HOOK(event) RAW_TRACEPOINT_PROBE(event)
+#define HOOK_ARG(ctx, i) ((ctx)->args[i])
+static __always_inline u16 sock_u16(const void *sk, int off)
 {
-    const void *sk = (const void *)ctx->args[0];
-    int ret = (int)ctx->args[1];
-    if (!counted_io(ret, (int)ctx->args[2], dir))
+    u16 value = 0;
+    bpf_probe_read_kernel(&value, sizeof(value), (const char *)sk + off);
+    return value;
+}
+#define SOCK_U16(sk, off) sock_u16(sk, off)
+#endif
+
+static __always_inline int on_socket_io(void *ctx, const void *sk, int ret, int flags, int dir)
+{
+    if (!counted_io(ret, flags, dir))
         return 0;
     struct sock_info *si = tracked_socket(sk);
-    if (!si) {
-        u16 family = 0, protocol = 0;
-        bpf_probe_read_kernel(&family, sizeof(family), (const char *)sk + OFF_SKC_FAMILY);
-        bpf_probe_read_kernel(&protocol, sizeof(protocol), (const char *)sk + OFF_SOCK_PROTOCOL);
-        si = untracked_socket(sk, family, protocol, ret, dir);
-    }
+    if (!si)
+        si = untracked_socket(sk, SOCK_U16(sk, OFF_SKC_FAMILY), SOCK_U16(sk, OFF_SOCK_PROTOCOL), ret, dir);
     return si ? on_tcp_io(ctx, sk, si, ret, dir) : 0;
 }
 
-RAW_TRACEPOINT_PROBE(sock_send_length)
+/* TP_PROTO(struct sock *sk, int ret, int flags) */
+SOCK_LENGTH_HOOK(sock_send_length)
 {
-    return on_socket_io(ctx, DIR_SEND);
+    return on_socket_io(ctx, (const void *)HOOK_ARG(ctx, 0), (int)HOOK_ARG(ctx, 1), (int)HOOK_ARG(ctx, 2), DIR_SEND);
 }
 
-RAW_TRACEPOINT_PROBE(sock_recv_length)
+SOCK_LENGTH_HOOK(sock_recv_length)
 {
-    return on_socket_io(ctx, DIR_RECV);
+    return on_socket_io(ctx, (const void *)HOOK_ARG(ctx, 0), (int)HOOK_ARG(ctx, 1), (int)HOOK_ARG(ctx, 2), DIR_RECV);
 }
 #else
 static __always_inline int on_socket_io(void *ctx, const void *sk, u16 family, u16 protocol, int ret, int flags, int dir)

@@ -104,17 +104,14 @@ static __always_inline void h2_lose(struct h2_direction *d)
 /* The syscall's iovec array, for the segments past the first PAYLOAD_SEGMENTS. 0 if it has none. */
 static __always_inline int h2_find_iovecs(struct l7_scratch *w)
 {
-    struct task_struct *task = bpf_get_current_task_btf();
-    long regs = bpf_task_pt_regs(task);
-    struct syscall_regs r = {};
-    if (!regs || bpf_probe_read_kernel(&r, sizeof(r), (void *)(regs + PT_REGS_DX)))
-        return 0;
-    if (r.orig_ax == SYS_READV || r.orig_ax == SYS_WRITEV) {
-        w->iov = r.si;
-        w->iov_count = r.dx;
-    } else if (r.orig_ax == SYS_SENDMSG || r.orig_ax == SYS_RECVMSG) {
+    const struct syscall_regs *r = syscall_regs();
+    u64 call = r->orig_ax;
+    if (call == SYS_READV || call == SYS_WRITEV) {
+        w->iov = r->si;
+        w->iov_count = r->dx;
+    } else if (call == SYS_SENDMSG || call == SYS_RECVMSG) {
         struct user_msghdr_head msg = {};
-        if (bpf_probe_read_user(&msg, sizeof(msg), (void *)r.si))
+        if (bpf_probe_read_user(&msg, sizeof(msg), (void *)r->si))
             return 0;
         w->iov = msg.iov;
         w->iov_count = msg.iovlen;

@@ -136,7 +136,7 @@ static __always_inline int l7_io_of(struct l7_io *io)
     return 1;
 }
 
-/* Tail-call targets, one per protocol, as raw tracepoint programs (tls 0, l7_tracepoint.c) and as uprobe programs
+/* Tail-call targets, one per protocol, as the sock length hooks' programs (tls 0, l7_tracepoint.c) and as uprobe programs
  * (tls 1, l7_tls_uprobes.c); the loader puts each into its table at its PROTO_* index. A parser that has more of
  * the I/O to parse calls itself again (the kernel allows 33 tail calls). */
 #define L7_PARSER(program, protocol, on_io, tls)                    \

@@ -19,15 +19,15 @@ pytestmark = pytest.mark.kernel
 class WithoutLimits(parser_process.ParserBuild):
     """A child handed no -D limits: its sources do not compile."""
 
-    def __init__(self, cflags, program_cache):
-        super().__init__([f"-I{PROBES_DIR}"], program_cache)
+    def __init__(self, cflags, program_cache, sock_length_btf):
+        super().__init__([f"-I{PROBES_DIR}"], program_cache, sock_length_btf)
 
 
 class KilledAtOnce(parser_process.ParserBuild):
     """A child that dies before it answers, as in a crash."""
 
-    def __init__(self, cflags, program_cache):
-        super().__init__(cflags, program_cache)
+    def __init__(self, cflags, program_cache, sock_length_btf):
+        super().__init__(cflags, program_cache, sock_length_btf)
         self._process.kill()
 
 

@@ -4,7 +4,7 @@ import ctypes as ct
 
 import pytest
 
-from tracer.capture import flows, loader
+from tracer.capture import btf_tracepoints, flows, loader, program_cache
 from tracer.capture.kernel import cgroup_layout
 from tracer.capture.probe_constants import DNS_SAMPLE_BYTES
 from tracer.capture.socket_bytes import SocketBytesHead
@@ -84,13 +84,46 @@ def test_ring_buffer_event_mirrors_match_the_compiled_layout(collector):
 
 
 @pytest.mark.kernel
-def test_with_btf_the_sock_length_hooks_are_raw_tracepoints(collector):
-    """The agent's own load, on this kernel with BTF: no classic program on the sock length hooks, whose event
-    record the kernel would then fill on every socket call (probes/bytes_tracepoint.c)."""
+def test_with_btf_the_sock_length_hooks_are_btf_typed_raw_tracepoints(collector):
+    """The agent's own load, on this kernel with BTF, which takes BTF-typed raw tracepoints: the sock length hooks
+    and the parsers they tail-call are tracing programs (probes/bytes_tracepoint.c, SOCK_LENGTH_TP_BTF), no classic
+    program is on those hooks (the kernel would fill an event record on every socket call), and the hook kind is
+    reported."""
     b = collector._bpf
     assert {b"sock_send_length", b"sock_recv_length"} <= set(b.raw_tracepoint_fds)
     assert not {b"sock:sock_send_length", b"sock:sock_recv_length"} & set(b.tracepoint_fds)
-    assert collector.probe_info.hooks["sock:sock_send_length"] == "raw_tracepoint"
+    assert collector.probe_info.hooks["sock:sock_send_length"] == "tp_btf"
+    assert collector.probe_info.hooks["sock:sock_recv_length"] == "tp_btf"
+    tracing = [f"{loader.TP_BTF_PREFIX}sock_send_length", f"{loader.TP_BTF_PREFIX}sock_recv_length", *loader.L7_PARSERS]
+    assert {name: program_cache.program_type(b.funcs[name.encode()].fd) for name in tracing} == \
+        {name: btf_tracepoints.BPF_PROG_TYPE_TRACING for name in tracing}
+
+
+@pytest.mark.kernel
+def test_where_btf_typed_raw_tracepoints_are_refused_the_hooks_are_raw_tracepoints(collector, monkeypatch):
+    """A kernel that refuses tp_btf programs (the refusal is this test's): the sock length hooks and their parsers
+    are raw tracepoints, reported so, and bytes count exactly."""
+    import os
+    import socket
+
+    from tests.helpers.tcp_server import Server, exchange
+
+    monkeypatch.setattr(btf_tracepoints, "refusal", lambda attach_btf_id: "refused by the test")
+    b, info = loader.load(loader.CaptureConfig(program_cache=""))
+    try:
+        assert info.sock_length_btf == {} and "-DSOCK_LENGTH_TP_BTF=1" not in info.cflags
+        assert (info.hooks["sock:sock_send_length"], info.hooks["sock:sock_recv_length"]) == ("raw_tracepoint",) * 2
+        assert {b"sock_send_length", b"sock_recv_length"} <= set(b.raw_tracepoint_fds)
+        assert {program_cache.program_type(b.funcs[name.encode()].fd) for name in loader.L7_PARSERS} == \
+            {loader._bcc().BPF.RAW_TRACEPOINT}
+        with Server(exchange(1000, 10)) as server:
+            with socket.create_connection(("127.0.0.1", server.port)) as c:
+                c.sendall(b"x" * 1000)
+                c.recv(10)
+        mine = {k.server_port: v for k, v in b[b"flows"].items() if k.tgid == os.getpid() and k.role == 1}
+        assert (mine[server.port].bytes_sent, mine[server.port].bytes_received, mine[server.port].opens) == (1000, 10, 1)
+    finally:
+        loader.detach_all(b, [])
 
 
 @pytest.mark.kernel

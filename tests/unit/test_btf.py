@@ -71,3 +71,22 @@ def test_the_kprobe_byte_path_reads_tcp_recvmsg_flags_where_this_kernel_has_them
     position = loader._recvmsg_flags_define(kbtf)["TCP_RECVMSG_FLAGS_ARG"]
     assert position == kbtf.parameter_index("tcp_recvmsg", "flags")
     assert position in known, f"tcp_recvmsg's flags are argument {position}; bytes_kprobe.c reads {sorted(known)}"
+
+
+def test_a_tracepoints_prototype_is_found_by_its_typedef(kbtf):
+    assert kbtf.typedef_id("btf_trace_sock_send_length") > 0
+    with pytest.raises(btf.BTFError, match="kernel BTF has no typedef btf_trace_no_such"):
+        kbtf.typedef_id("btf_trace_no_such")
+
+
+def test_where_the_kernel_refuses_btf_typed_raw_tracepoints_the_sock_length_hooks_stay_raw(kbtf, monkeypatch, caplog):
+    """The choice the loader makes on such a kernel (the refusal is this test's: this one takes them), and the
+    line that says so."""
+    from tracer.capture import btf_tracepoints, loader
+
+    asked = []
+    monkeypatch.setattr(btf_tracepoints, "refusal", lambda attach_btf_id: asked.append(attach_btf_id) or "Invalid argument")
+    with caplog.at_level("INFO", logger="tracer.capture.loader"):
+        assert loader._sock_length_btf(kbtf) == {}
+    assert asked == [kbtf.typedef_id("btf_trace_sock_send_length")]
+    assert "refuses BTF-typed raw tracepoints (Invalid argument): the sock length hooks are raw tracepoints" in caplog.text

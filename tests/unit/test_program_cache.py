@@ -87,7 +87,8 @@ def test_patching_refuses_a_map_the_module_lacks_and_an_index_that_loads_no_map(
 
 def test_an_entry_decodes_to_what_was_encoded():
     programs = [CachedProgram("tracepoint__sock__sock_send_length", 5, -1, PROGRAM, {"flows": [1, 6]}),
-                CachedProgram("tls_call_return", 2, 48, EXIT, {})]
+                CachedProgram("tls_call_return", 2, 48, EXIT, {}),
+                CachedProgram("tp_btf__sock_recv_length", 26, 23, EXIT, {}, attach_btf_id=4242)]
     assert decode("k", encode("k", programs)) == programs
 
 
@@ -95,10 +96,14 @@ def test_an_entry_decodes_to_what_was_encoded():
     (b"\x00garbage", "malformed entry"),
     (b'{"key": "other", "programs": []}', "another key"),
     (b'{"key": "k", "programs": []}', "no program"),
-    (b'{"key": "k", "programs": [{"name": "p", "prog_type": 5, "attach_type": -1, "insns": "AAA", "maps": {}}]}',
-     "malformed entry"),
+    (b'{"key": "k", "programs": [{"name": "p", "prog_type": 5, "attach_type": -1, "insns": "AAA", "maps": {}, '
+     b'"attach_btf_id": 0}]}', "malformed entry"),
     (b'{"key": "k", "programs": [{"name": "p", "prog_type": 5, "attach_type": -1, "insns": "lQAAAAAAAAA=", '
-     b'"maps": {"flows": [1]}}]}', "malformed program"),
+     b'"maps": {"flows": [1]}, "attach_btf_id": 0}]}', "malformed program"),
+    (b'{"key": "k", "programs": [{"name": "p", "prog_type": 26, "attach_type": 23, "insns": "lQAAAAAAAAA=", '
+     b'"maps": {}, "attach_btf_id": "sock_send_length"}]}', "malformed program"),
+    (b'{"key": "k", "programs": [{"name": "p", "prog_type": 5, "attach_type": -1, "insns": "lQAAAAAAAAA=", '
+     b'"maps": {}}]}', "malformed entry"),
 ])
 def test_a_corrupt_entry_is_refused(data, message):
     with pytest.raises(CacheError, match=message):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import btf, compiler_memory, kernel, offsets, parser_process, program_cache, uprobe_links
+from . import btf, btf_tracepoints, compiler_memory, kernel, offsets, parser_process, program_cache, uprobe_links
 from .known_namespaces import KnownNamespaces, pids_by_netns
 from .listening_sockets import listening_ports_by_netns
 from .program_cache import CacheError, CachedProgram, ProgramCache
@@ -60,6 +60,12 @@ TLS_CALLS = (("SSL_write", "tls_write_entry"), ("SSL_write_ex", "tls_write_ex_en
              ("SSL_read", "tls_read_entry"), ("SSL_read_ex", "tls_read_ex_entry"))
 TLS_RETURN = "tls_call_return"
 
+# The sock length hooks as BTF-typed raw tracepoints (probes/bytes_tracepoint.c, SOCK_LENGTH_TP_BTF): their programs'
+# names, and the tracepoint whose prototype their parsers are loaded for. A tail call stays within one program type
+# and, for tracing programs, one prototype: both hooks have their event class's (sock_msg_length).
+TP_BTF_PREFIX = "tp_btf__"
+PARSERS_TRACEPOINT = "sock_send_length"
+
 KPROBE_BYTES = (
     ("tcp_sendmsg", "on_tcp_sendmsg", "on_tcp_sendmsg_return"),
     ("tcp_recvmsg", "on_tcp_recvmsg", "on_tcp_recvmsg_return"),
@@ -89,6 +95,8 @@ class ProbeInfo:
     cgroup_root: str = ""
     btf: bool = False
     l7: bool = False  # requests are parsed (needs BTF and the sock length tracepoints)
+    # sock length tracepoint -> the BTF id of its prototype, where its hook is a BTF-typed raw tracepoint; else empty
+    sock_length_btf: dict[str, int] = field(default_factory=dict)
     tls: bool = False  # TLS plaintext gets parsed: once its programs are installed (adopt_tls), libraries get attached
     uprobe_multi: int = 0  # BPF_TRACE_UPROBE_MULTI where the kernel has it (6.6): TLS uprobes attach as links
     cflags: list[str] = field(default_factory=list)  # the probes' compiler flags, the TLS programs' too
@@ -137,10 +145,28 @@ def _recvmsg_flags_define(kbtf: btf.KernelBTF) -> dict[str, int]:
         return {}
 
 
+def _sock_length_btf(kbtf: btf.KernelBTF) -> dict[str, int]:
+    """The sock length tracepoints' prototypes where this kernel loads BTF-typed raw tracepoints for them (loaded
+    with the x86_64 bpf syscall, tracer/capture/btf_tracepoints.py), else {}: their hooks are raw tracepoints."""
+    if platform.machine() != "x86_64":
+        return {}
+    try:
+        ids = {event: kbtf.typedef_id(btf_tracepoints.TYPEDEF_PREFIX + event)
+               for _, event in kernel.OPTIONAL_TRACEPOINTS}
+    except btf.BTFError as e:
+        log.info("%s: the sock length hooks are raw tracepoints", e)
+        return {}
+    refused = btf_tracepoints.refusal(ids[PARSERS_TRACEPOINT])
+    if refused:
+        log.info("the kernel refuses BTF-typed raw tracepoints (%s): the sock length hooks are raw tracepoints", refused)
+        return {}
+    return ids
+
+
 def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupLayout | None,
                  btf_path: str = btf.VMLINUX_BTF) -> list[str]:
     """Compiler flags: limits, struct offsets from BTF and the cgroup hierarchy. Sets info.btf and the cgroup
-    mode and root the probes report in."""
+    mode and root the probes report in, and info.sock_length_btf."""
     defines: dict[str, int] = {
         **compiler_defines(),
         "MAX_SOCKETS": capture.max_sockets,
@@ -160,6 +186,9 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
             defines.update(btf.offset_defines(kbtf, offsets.TASK_OFFSETS))
             defines.update(_recvmsg_flags_define(kbtf))
             info.uprobe_multi = _uprobe_multi_attach_type(kbtf)
+            info.sock_length_btf = _sock_length_btf(kbtf)
+            if info.sock_length_btf:
+                defines["SOCK_LENGTH_TP_BTF"] = 1
             if layout and layout.mode == "v1":
                 defines.update(btf.offset_defines(kbtf, offsets.CGROUP_V1_OFFSETS))
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")
@@ -225,16 +254,15 @@ def compile_program(text: str, cflags: list[str], attach: bool = True):
         ) from e
 
 
-def verify_parsers(b, programs: dict[str, int], program_type: str, threads: int,
-                   attach_type: int = -1) -> dict[str, object]:
-    """Each parser program loaded (verified), or None where the verifier refused it: its protocol then counts
-    as bytes only and the others still run. attach_type: the expected attach type of the programs that
-    tail-call them, which the kernel requires of every program in one table (-1: none)."""
-    bcc = _bcc()
+def verify_parsers(programs: dict[str, int], load_one: Callable[[str], object], threads: int) -> dict[str, object]:
+    """Each parser program loaded (verified) by load_one(name), or None where the verifier refused it: its
+    protocol then counts as bytes only and the others still run. load_one loads it as the programs that
+    tail-call it are: the kernel requires one program type (and, for tracing programs, one prototype; for uprobe
+    programs, one expected attach type) of every program in one table."""
 
     def verified(name: str):
         try:
-            return b.load_func(name.encode(), getattr(bcc.BPF, program_type), attach_type=attach_type)
+            return load_one(name)
         except Exception as e:
             log.warning("L7 parser %s not loaded, its protocol counts as bytes only: %s", name, e)
             return None
@@ -254,6 +282,47 @@ def _install_parsers(b, info: ProbeInfo, table: str, programs: dict[str, int], l
             info.hooks[name] = "tail_call"
 
 
+def _load_tracing(b, name: str, attach_btf_id: int):
+    """BCC's load_func for a BTF-typed raw tracepoint's program (tracer/capture/btf_tracepoints.py says why BCC
+    cannot): the module's program of that name, loaded once for the prototype of attach_btf_id, and made the
+    module's own (b.funcs), so that cleanup() closes it."""
+    key = name.encode()
+    if key not in b.funcs:
+        bcc = _bcc()
+        lib = bcc.libbcc.lib
+        start = lib.bpf_function_start(b.module, key)
+        if not start:
+            raise ProbeError(f"the probes have no program {name}")
+        insns = ctypes.string_at(start, lib.bpf_function_size(b.module, key))
+        fn = bcc.BPF.Function(b, key, btf_tracepoints.load(name, insns, lib.bpf_module_license(b.module),
+                                                           attach_btf_id))
+        fn.attach_btf_id = attach_btf_id  # what the program cache keeps of it (cached_programs)
+        b.funcs[key] = fn
+    return b.funcs[key]
+
+
+def _attach_sock_length_hooks(b, info: ProbeInfo) -> None:
+    """The sock length hooks as BTF-typed raw tracepoints, their programs loaded (or taken from the program
+    cache's). Their descriptors go where BCC keeps raw tracepoints': cleanup() closes them."""
+    for event, attach_btf_id in info.sock_length_btf.items():
+        try:
+            fd = btf_tracepoints.attach(_load_tracing(b, TP_BTF_PREFIX + event, attach_btf_id).fd)
+        except OSError as e:
+            raise ProbeError(f"the kernel refused the hook on sock:{event} as a BTF-typed raw tracepoint: {e}") from e
+        b.raw_tracepoint_fds[event.encode()] = fd
+
+
+def verify_l7_parsers(b, sock_length_btf: dict[str, int]) -> dict[str, object]:
+    """The sock length hooks' parsers (verify_parsers), of the hooks' program type: tracing programs for
+    sock_send_length's prototype where the hooks are BTF-typed (ProbeInfo.sock_length_btf), else raw tracepoint
+    programs; one verifying thread each."""
+    if sock_length_btf:
+        attach_btf_id = sock_length_btf[PARSERS_TRACEPOINT]
+        return verify_parsers(L7_PARSERS, lambda name: _load_tracing(b, name, attach_btf_id), len(L7_PARSERS))
+    return verify_parsers(L7_PARSERS, lambda name: b.load_func(name.encode(), _bcc().BPF.RAW_TRACEPOINT),
+                          len(L7_PARSERS))
+
+
 def module_maps(b) -> dict[str, int]:
     """Each map of a BPF module by name, as its file descriptor (libbcc's calls for them, which BCC's Python
     binding does not declare, are declared on a handle of this function's own)."""
@@ -270,7 +339,8 @@ def load_tls(b, attach_type: int) -> dict[str, int]:
     of each program loaded. A parser the verifier refuses is left out (its protocol counts as bytes only);
     raises what stopped an uprobe program loading. attach_type: BPF_TRACE_UPROBE_MULTI where the kernel has
     it (attach_tls), else -1."""
-    loaded = verify_parsers(b, L7_TLS_PARSERS, "KPROBE", 1, attach_type=attach_type)
+    loaded = verify_parsers(L7_TLS_PARSERS, lambda name: b.load_func(name.encode(), _bcc().BPF.KPROBE,
+                                                                      attach_type=attach_type), 1)
     for name in [entry for _, entry in TLS_CALLS] + [TLS_RETURN]:   # attached per library (attach_tls)
         loaded[name] = b.load_func(name.encode(), _bcc().BPF.KPROBE, attach_type=attach_type)
     return {name: fn.fd for name, fn in loaded.items() if fn is not None}
@@ -384,7 +454,8 @@ def cache_key(text: str, cflags: list[str]) -> str:
 
 def cached_programs(b, attach_type: int = -1) -> list[CachedProgram]:
     """The programs a module loaded, in the module's order (BCC's autoload attaches in it), for the cache. A
-    program the verifier refused (an L7 parser) is left out: a start from the cache goes without it too."""
+    program the verifier refused (an L7 parser) is left out: a start from the cache goes without it too.
+    attach_type: the programs' expected attach type, but a BTF-typed raw tracepoint's (_load_tracing)."""
     lib = _bcc().libbcc.lib
     map_names = {fd: name for name, fd in module_maps(b).items()}
     programs = []
@@ -393,8 +464,11 @@ def cached_programs(b, attach_type: int = -1) -> list[CachedProgram]:
         if name not in b.funcs:
             continue
         insns = ctypes.string_at(lib.bpf_function_start(b.module, name), lib.bpf_function_size(b.module, name))
-        programs.append(CachedProgram(name.decode(), program_cache.program_type(b.funcs[name].fd), attach_type,
-                                      insns, program_cache.map_references(insns, map_names)))
+        fn = b.funcs[name]
+        attach_btf_id = getattr(fn, "attach_btf_id", 0)
+        programs.append(CachedProgram(name.decode(), program_cache.program_type(fn.fd),
+                                      btf_tracepoints.BPF_TRACE_RAW_TP if attach_btf_id else attach_type,
+                                      insns, program_cache.map_references(insns, map_names), attach_btf_id))
     return programs
 
 
@@ -402,13 +476,20 @@ def _load_cached(b, programs: list[CachedProgram]) -> None:
     """Load the cached programs with this module's maps, all at once (the kernel verifies each inside its load
     call, with the GIL released), make them the module's own (b.funcs: BCC's load_func finds them there, its
     cleanup closes them), then attach the tracepoints and raw tracepoints, as BCC's autoload attaches a full
-    compile's. Raises CacheError for a program the kernel refused; none is attached then."""
+    compile's (BTF-typed raw tracepoints attach in load, as a compile's do). Raises CacheError for a program the
+    kernel refused; none is attached then."""
     bcc = _bcc()
     lib = bcc.libbcc.lib
     map_fds = module_maps(b)
 
     def loaded(program: CachedProgram) -> int:
         insns = program_cache.patch(program, map_fds)
+        if program.attach_btf_id:
+            try:
+                return btf_tracepoints.load(program.name, insns, lib.bpf_module_license(b.module),
+                                            program.attach_btf_id)
+            except OSError as e:
+                raise CacheError(f"the kernel refused program {program.name}: {e.strerror}") from e
         fd = lib.bcc_func_load(b.module, program.prog_type, program.name.encode(),
                                ctypes.create_string_buffer(insns, len(insns)), len(insns),
                                lib.bpf_module_license(b.module), lib.bpf_module_kern_version(b.module),
@@ -540,7 +621,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
                     platform.machine())
     info.tls = info.l7 and capture.tls
     # the parsers compile in a child meanwhile, on the other core (tracer/capture/parser_process.py)
-    parsers = parser_process.ParserBuild(cflags, capture.program_cache) if info.l7 else None
+    parsers = parser_process.ParserBuild(cflags, capture.program_cache, info.sock_length_btf) if info.l7 else None
     try:
         module = build_module(program_text(use_kprobes, info.l7), cflags, capture.program_cache, START_MODULE,
                               parsers and _parser_maps_shared(parsers))
@@ -564,8 +645,11 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
             b.attach_kretprobe(event=event.encode(), fn_name=ret.encode())
             info.hooks[event] = "kprobe"
     else:
-        # raw where BTF gives sk_protocol's offset, else classic (probes/bytes_tracepoint.c)
-        mechanism = "raw_tracepoint" if info.btf else "tracepoint"
+        # BTF-typed where the kernel takes it, else raw where BTF gives sk_protocol's offset, else classic
+        # (probes/bytes_tracepoint.c)
+        if info.sock_length_btf:
+            _attach_sock_length_hooks(b, info)
+        mechanism = "tp_btf" if info.sock_length_btf else "raw_tracepoint" if info.btf else "tracepoint"
         info.hooks["sock:sock_send_length"] = mechanism
         info.hooks["sock:sock_recv_length"] = mechanism
     module.save()

@@ -6,7 +6,9 @@ The child is started first. It compiles the parsers with the shared sources as a
 the program cache, their maps only), sends its maps' descriptors, then verifies the parsers on those maps and
 sends theirs. The agent makes each of its start's module's maps of those names the child's (dup2) before its own
 programs load, so that both modules' programs share every map; then it installs the parsers in `l7_parsers`, as
-it did when it compiled them. The request: the flags and the program cache's directory.
+it did when it compiled them. The request: the flags, the program cache's directory, and the prototypes of the
+sock length hooks where they are BTF-typed (loader.ProbeInfo.sock_length_btf: the parsers are then tracing
+programs, of the hooks' kind).
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ MAX_DESCRIPTORS = 64  # the parser module's maps (about 20), then its five progr
 class ParserBuild(ChildBuild):
     """The child process that builds the parsers, seen from loader.load: share_maps(), then programs(), then close()."""
 
-    def __init__(self, cflags: list[str], program_cache: str):
-        super().__init__(__name__, "the L7 parsers' build process", {"cflags": cflags, "program_cache": program_cache},
+    def __init__(self, cflags: list[str], program_cache: str, sock_length_btf: dict[str, int]):
+        super().__init__(__name__, "the L7 parsers' build process",
+                         {"cflags": cflags, "program_cache": program_cache, "sock_length_btf": sock_length_btf},
                          [], MAX_DESCRIPTORS)
         self._maps: dict[str, int] | None = None  # the child's maps by name, once it sent them
 
@@ -75,7 +78,7 @@ def _build(request: dict, send: Send) -> None:
 
     module = loader.build_module(loader.source_text(loader.PARSER_SOURCES), request["cflags"],
                                  request["program_cache"], loader.PARSER_MODULE, share_maps)
-    loaded = loader.verify_parsers(module.b, loader.L7_PARSERS, "RAW_TRACEPOINT", len(loader.L7_PARSERS))
+    loaded = loader.verify_l7_parsers(module.b, request["sock_length_btf"])
     module.save()
     send({name: fn.fd for name, fn in loaded.items() if fn is not None})
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bumped when an entry's layout or meaning changes: a new key, so old files are never read
+FORMAT = 2  # bumped when an entry's layout or meaning changes: a new key, so old files are never read
 INSN_SIZE = 8  # struct bpf_insn: code, dst_reg:4 src_reg:4, off (s16), imm (s32)
 LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW: a 64-bit constant over two instructions
 BPF_PSEUDO_MAP_FD = 1  # its src_reg when the constant is a map's file descriptor
@@ -47,6 +47,7 @@ class CachedProgram:
     attach_type: int  # BPF's expected attach type as BCC takes it, -1 for none
     insns: bytes
     maps: dict[str, list[int]]  # map name -> the instructions that load its descriptor
+    attach_btf_id: int = 0  # a BTF-typed raw tracepoint's prototype (tracer/capture/btf_tracepoints.py), else 0
 
 
 def cache_key(text: str, cflags: list[str], environment: dict[str, object]) -> str:
@@ -115,7 +116,8 @@ def patch(program: CachedProgram, map_fds: dict[str, int]) -> bytes:
 def encode(key: str, programs: list[CachedProgram]) -> bytes:
     return json.dumps({"key": key, "programs": [
         {"name": p.name, "prog_type": p.prog_type, "attach_type": p.attach_type,
-         "insns": base64.b64encode(p.insns).decode(), "maps": p.maps} for p in programs]}).encode()
+         "insns": base64.b64encode(p.insns).decode(), "maps": p.maps, "attach_btf_id": p.attach_btf_id}
+        for p in programs]}).encode()
 
 
 def decode(key: str, data: bytes) -> list[CachedProgram]:
@@ -125,10 +127,12 @@ def decode(key: str, data: bytes) -> list[CachedProgram]:
         if entry["key"] != key:
             raise CacheError("the entry is for another key")
         programs = [CachedProgram(p["name"], p["prog_type"], p["attach_type"],
-                                  base64.b64decode(p["insns"], validate=True), p["maps"]) for p in entry["programs"]]
+                                  base64.b64decode(p["insns"], validate=True), p["maps"], p["attach_btf_id"])
+                    for p in entry["programs"]]
         for p in programs:
             count = len(p.insns) // INSN_SIZE
             if not (isinstance(p.name, str) and isinstance(p.prog_type, int) and isinstance(p.attach_type, int)
+                    and isinstance(p.attach_btf_id, int)
                     and count and len(p.insns) % INSN_SIZE == 0
                     and all(isinstance(name, str) and 0 <= index < count
                             for name, indexes in p.maps.items() for index in indexes)):
