@@ -29,17 +29,14 @@ static __always_inline struct sock_info *adopt_socket(const void *sk, u64 key)
     si.key.role = adopted_role(sk, local_port, peer_port);
     si.key.server_port = si.key.role == ROLE_SERVER ? local_port : peer_port;
     fill_owner(&si.key);
-    if (track_socket(key, &si))
-        return 0;
-    return sockets.lookup(&key);
+    return track_socket(key, &si);
 }
 
-/* The state of a socket the probes track (every entry in sockets is a TCP socket), claiming a server socket
+/* The state of a socket the probes track (every socket with state is a TCP socket), claiming a server socket
  * for the current task on its first I/O; NULL when it has none. */
 static __always_inline struct sock_info *tracked_socket(const void *sk)
 {
-    u64 key = (u64)sk;
-    struct sock_info *si = sockets.lookup(&key);
+    struct sock_info *si = socket_state((u64)sk);
     if (!si)
         return 0;
     if (si->key.role == ROLE_SERVER)

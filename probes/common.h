@@ -4,9 +4,9 @@
  * struct sock_common: the headers BCC compiles against may belong to another kernel. Other fields
  * are read at offsets from the running kernel's BTF, passed in as -D constants (OFF_*).
  *
- * Limits come from the loader as -D constants: MAX_SOCKETS, MAX_CLOSED_SOCKETS, MAX_FLOWS, MAX_LISTENERS,
- * RINGBUF_PAGES. So do the numbers user space reads back (tracer/capture/probe_constants.py): ROLE_*, EVENT_*, PROTO_*,
- * LOST_*, STATUS_LEN, LATENCY_BUCKETS, DNS_*.
+ * Limits come from the loader as -D constants: MAX_SOCKETS, SOCKET_SLOT_BITS, MAX_CLOSED_SOCKETS, MAX_FLOWS,
+ * MAX_LISTENERS, RINGBUF_PAGES. So do the numbers user space reads back (tracer/capture/probe_constants.py):
+ * ROLE_*, EVENT_*, PROTO_*, LOST_*, STATUS_LEN, LATENCY_BUCKETS, DNS_*.
  */
 #ifndef INTUITION_COMMON_H
 #define INTUITION_COMMON_H
@@ -160,11 +160,29 @@ struct event {
     struct flow_key key;
 };
 
-/* Live sockets. A plain hash, not an LRU: an LRU that is full evicts a live socket's entry, and its close
- * would be lost without a trace. Every entry leaves at its socket's CLOSE, or at its destruction when the
- * kernel skipped that run (lifecycle.c), so the map holds live sockets only; one that finds it full is not
- * tracked, and counted (track_socket). */
-BPF_HASH(sockets, u64, struct sock_info, MAX_SOCKETS);
+/* Live sockets' state, in one array of two parts (docs/architecture.md). A socket's state stays in one slot for
+ * its life: its direct slot, the top SOCKET_SLOT_BITS bits of a multiplicative (Fibonacci) hash of its pointer, when
+ * that slot was free at the state's creation; else an overflow slot, one of the MAX_SOCKETS after the direct ones,
+ * found through `sockets`. A direct slot's lookup is an array access the verifier inlines, a hash lookup two helper
+ * calls (docs/performance.md). One array for both parts: a pointer into either is of one type to the verifier, which
+ * would otherwise explore every parser twice (the HTTP/2 parser then exceeds its limit).
+ * Every access goes through socket_state, track_socket and forget_socket. Nothing is evicted: a full LRU would drop
+ * a live socket's state and lose its close without a trace. Every state leaves at its socket's CLOSE, or at its
+ * destruction when the kernel skipped that run (lifecycle.c), so the array holds live sockets only; one that finds
+ * no room is not tracked, and counted (track_socket). */
+#define SLOT_CLAIMED 1   /* owner | SLOT_CLAIMED: being written; never a socket pointer, which is aligned */
+#define DIRECT_SLOTS (1 << SOCKET_SLOT_BITS)
+
+struct sock_slot {
+    u64 owner;               /* the socket's pointer; 0 when free. Read together with info by user space. */
+    struct sock_info info;
+};
+
+BPF_ARRAY(socket_slots, struct sock_slot, DIRECT_SLOTS + MAX_SOCKETS);
+BPF_HASH(sockets, u64, u32, MAX_SOCKETS);                  /* an overflowing socket -> its slot's index */
+BPF_QUEUE(free_overflow_slots, u32, MAX_SOCKETS);          /* overflow slots freed at closes, for reuse */
+BPF_ARRAY(overflow_slots_used, u64, 1);                    /* overflow slots ever handed out: user space reads
+                                                              the array up to there */
 /* Sockets move here at CLOSE: resets and retransmits that follow a close still find their flow, until the
  * socket is destroyed. */
 BPF_TABLE("lru_hash", u64, struct sock_info, closed_sockets, MAX_CLOSED_SOCKETS);
@@ -278,13 +296,95 @@ static __always_inline struct flow_stats *flow_stats_of(struct flow_key *key)
     return stats;
 }
 
-/* Start tracking a socket; 0 when it has an entry, else the map is full and the socket is counted as lost. */
-static __always_inline int track_socket(u64 sk, struct sock_info *si)
+static __always_inline struct sock_slot *direct_slot(u64 sk)
 {
-    if (sockets.update(&sk, si) == 0)
+    u32 index = (sk * 0x9E3779B97F4A7C15ULL) >> (64 - SOCKET_SLOT_BITS);
+    return socket_slots.lookup(&index);
+}
+
+static __always_inline struct sock_slot *overflow_slot(u64 sk)
+{
+    u32 *index = sockets.lookup(&sk);
+    return index ? socket_slots.lookup(index) : 0;
+}
+
+/* A live socket's state, or NULL. A slot being written names no socket (SLOT_CLAIMED), so it is never used
+ * half-written. As with a hash's preallocated element, a slot can be reused while another CPU holds it. */
+static __always_inline struct sock_info *socket_state(u64 sk)
+{
+    struct sock_slot *slot = direct_slot(sk);
+    if (!slot || slot->owner != sk)
+        slot = overflow_slot(sk);
+    return slot && slot->owner == sk ? &slot->info : 0;
+}
+
+/* Write a socket's state into a slot that is free or already its own; the owner is named last. */
+static __always_inline struct sock_info *fill_slot(struct sock_slot *slot, u64 sk, struct sock_info *si)
+{
+    if (__sync_val_compare_and_swap(&slot->owner, 0, sk | SLOT_CLAIMED) != 0 &&
+        __sync_val_compare_and_swap(&slot->owner, sk, sk | SLOT_CLAIMED) != sk)
         return 0;
+    __builtin_memcpy(&slot->info, si, sizeof(*si));
+    __sync_val_compare_and_swap(&slot->owner, sk | SLOT_CLAIMED, sk);
+    return &slot->info;
+}
+
+/* Free an overflowing socket's slot: its index entry goes, then its owner, then the slot is reusable. */
+static __always_inline void free_overflow_slot(u64 sk)
+{
+    u32 *found = sockets.lookup(&sk);
+    if (!found)
+        return;
+    u32 index = *found;
+    sockets.delete(&sk);
+    struct sock_slot *slot = socket_slots.lookup(&index);
+    if (slot && __sync_val_compare_and_swap(&slot->owner, sk, 0) == sk)
+        free_overflow_slots.push(&index, 0);
+}
+
+/* A free overflow slot's index, or 0 when all are in use: a freed one, else one never used. */
+static __always_inline u32 take_overflow_slot(void)
+{
+    u32 index = 0, zero = 0;
+    if (free_overflow_slots.pop(&index) == 0)
+        return index;
+    u64 *used = overflow_slots_used.lookup(&zero);
+    if (!used || *used >= MAX_SOCKETS)
+        return 0;
+    u64 taken = __sync_fetch_and_add(used, 1);   /* racing CPUs may pass MAX_SOCKETS: user space bounds it */
+    return taken < MAX_SOCKETS ? DIRECT_SLOTS + taken : 0;
+}
+
+/* Start tracking a socket, replacing any state it has; its state, or NULL when no slot is left (counted as
+ * lost). A state a missed close left is replaced in place, or dropped when the socket now gets its direct slot. */
+static __always_inline struct sock_info *track_socket(u64 sk, struct sock_info *si)
+{
+    struct sock_slot *slot = direct_slot(sk);
+    struct sock_info *state = slot ? fill_slot(slot, sk, si) : 0;
+    if (state) {
+        free_overflow_slot(sk);
+        return state;
+    }
+    slot = overflow_slot(sk);
+    if (slot && (state = fill_slot(slot, sk, si)))
+        return state;
+    u32 index = take_overflow_slot();
+    slot = index ? socket_slots.lookup(&index) : 0;
+    state = slot ? fill_slot(slot, sk, si) : 0;
+    if (state && sockets.update(&sk, &index) == 0)
+        return state;
+    if (state && __sync_val_compare_and_swap(&slot->owner, sk, 0) == sk)
+        free_overflow_slots.push(&index, 0);
     count_lost(LOST_SOCKETS_FULL);
-    return -1;
+    return 0;
+}
+
+/* A socket's state goes (its close); its owner is cleared last, so a slot is never free half-used. */
+static __always_inline void forget_socket(u64 sk)
+{
+    struct sock_slot *slot = direct_slot(sk);
+    if (!slot || __sync_val_compare_and_swap(&slot->owner, sk, 0) != sk)
+        free_overflow_slot(sk);
 }
 
 /* The ring buffer had no room for an event or sample of this flow: counted in all, and on the flow, whose edge

@@ -6,7 +6,7 @@ static __always_inline struct sock_info *known_socket(const void *sk)
     u64 key = (u64)sk;
     if (!sk)
         return 0;
-    struct sock_info *si = sockets.lookup(&key);
+    struct sock_info *si = socket_state(key);
     return si ? si : closed_sockets.lookup(&key);
 }
 

@@ -129,7 +129,7 @@ static __always_inline int l7_io_of(struct l7_io *io)
     if (!io->work)
         return 0;
     u64 sk = io->work->sk;
-    io->si = sockets.lookup(&sk);
+    io->si = socket_state(sk);
     if (!io->si)
         return 0;
     io->st = &io->si->l7;

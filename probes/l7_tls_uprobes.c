@@ -59,7 +59,7 @@ PROGRAM int tls_call_return(struct pt_regs *ctx)
             return 0;
         call.sk = *sk;
     }
-    struct sock_info *si = sockets.lookup(&call.sk);
+    struct sock_info *si = socket_state(call.sk);
     if (!si || si->server_parses || !si->l7.tls)
         return 0;
     struct l7_scratch *work = l7_begin((const void *)call.sk, si, call.dir, moved > 0xffffffff ? 0xffffffff : moved);

@@ -125,7 +125,7 @@ static __always_inline int is_loopback(const u8 *addr)
 static __always_inline void mark_local_client(struct state_change *c, struct client_socket *client)
 {
     u64 client_sk = client->sk;
-    struct sock_info *csi = sockets.lookup(&client_sk);
+    struct sock_info *csi = socket_state(client_sk);
     if (!csi || csi->key.role != ROLE_CLIENT || csi->key.server_port != c->sport ||
         !same_addr(csi->key.peer_addr, c->local) || !same_addr(csi->key.local_addr, c->peer))
         return;
@@ -201,7 +201,7 @@ static __always_inline void on_socket_gone(const void *skp, struct sock_info *si
     if (si->key.role == ROLE_CLIENT && si->opened)
         forget_client_end(skp);
     closed_sockets.update(&sk, si);
-    sockets.delete(&sk);
+    forget_socket(sk);
     add_bytes(stats, sent, received);
 }
 
@@ -260,7 +260,7 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state)
         on_accepted(&c);
         return 0;
     }
-    struct sock_info *si = sockets.lookup(&sk);
+    struct sock_info *si = socket_state(sk);
     if (!si)
         return 0;
     if (from == TCP_SYN_SENT && to == TCP_ESTABLISHED) {
@@ -274,15 +274,15 @@ RAW_TRACEPOINT_PROBE(inet_sock_set_state)
 }
 
 /* Every full TCP socket is destroyed once, after its CLOSE. A CLOSE whose run the kernel skipped (it counts
- * them in the program's recursion_misses; seen on busy hosts) leaves the socket in `sockets`: it is finished
- * here, by a program with a recursion guard of its own. Nothing follows a socket's destruction, so its
+ * them in the program's recursion_misses; seen on busy hosts) leaves the socket's state (common.h, socket_state):
+ * it is finished here, by a program with a recursion guard of its own. Nothing follows a socket's destruction, so its
  * closed state goes too: closed_sockets holds sockets between their close and their end only.
  * TP_PROTO(struct sock *sk) */
 RAW_TRACEPOINT_PROBE(tcp_destroy_sock)
 {
     const char *skp = (const char *)ctx->args[0];
     u64 sk = (u64)skp;
-    struct sock_info *si = sockets.lookup(&sk);
+    struct sock_info *si = socket_state(sk);
     if (si)
         on_socket_gone(skp, si, si->key.role == ROLE_CLIENT && !si->opened && si->connect_start_ns);
     closed_sockets.delete(&sk);

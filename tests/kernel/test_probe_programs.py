@@ -7,7 +7,7 @@ import pytest
 from tracer.capture import btf_tracepoints, flows, loader, program_cache
 from tracer.capture.kernel import cgroup_layout
 from tracer.capture.probe_constants import DNS_SAMPLE_BYTES
-from tracer.capture.socket_bytes import SocketBytesHead
+from tracer.capture.socket_bytes import SocketBytesHead, SocketSlotHead
 
 
 @pytest.mark.kernel
@@ -43,11 +43,15 @@ def test_ctypes_mirrors_match_the_compiled_layout(collector, table, side, mirror
 
 @pytest.mark.kernel
 def test_socket_byte_counts_mirror_matches_the_compiled_layout(collector):
-    """OpenSockets reads a socket's flow key and byte counts from the head of its `sockets` entry."""
-    compiled, head = collector._bpf[b"sockets"].Leaf, SocketBytesHead
-    for name, _ in head._fields_:
-        assert getattr(compiled, name).offset == getattr(head, name).offset, name
-    assert ct.sizeof(compiled) >= ct.sizeof(head)
+    """OpenSockets reads a slot's owner, and its socket's flow key and byte counts, from the head of its
+    `socket_slots` entry."""
+    compiled = collector._bpf[b"socket_slots"].Leaf
+    assert compiled.owner.offset == SocketSlotHead.owner.offset
+    assert compiled.info.offset == SocketSlotHead.info.offset
+    info = dict(compiled._fields_)["info"]
+    for name, _ in SocketBytesHead._fields_:
+        assert getattr(info, name).offset == getattr(SocketBytesHead, name).offset, name
+    assert ct.sizeof(compiled) >= ct.sizeof(SocketSlotHead)
 
 
 @pytest.mark.kernel

@@ -1,8 +1,10 @@
 """Open sockets' bytes folded into flows (tracer/capture/socket_bytes.py), against a model of the probes: bytes
 counted per socket, moved to the flow at the close (entry deleted first, flow added second)."""
+import ctypes as ct
 import random
+import struct
 
-from tracer.capture.socket_bytes import SocketBytes
+from tracer.capture.socket_bytes import KEY_SIZE, SLOT_CLAIMED, SocketBytes, SocketSlotHead, slot_states
 
 A, B = b"flow-a", b"flow-b"
 
@@ -172,3 +174,19 @@ def test_random_interleavings_never_report_more_than_counted_and_catch_up_at_onc
         probes.close(socket)
     assert drain() == probes.counted
     assert drain.fold._ahead == {}
+
+
+def slot(owner: int, key: bytes, sent: int, received: int, rest: int) -> bytes:
+    return struct.pack(f"<Q{KEY_SIZE}sQQ{rest}x", owner, key, sent, received)
+
+
+def test_only_slots_that_hold_a_socket_are_read():
+    """A free slot (owner 0) and one being written (owner | SLOT_CLAIMED) are skipped, whatever bytes they hold."""
+    rest = 40
+    key = b"k" * KEY_SIZE
+    batch = b"".join((slot(0xffff888000001000, key, 5, 7, rest), slot(0, key, 11, 13, rest),
+                      slot(0xffff888000002000 | SLOT_CLAIMED, key, 17, 19, rest),
+                      slot(0xffff888000003000, key, 0, 0, rest)))
+    slot_size = len(batch) // 4
+    assert slot_size == ct.sizeof(SocketSlotHead) + rest
+    assert list(slot_states(memoryview(batch), slot_size)) == [(key, 5, 7), (key, 0, 0)]

@@ -63,7 +63,8 @@ class Collector:
             self._known_namespaces = store_listeners(self._bpf)
         self._bpf[b"events"].open_ring_buffer(self._on_event)
         self._flow_counters = CounterMap(self._bpf[b"flows"])
-        self._open_sockets = OpenSockets(self._bpf[b"sockets"])
+        self._open_sockets = OpenSockets(self._bpf[b"socket_slots"], self._bpf[b"overflow_slots_used"],
+                                         self.capture.max_sockets)
         self._prog_fds = [fn.fd for fn in self._bpf.funcs.values()]
         if self.probe_info.l7:
             self._request_counters = CounterMap(self._bpf[b"requests"])
@@ -153,6 +154,7 @@ class Collector:
             if self._known_namespaces is not None:
                 forget_namespaces(self._bpf, self._known_namespaces.gone())
             self.map_entries = {name: sum(1 for _ in self._bpf[name.encode()].keys()) for name in self._map_names}
+            self.map_entries["sockets"] = sum(1 for _ in self._open_sockets.states())   # live sockets, in either part
             self._map_counted = drained
         return out
 

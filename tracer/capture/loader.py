@@ -53,6 +53,9 @@ TLS_MODULE = "tls"  # the TLS uprobes' module's (tracer/capture/tls_process.py)
 DEFAULT_PROGRAM_CACHE = "/var/cache/intuition"
 MAX_LISTENERS = 4096
 MAX_CLOSED_SOCKETS = 4096  # closed sockets kept for the resets and retransmits that follow a close
+# Live sockets' direct slots (probes/common.h, socket_slots): an eighth of capture.max_sockets, the count of overflow
+# slots after them, at most 2^13 (2.1 MB of state with L7 on: 256 bytes a slot).
+MAX_SOCKET_SLOT_BITS = 13
 BPF_NOEXIST = 1  # bpf_update_elem flag: only where the key is new
 
 # OpenSSL's calls that move plaintext -> their entry program; one return program serves them all
@@ -127,6 +130,11 @@ def _power_of_two(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+def socket_slot_bits(max_sockets: int) -> int:
+    """log2 of the slots for live sockets' state (probes/common.h): a power of two, at least 2."""
+    return max(1, min(MAX_SOCKET_SLOT_BITS, (max_sockets // 8).bit_length() - 1))
+
+
 def _uprobe_multi_attach_type(kbtf: btf.KernelBTF) -> int:
     """BPF_TRACE_UPROBE_MULTI's value if the kernel knows it (tracer/capture/uprobe_links.py), else 0."""
     try:
@@ -170,6 +178,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
     defines: dict[str, int] = {
         **compiler_defines(),
         "MAX_SOCKETS": capture.max_sockets,
+        "SOCKET_SLOT_BITS": socket_slot_bits(capture.max_sockets),
         "MAX_FLOWS": capture.max_flows,
         "MAX_LISTENERS": MAX_LISTENERS,
         "MAX_CLOSED_SOCKETS": MAX_CLOSED_SOCKETS,

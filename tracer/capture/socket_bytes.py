@@ -1,11 +1,13 @@
 """Bytes of open sockets, folded into their flows' byte counts at each drain.
 
-The probes count a socket's bytes in its own `sockets` entry, sparing each read and write a flow lookup, and
-add them to its flow when it closes or its key changes (probes/common.h, fold_socket_bytes). A drain reports,
-per flow, the flows map's bytes plus its open sockets' bytes. Two facts keep that exact and never decreasing:
+The probes count a socket's bytes in its own state, sparing each read and write a flow lookup, and add them to
+its flow when it closes or its key changes (probes/common.h, fold_socket_bytes). A socket's state is in a slot of
+`socket_slots`: its direct slot, or when that was taken an overflow slot (probes/common.h, socket_state). A drain
+reports, per flow, the flows map's bytes plus its open sockets' bytes. Two facts keep that exact and never
+decreasing:
 
 - The probes take bytes out of a socket's entry before they add them to its flow, and the drain reads `flows`
-  before `sockets`: bytes on the move between the two reads are missed for one drain, never seen twice. So
+  before the sockets: bytes on the move between the two reads are missed for one drain, never seen twice. So
   what a drain sees is never more than what was counted, and the next drain sees what this one missed.
 - Per flow, the drain keeps how far its reports are ahead of the flows map: its open sockets' bytes already
   reported. A drain reports what it sees beyond that, and never less than nothing.
@@ -34,36 +36,69 @@ class SocketBytesHead(ct.Structure):
     _fields_ = [("key", FlowKeyStruct), ("bytes_sent", ct.c_uint64), ("bytes_received", ct.c_uint64)]
 
 
-class OpenSockets:
-    """Reads the `sockets` map in batches into buffers kept between drains."""
+class SocketSlotHead(ct.Structure):
+    """struct sock_slot of probes/common.h up to its state's byte counts."""
+    _fields_ = [("owner", ct.c_uint64), ("info", SocketBytesHead)]
 
-    def __init__(self, table):
-        from bcc.libbcc import lib  # only here: the fold below is pure and tested without BCC
-        self._lookup_batch = lib.bpf_lookup_batch
-        self._fd = table.map_fd
-        self._value_size = ct.sizeof(table.Leaf)
+
+SLOT_CLAIMED = 1  # probes/common.h: a slot's owner with this bit set is being written
+
+
+class SlotBatches:
+    """The first slots of `socket_slots`, a batch at a time, into buffers kept between reads."""
+
+    def __init__(self, lookup_batch, table):
+        self._lookup_batch, self._fd = lookup_batch, table.map_fd
+        self.slot_size = ct.sizeof(table.Leaf)
         self._keys = ct.create_string_buffer(ct.sizeof(table.Key) * BATCH_ENTRIES)
-        self._values = ct.create_string_buffer(self._value_size * BATCH_ENTRIES)
-        self._head = struct.Struct(f"<{KEY_SIZE}sQQ{self._value_size - ct.sizeof(SocketBytesHead)}x")
+        self._values = ct.create_string_buffer(self.slot_size * BATCH_ENTRIES)
 
-    def byte_counts(self) -> Iterator[tuple[bytes, int, int]]:
-        """(flow key, bytes sent, bytes received) of every open socket that has counted bytes."""
+    def read(self, end: int) -> Iterator[memoryview]:
+        """Slots [0, end), each batch's back to back."""
         position, count = ct.c_uint32(), ct.c_uint32()
-        first = True
-        while True:
-            count.value = BATCH_ENTRIES
+        done = 0
+        while done < end:
+            count.value = min(BATCH_ENTRIES, end - done)
             # the kernel reads the position before it writes the next one: one variable serves both
-            failed = self._lookup_batch(self._fd, None if first else ct.byref(position), ct.byref(position),
+            failed = self._lookup_batch(self._fd, ct.byref(position) if done else None, ct.byref(position),
                                         self._keys, self._values, ct.byref(count))
             error = ct.get_errno()
             if failed and error != errno.ENOENT:
-                raise OSError(error, f"reading the sockets map: {os.strerror(error)}")
-            read = memoryview(self._values)[:count.value * self._value_size]
-            yield from ((key, sent, received) for key, sent, received in self._head.iter_unpack(read)
-                        if sent or received)
-            if failed:  # ENOENT: that was the last batch
+                raise OSError(error, f"reading the socket_slots map: {os.strerror(error)}")
+            yield memoryview(self._values)[:count.value * self.slot_size]
+            if failed or not count.value:  # ENOENT: that was the last batch
                 return
-            first = False
+            done += count.value
+
+
+def slot_states(batch: memoryview, slot_size: int) -> Iterator[tuple[bytes, int, int]]:
+    """(flow key, bytes sent, bytes received) of the slots that hold a socket: not free (owner 0) nor being
+    written (SLOT_CLAIMED)."""
+    head = struct.Struct(f"<Q{KEY_SIZE}sQQ{slot_size - ct.sizeof(SocketSlotHead)}x")
+    return ((key, sent, received) for owner, key, sent, received in head.iter_unpack(batch)
+            if owner and not owner & SLOT_CLAIMED)
+
+
+class OpenSockets:
+    """Reads live sockets' state from `socket_slots`: the direct slots, and the overflow slots handed out so far
+    (`overflow_slots_used`), not the whole overflow's capacity."""
+
+    def __init__(self, slots, overflow_used, max_sockets: int):
+        from bcc.libbcc import lib  # only here: the fold below is pure and tested without BCC
+        self._slots = SlotBatches(lib.bpf_lookup_batch, slots)
+        self._used = overflow_used
+        self._max_sockets = max_sockets
+        self._direct = len(slots) - max_sockets
+
+    def states(self) -> Iterator[tuple[bytes, int, int]]:
+        """(flow key, bytes sent, bytes received) of every live socket."""
+        used = min(self._used[ct.c_int(0)].value, self._max_sockets)
+        for batch in self._slots.read(self._direct + used):
+            yield from slot_states(batch, self._slots.slot_size)
+
+    def byte_counts(self) -> Iterator[tuple[bytes, int, int]]:
+        """(flow key, bytes sent, bytes received) of every open socket that has counted bytes."""
+        return ((key, sent, received) for key, sent, received in self.states() if sent or received)
 
 
 class SocketBytes:
