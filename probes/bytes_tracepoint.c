@@ -60,6 +60,22 @@ static __always_inline struct sock_info *untracked_socket(const void *sk, u16 fa
 #define SOCK_LENGTH_HOOK(event) PROGRAM int tp_btf__##event(u64 *ctx)
 #define HOOK_ARG(ctx, i) ((ctx)[i])
 #define SOCK_U16(sk, off) (*(const u16 *)((const char *)(sk) + (off)))
+
+/* The typed pointer as a number, for all but those loads: the verifier allows no arithmetic on a typed pointer,
+ * and a socket's state is found by a hash of its pointer (probes/common.h, direct_slot). A value read back from a
+ * map is a number to it. */
+BPF_PERCPU_ARRAY(hook_socket, u64, 1);
+
+static __always_inline const void *socket_number(const void *sk)
+{
+    u32 zero = 0;
+    u64 *cell = hook_socket.lookup(&zero);
+    if (!cell)
+        return 0;
+    *cell = (u64)sk;
+    asm volatile("" ::: "memory");   /* read it back from the map, not from the register that holds it */
+    return (const void *)*cell;
+}
 #else
 #define SOCK_LENGTH_HOOK(event) RAW_TRACEPOINT_PROBE(event)
 #define HOOK_ARG(ctx, i) ((ctx)->args[i])
@@ -70,15 +86,19 @@ static __always_inline u16 sock_u16(const void *sk, int off)
     return value;
 }
 #define SOCK_U16(sk, off) sock_u16(sk, off)
+#define socket_number(sk) (sk)
 #endif
 
-static __always_inline int on_socket_io(void *ctx, const void *sk, int ret, int flags, int dir)
+static __always_inline int on_socket_io(void *ctx, const void *hook_sk, int ret, int flags, int dir)
 {
     if (!counted_io(ret, flags, dir))
         return 0;
+    const void *sk = socket_number(hook_sk);
+    if (!sk)
+        return 0;
     struct sock_info *si = tracked_socket(sk);
     if (!si)
-        si = untracked_socket(sk, SOCK_U16(sk, OFF_SKC_FAMILY), SOCK_U16(sk, OFF_SOCK_PROTOCOL), ret, dir);
+        si = untracked_socket(sk, SOCK_U16(hook_sk, OFF_SKC_FAMILY), SOCK_U16(hook_sk, OFF_SOCK_PROTOCOL), ret, dir);
     return si ? on_tcp_io(ctx, sk, si, ret, dir) : 0;
 }
 
