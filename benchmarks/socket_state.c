@@ -1,4 +1,4 @@
-/* benchmarks/socket_state.py's programs, compiled after probes/common.h: its `sockets` hash and struct sock_info.
+/* benchmarks/socket_state.py's programs, compiled after probes/common.h: its struct sock_info and socket_slots.
  *
  * The sock length hooks' programs are BTF-typed raw tracepoints (tp_btf): their context is the tracepoint's
  * arguments, TP_PROTO(struct sock *sk, int ret, int flags), and the socket pointer is typed, which
@@ -6,7 +6,11 @@
  * call with bytes: found by the socket, created on its first call, its byte count raised (count_bytes,
  * probes/bytes.c). */
 
-/* The same value as `sockets`, kept in the socket itself. */
+/* The socket's whole state in a hash keyed by its pointer, as `sockets` held it before live sockets moved to
+ * socket_slots (probes/common.h); benchmarks/socket_state.py gives it the agent's default max entries. */
+BPF_HASH(state_hash, u64, struct sock_info, MAX_SOCKETS);
+
+/* The same value, kept in the socket itself. */
 BPF_SK_STORAGE(socket_storage, struct sock_info);
 
 static __always_inline void count_call_bytes(struct sock_info *si, int dir, int ret)
@@ -23,11 +27,11 @@ static __always_inline int through_hash(u64 *ctx, int dir)
     if (ret <= 0)
         return 0;
     u64 key = ctx[0];
-    struct sock_info *si = sockets.lookup(&key);
+    struct sock_info *si = state_hash.lookup(&key);
     if (!si) {
         struct sock_info fresh = {};
-        sockets.insert(&key, &fresh);
-        si = sockets.lookup(&key);
+        state_hash.insert(&key, &fresh);
+        si = state_hash.lookup(&key);
         if (!si)
             return 0;   /* full */
     }
@@ -55,7 +59,7 @@ int storage_send(u64 *ctx) { return through_storage(ctx, DIR_SEND); }
 int storage_recv(u64 *ctx) { return through_storage(ctx, DIR_RECV); }
 
 /* --iter: what a drain would read of each socket's storage, the head tracer/capture/socket_bytes.py reads of
- * each `sockets` entry (its flow key and byte counts). The context's layout is the kernel's
+ * each live socket's slot (its flow key and byte counts). The context's layout is the kernel's
  * (net/core/bpf_sk_storage.c), which the headers BCC compiles against do not have. */
 struct storage_iter_meta {
     struct seq_file *seq;

@@ -1,26 +1,28 @@
 """What finding a socket's state costs each sock length program: the `sockets` hash that every program run
-looks up first (tracked_socket, probes/bytes.c) against socket-local storage (BPF_MAP_TYPE_SK_STORAGE), which
-keeps the value in the socket itself. Measured by the kernel's run-time accounting while nginx answers
-`wrk -t1 -c8` on loopback.
+looked up first before live sockets moved to socket_slots (probes/common.h) against socket-local storage
+(BPF_MAP_TYPE_SK_STORAGE), which keeps the value in the socket itself. Measured by the kernel's run-time
+accounting while nginx answers `wrk -t1 -c8` on loopback.
 
     sudo .venv/bin/python -m benchmarks.socket_state [--rounds 5] [--seconds 3] [--fill 10000]
     sudo .venv/bin/python -m benchmarks.socket_state --iter [--entries 16384] [--repeats 5]
 
 Three arms of two programs on sock:sock_send_length and sock:sock_recv_length (benchmarks/socket_state.c),
-attached one arm at a time in each round: empty; the `sockets` hash of probes/common.h (the agent's default
-max entries and its value with L7 on) holding --fill other entries besides the sockets under load, as a busy
-host's does, looked up by the socket pointer; the same value in socket storage, through
+attached one arm at a time in each round: empty; a hash of the socket's whole state (struct sock_info of
+probes/common.h with L7 on, the agent's default max entries), as `sockets` was before live sockets moved to
+socket_slots, holding --fill other entries besides the sockets under load, as a busy host's does, looked up by
+the socket pointer; the same value in socket storage, through
 bpf_sk_storage_get(.., BPF_SK_STORAGE_GET_F_CREATE). Either creates a socket's value at its first call and
 then adds the call's bytes to it, as count_bytes does. All are BTF-typed raw tracepoints (tp_btf): socket
 storage is reachable only from BPF_PROG_TYPE_TRACING programs, and the arms must differ in the lookup alone.
-BCC compiles them but cannot load them: benchmarks/tracing_programs.py loads their instructions through
-libbpf. Printed: ns per program run for each arm, what it adds to the empty arm's in the same round, and the
-same per request (the runs of both ends); medians of rounds, with their range.
+BCC compiles them but cannot load them: benchmarks/tracing_programs.py loads their instructions with the
+agent's tp_btf loader (tracer/capture/btf_tracepoints.py). Printed: ns per program run for each arm, what it
+adds to the empty arm's in the same round, and the same per request (the runs of both ends); medians of
+rounds, with their range.
 
 --iter: user space cannot walk a socket storage map (it has no get_next_key), so a drain would read it
 through an iterator program (bpf_iter__bpf_sk_storage_map, BPF_TRACE_ITER; BCC loads it). This mode gives
---entries sockets of its own a storage value each, puts as many entries in the `sockets` hash, and times a
-walk of each: the iterator's, read from its file descriptor, and today's drain's batched read of the hash
+--entries sockets of its own a storage value each, puts as many live sockets in socket_slots, and times a
+walk of each: the iterator's, read from its file descriptor, and today's drain's batched read of the slots
 (OpenSockets, tracer/capture/socket_bytes.py). Both yield every entry's flow key and byte counts, checked.
 """
 from __future__ import annotations
@@ -137,11 +139,11 @@ def summary(rounds: list[dict[str, dict[str, tuple[float, float]]]]) -> str:
 def benchmark(rounds: int, seconds: int, fill_entries: int) -> str:
     from tests.helpers.servers import running_nginx
     b = compile_module()
-    sockets = b["sockets"]
+    sockets = b["state_hash"]
     filled = fill(sockets, (sockets.Leaf() for _ in range(fill_entries)))
     arms = load_arms(b)
     print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} /ok on loopback, {rounds} rounds of {seconds} s, {os.cpu_count()} "
-          f"CPUs, kernel {os.uname().release}; `sockets`: {sockets.max_entries} entries of "
+          f"CPUs, kernel {os.uname().release}; the hash: {sockets.max_entries} entries of "
           f"{ctypes.sizeof(sockets.Leaf)} bytes at most, {filled} filled", flush=True)
     results = []
     with running_nginx(prefix="skstorage-nginx-") as nginx:
@@ -149,7 +151,7 @@ def benchmark(rounds: int, seconds: int, fill_entries: int) -> str:
             results.append({arm: arm_run(fds, nginx.port, seconds) for arm, fds in arms.items()})
             print(f"round {n + 1}: " + ", ".join(f"{arm} {ns_per_request(results[-1], arm):.0f} ns/request"
                                                  for arm in ARMS), flush=True)
-    print(f"`sockets` held {len(sockets)} entries after the runs ({filled} filled)")
+    print(f"the hash held {len(sockets)} entries after the runs ({filled} filled)")
     return summary(results)
 
 
@@ -171,6 +173,22 @@ def iterated(records: bytes) -> list[tuple[bytes, int, int]]:
             if sent or received]
 
 
+def fill_slots(slots, overflow_used, max_sockets: int, values: Iterator[ctypes.Structure]) -> int:
+    """Puts each value in socket_slots as a live socket's (its owner an aligned address in the direct map), the
+    direct slots first, then as many overflow slots, counted as handed out as the probes count them; returns how
+    many."""
+    direct = len(slots) - max_sockets
+    count = 0
+    for count, value in enumerate(values, 1):
+        slot = slots.Leaf()
+        slot.owner = DIRECT_MAP + count * 64
+        # the hash's and the slots' struct sock_info are two ctypes types of one struct
+        ctypes.memmove(ctypes.addressof(slot.info), ctypes.addressof(value), ctypes.sizeof(value))
+        slots[ctypes.c_int(count - 1)] = slot
+    overflow_used[ctypes.c_int(0)] = ctypes.c_uint64(max(0, count - direct))
+    return count
+
+
 def check_walk(what: str, entries: list[tuple[bytes, int, int]], count: int) -> None:
     sent = sorted(s for _, s, _ in entries)
     if sent != list(range(1, count + 1)):
@@ -185,7 +203,7 @@ def give_storage(b, count: int) -> list[socket.socket]:
     storage_fd = lib.bpf_table_fd(b.module, b"socket_storage")
     sockets = []
     try:
-        for value in socket_values(b["sockets"].Leaf, count):
+        for value in socket_values(b["state_hash"].Leaf, count):
             sockets.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
             key = ctypes.c_int(sockets[-1].fileno())
             if lib.bpf_update_elem(storage_fd, ctypes.byref(key), ctypes.byref(value), 0) != 0:
@@ -212,15 +230,17 @@ def timed(walk) -> tuple[float, list]:
 
 def iterate(entries: int, repeats: int) -> str:
     import bcc
+    from tracer.capture.loader import CaptureConfig
     from tracer.capture.socket_bytes import OpenSockets
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard < entries + 256:
         raise SystemExit(f"--entries {entries} needs as many file descriptors, and more: RLIMIT_NOFILE allows {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     b = compile_module()
-    filled = fill(b["sockets"], socket_values(b["sockets"].Leaf, entries))
+    slots, max_sockets = b["socket_slots"], CaptureConfig().max_sockets
+    filled = fill_slots(slots, b["overflow_slots_used"], max_sockets, socket_values(b["state_hash"].Leaf, entries))
     iterator = tracing_programs.MapIterator(b, ITERATOR, bcc.libbcc.lib.bpf_table_fd(b.module, b"socket_storage"))
-    open_sockets = OpenSockets(b["sockets"])
+    open_sockets = OpenSockets(slots, b["overflow_slots_used"], max_sockets)
     sockets = give_storage(b, entries)
     try:
         times = {"iterator": [], "batch": []}
@@ -235,9 +255,9 @@ def iterate(entries: int, repeats: int) -> str:
         for s in sockets:
             s.close()
         iterator.close()
-    titles = {"iterator": f"socket storage through {ITERATOR}", "batch": "`sockets` hash, batched (today's drain)"}
-    return "\n".join([f"{entries} sockets' storage values and {filled} `sockets` entries of "
-                      f"{ctypes.sizeof(b['sockets'].Leaf)} bytes, {repeats} walks each: ms per walk, median (range); "
+    titles = {"iterator": f"socket storage through {ITERATOR}", "batch": "socket_slots, batched (today's drain)"}
+    return "\n".join([f"{entries} sockets' storage values and {filled} live slots of "
+                      f"{ctypes.sizeof(slots.Leaf)} bytes, {repeats} walks each: ms per walk, median (range); "
                       "ns per entry"] +
                      [f"  {titles[walk]:48} {spread([s * 1000 for s in seconds], 2):>24} ms "
                       f"{statistics.median(seconds) * 1e9 / entries:6.0f}" for walk, seconds in times.items()])
@@ -248,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=at_least_one, default=5, help="rounds of the three arms (default 5)")
     parser.add_argument("--seconds", type=at_least_one, default=3, help="wrk duration of each arm (default 3)")
     parser.add_argument("--fill", type=fill_count, default=10_000,
-                        help=f"other entries in the `sockets` hash, at most {MAX_FILL} (default 10000)")
+                        help=f"other entries in the hash, at most {MAX_FILL} (default 10000)")
     parser.add_argument("--iter", action="store_true", help="time a drain's walk instead (see above)")
     parser.add_argument("--entries", type=at_least_one, default=16_384, help="--iter: entries walked (default 16384)")
     parser.add_argument("--repeats", type=at_least_one, default=5, help="--iter: walks of each (default 5)")
