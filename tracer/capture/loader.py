@@ -594,6 +594,10 @@ def build_module(text: str, cflags: list[str], directory: str, name: str,
     return BuiltModule(b, False, cache, name, key)
 
 
+def _log_parsers_failed(error: ProbeError) -> None:
+    log.error("the L7 parsers are not loaded, their protocols count as bytes only: %s", error)
+
+
 def _parser_maps_shared(parsers: parser_process.ParserBuild) -> Callable[[object], None]:
     """share_maps for the start's module: the parser module's maps, once the child has them. A child that failed
     is logged and leaves the start's own maps: the probes then count bytes, and requests as far as the sock
@@ -602,7 +606,7 @@ def _parser_maps_shared(parsers: parser_process.ParserBuild) -> Callable[[object
         try:
             parsers.share_maps(b)
         except ProbeError as e:
-            log.error("the L7 parsers are not loaded, their protocols count as bytes only: %s", e)
+            _log_parsers_failed(e)
     return share
 
 
@@ -611,7 +615,7 @@ def _parser_programs(parsers: parser_process.ParserBuild) -> dict[str, int]:
     try:
         return parsers.programs() or {}
     except ProbeError as e:
-        log.error("the L7 parsers are not loaded, their protocols count as bytes only: %s", e)
+        _log_parsers_failed(e)
         return {}
 
 
