@@ -57,6 +57,7 @@ def open_chromium(*probes: str) -> Iterator[webdriver.Chrome]:
         options.binary_location = CHROMIUM
         for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
             options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # network events, for MapPage.state
         options.unhandled_prompt_behavior = "ignore"  # an alert stays open for the test to see
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         try:

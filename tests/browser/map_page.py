@@ -3,6 +3,7 @@ and look at the canvas pixels."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -48,6 +49,7 @@ return {
   vizceral: !!window.__viz,
   freshness: text('freshness'),
   banner: text('map-banner'),
+  message: text('map-message'),
   errors: window.__pageErrors || [],
   csp: window.__cspViolations || [],
   resources: resources.length,
@@ -85,8 +87,9 @@ class MapPage:
             raise AssertionError(f"{e}; the page then: {self.state()}") from None
 
     def state(self) -> dict:
-        """What a page that did not load shows and recorded, for the failure's message."""
-        return self.js(PAGE_STATE)
+        """What a page that did not load shows and recorded, for the failure's message; with the requests
+        Chromium saw fail, which the page's own resource timings leave out."""
+        return {**self.js(PAGE_STATE), "failed_requests": failed_requests(self.driver.get_log("performance"))}
 
     def view(self) -> list[str]:
         return self.js("return window.__viz.currentGraph.graphIndex.slice()")
@@ -199,6 +202,20 @@ class MapPage:
 
     def csp_violations(self) -> list[str]:
         return self.js("return window.__cspViolations")
+
+
+def failed_requests(performance_log: list[dict]) -> list[str]:
+    """"url: error" of each request that failed, from Chromium's performance log (tests/browser/conftest.py
+    turns it on): its Network events."""
+    urls, failed = {}, []
+    for entry in performance_log:
+        event = json.loads(entry["message"])["message"]
+        params = event.get("params", {})
+        if event["method"] == "Network.requestWillBeSent":
+            urls[params["requestId"]] = params["request"]["url"]
+        elif event["method"] == "Network.loadingFailed":
+            failed.append(f"{urls.get(params['requestId'], params['requestId'])}: {params['errorText']}")
+    return failed
 
 
 def drawn_fraction(image: Image.Image) -> float:

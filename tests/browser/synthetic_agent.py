@@ -94,6 +94,7 @@ class SyntheticAgent:
         self.answering.set()
         self.stopped: set[str] = set()  # services whose containers are gone
         self.paths: list[str] = []  # every path the browser asked for
+        self.failures: dict[str, int] = {}  # path: how many more of its requests fail (503), as a dropped file would
         self.now = self.started - BACKFILL_SECONDS
         self.tgids = {name: 100 + i for i, (name, _, _) in enumerate(SERVICES)}
         self.ips = {name: f"10.0.7.{10 + i}" for i, (name, _, _) in enumerate(SERVICES)}
@@ -140,6 +141,9 @@ class SyntheticAgent:
 
     def before_request(self):
         self.paths.append(request.path)
+        if self.failures.get(request.path, 0) > 0:
+            self.failures[request.path] -= 1
+            return "dropped by the test", 503
         if self.down and request.path.startswith("/api/"):
             return jsonify(error="the agent is stopped"), 503
         if request.path == "/api/graph":

@@ -17,6 +17,7 @@ from tests.browser.synthetic_agent import (GHOST_SECONDS, LONG_SERVICE, LOSSY_ED
 
 pytestmark = pytest.mark.browser
 
+DOM_MODULE = "/ui/static/js/dom.js"  # imported by main.js's imports: a page without it runs none of them
 SHOP = {"INTERNET", "web", "api", "cache", "db", XSS_SERVICE, LONG_SERVICE, "billing/payments"}
 
 
@@ -184,6 +185,23 @@ def test_a_request_the_agent_never_answers_fails_and_polling_goes_on(page, agent
     finally:
         agent.answering.set()
     page.wait(lambda: page.freshness()[0] == "live", "live data again")
+
+
+def test_a_page_whose_module_failed_to_load_reloads_itself_once(page, agent):
+    agent.failures[DOM_MODULE] = 1
+    page.open("#/")  # the map's data, after the reload
+    assert agent.paths.count("/") == 2
+    assert agent.paths.count(DOM_MODULE) == 2
+
+
+def test_a_page_whose_module_fails_twice_says_so_and_reloads_no_more(page, agent):
+    agent.failures[DOM_MODULE] = 2
+    page.driver.get(f"{page.base_url}/#/")
+    message = page.wait(lambda: page.js("return document.getElementById('map-message').textContent"),
+                        "the page's message")
+    assert message.startswith("The map's scripts did not load, twice: reload the page")
+    assert agent.paths.count("/") == 2
+    assert "/api/graph" not in agent.paths
 
 
 def test_filter_hides_quiet_edges_keeps_failing_ones_and_lives_in_the_url(page):

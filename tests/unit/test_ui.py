@@ -22,12 +22,12 @@ def client():
     return client_for(graph, identity)
 
 
-def test_page_loads_vizceral_and_our_module_from_this_server(client):
+def test_page_loads_its_boot_script_vizceral_and_our_module_from_this_server(client):
     response = client.get("/")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     scripts = re.findall(r'<script[^>]*src="([^"]+)"', page)
-    assert scripts == ["/ui/vendor/vizceral.min.js", "/ui/static/js/main.js"]
+    assert scripts == ["/ui/static/js/boot.js", "/ui/vendor/vizceral.min.js", "/ui/static/js/main.js"]
     assert 'rel="stylesheet" href="/ui/static/map.css"' in page
     assert "<script>" not in page and "style=" not in page  # nothing inline: the CSP forbids it
 

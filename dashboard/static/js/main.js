@@ -292,6 +292,7 @@ function installTestHooks() {
 }
 
 function start() {
+  document.documentElement.dataset.map = 'started'; // the modules loaded (boot.js)
   try {
     map = new ServiceMap($('map-canvas'), {
       onViewChanged, onSelectionChanged, onHover, onFrame,
