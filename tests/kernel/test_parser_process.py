@@ -4,13 +4,14 @@ that fails is reported while the agent still starts and counts bytes exactly."""
 import json
 import logging
 import subprocess
+import time
 
 import pytest
 
 from tests.conftest import skip_or_fail
 from tests.helpers.capture import Capture
 from tests.kernel.test_tcp_capture import assert_exchange_counted
-from tracer.capture import loader, parser_process
+from tracer.capture import btf_tracepoints, loader, parser_process
 from tracer.capture.loader import PROBES_DIR, ProbeError
 
 pytestmark = pytest.mark.kernel
@@ -79,3 +80,41 @@ def test_a_failed_parser_build_is_reported_and_bytes_still_count(monkeypatch, ca
         assert_exchange_counted(capture, "intu-noparse", 65_537, 4_321)
     finally:
         collector.close()
+
+
+def test_a_compiling_start_verifies_its_hooks_together_before_it_waits_for_the_parsers(collector, monkeypatch):
+    """A start that compiles loads (verifies) its two BTF-typed sock length hooks at the same time, in threads of
+    their own, and before it asks the child for its parsers, which the child verifies meanwhile
+    (tracer/capture/loader.py, _verify_sock_length_hooks); the start's counts stay exact."""
+    from tracer.capture.collector import Collector
+
+    if not collector.probe_info.sock_length_btf:
+        skip_or_fail("this kernel takes no BTF-typed raw tracepoints")
+    loads: dict[str, tuple[float, float]] = {}
+    asked_for_parsers: list[float] = []
+    load_tracing, parser_programs = btf_tracepoints.load, parser_process.ParserBuild.programs
+
+    def timed_load(name, *args):
+        started = time.monotonic()
+        try:
+            return load_tracing(name, *args)
+        finally:
+            loads[name] = (started, time.monotonic())
+
+    def programs(build):
+        asked_for_parsers.append(time.monotonic())
+        return parser_programs(build)
+
+    monkeypatch.setattr(btf_tracepoints, "load", timed_load)
+    monkeypatch.setattr(parser_process.ParserBuild, "programs", programs)
+    started = Collector(loader.CaptureConfig(tls=False, program_cache=""))
+    started.start()
+    try:
+        send, receive = (loads[loader.TP_BTF_PREFIX + event] for event in ("sock_send_length", "sock_recv_length"))
+        assert max(send[0], receive[0]) < min(send[1], receive[1]), loads  # each began before the other ended
+        assert max(send[1], receive[1]) <= asked_for_parsers[0], (loads, asked_for_parsers)
+        assert sorted(hook for hook in started.probe_info.hooks if hook.startswith("l7_parse_")) == \
+            sorted(loader.L7_PARSERS)
+        assert_exchange_counted(Capture(started), "intu-hooksnow", 65_537, 4_321)
+    finally:
+        started.close()

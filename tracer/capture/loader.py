@@ -310,6 +310,28 @@ def _load_tracing(b, name: str, attach_btf_id: int):
     return b.funcs[key]
 
 
+def _verify_sock_length_hooks(b, info: ProbeInfo) -> None:
+    """The BTF-typed sock length hooks' programs loaded (verified) at once, one thread each, where the start
+    compiled them (a start from the program cache loaded them in _load_cached): the kernel verifies each inside
+    its load call with the GIL released, the two largest programs of the start, while the parsers' child
+    verifies the parsers (docs/performance.md, "The start's path without its compile")."""
+    events = [event for event in info.sock_length_btf if (TP_BTF_PREFIX + event).encode() not in b.funcs]
+    if not events:
+        return
+    with ThreadPoolExecutor(len(events), thread_name_prefix="intuition-verify") as pool:
+        loads = [(event, pool.submit(_load_tracing, b, TP_BTF_PREFIX + event, info.sock_length_btf[event]))
+                 for event in events]
+    for event, done in loads:
+        try:
+            done.result()
+        except OSError as e:
+            raise _refused_hook(event, e) from e
+
+
+def _refused_hook(event: str, error: OSError) -> ProbeError:
+    return ProbeError(f"the kernel refused the hook on sock:{event} as a BTF-typed raw tracepoint: {error}")
+
+
 def _attach_sock_length_hooks(b, info: ProbeInfo) -> None:
     """The sock length hooks as BTF-typed raw tracepoints, their programs loaded (or taken from the program
     cache's). Their descriptors go where BCC keeps raw tracepoints': cleanup() closes them."""
@@ -317,7 +339,7 @@ def _attach_sock_length_hooks(b, info: ProbeInfo) -> None:
         try:
             fd = btf_tracepoints.attach(_load_tracing(b, TP_BTF_PREFIX + event, attach_btf_id).fd)
         except OSError as e:
-            raise ProbeError(f"the kernel refused the hook on sock:{event} as a BTF-typed raw tracepoint: {e}") from e
+            raise _refused_hook(event, e) from e
         b.raw_tracepoint_fds[event.encode()] = fd
 
 
@@ -639,6 +661,7 @@ def load(capture: CaptureConfig, cgroup_layout: kernel.CgroupLayout | None = Non
         module = build_module(program_text(use_kprobes, info.l7), cflags, capture.program_cache, START_MODULE,
                               parsers and _parser_maps_shared(parsers))
         b = module.b
+        _verify_sock_length_hooks(b, info)  # before the wait for the parsers, which the child verifies meanwhile
         if parsers:
             _adopt(b, _parser_programs(parsers), "l7_parsers", L7_PARSERS, info)
     finally:
