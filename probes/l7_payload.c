@@ -2,6 +2,15 @@
  * in the calling task after the data was copied, so its syscall registers still point at the bytes.
  * Only plain read/write-style syscalls are understood; io_uring, sendfile and splice give no payload. */
 
+/* The helper bpf_probe_read_user under a name of our own, for every user read of every module (this file comes first
+ * of the shared sources, tracer/capture/loader.py). BCC's rewriter checks each call it sees to a function of that
+ * name against the kernel's symbols (for kernels before 5.5, which lack the helper) and builds a table of all
+ * 120,000 of them anew for each call: a third of a second of each module's compile (docs/performance.md, "The
+ * start's compile, part by part"). These sources need 6.3 (the sock length tracepoints). Declared as BCC declares
+ * it, so that the programs are the same, instruction for instruction. */
+static int (*read_user_memory)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+#define bpf_probe_read_user read_user_memory
+
 /* x86_64 syscall numbers */
 #define SYS_READ 0
 #define SYS_WRITE 1
