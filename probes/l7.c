@@ -193,7 +193,7 @@ struct sample_event {
 };
 
 struct sample_budget {
-    u64 next_second_ns;       /* bpf_ktime_get_ns at which the next second starts */
+    u64 second;
     u64 used;
 };
 
@@ -208,13 +208,12 @@ static __always_inline struct request_bytes *request_bytes_slot(u64 sk)
     return l7_request_bytes.lookup(&slot);
 }
 
-/* How much of a per-second budget the second of `now` (bpf_ktime_get_ns) has used (a new second starts it afresh).
- * Divides once a second, not at every call: a 64-bit division is tens of cycles, and a request and its response
- * each ask (docs/performance.md, "BPF time per request: the parsing end's own work"). */
+/* How much of a per-second budget the second of `now` (bpf_ktime_get_ns) has used (a new second starts it afresh). */
 static __always_inline u64 budget_used(struct sample_budget *b, u64 now)
 {
-    if (now >= b->next_second_ns) {
-        b->next_second_ns = (now / 1000000000 + 1) * 1000000000;
+    u64 second = now / 1000000000;
+    if (b->second != second) {
+        b->second = second;
         b->used = 0;
     }
     return b->used;

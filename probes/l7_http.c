@@ -49,11 +49,9 @@ static __always_inline u32 http_status_code(const u8 *s, u32 n)
     return (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
 }
 
-/* What starts s on this side: a response's status code, 1 for a request line, 0 when neither does. A message is
- * judged once: the parse below goes on with the code. */
-static __always_inline u32 http_message_start(int side, const u8 *s, u32 n)
+static __always_inline int http_starts_message(int side, const u8 *s, u32 n)
 {
-    return side == SIDE_REQUEST ? http_is_request_line(s, n) : http_status_code(s, n);
+    return side == SIDE_REQUEST ? http_is_request_line(s, n) : http_status_code(s, n) != 0;
 }
 
 /* Eight bytes from i, lower-cased for letters (header names compare case-insensitively). i stays below
@@ -165,15 +163,15 @@ static __always_inline void http_count_response(struct l7_state *st, struct sock
         st->protocol = PROTO_NONE;   /* switched to another protocol */
 }
 
-/* Count the message at the start of s, a response's status `code` (http_message_start). Returns its body length
- * as far as the start line tells: 0 for none, HTTP_BODY_UNKNOWN when the headers decide. */
-static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info *si, int side, const u8 *s, u32 n,
-                                           u32 code)
+/* Count the message at the start of s. Returns its body length as far as the start line tells:
+ * 0 for none, HTTP_BODY_UNKNOWN when the headers decide. */
+static __always_inline u64 http_start_line(struct l7_state *st, struct sock_info *si, int side, const u8 *s, u32 n)
 {
     if (side == SIDE_REQUEST) {
         http_request_started(st, load_u32(s, 0) == WORD('H', 'E', 'A', 'D'), n);
         return HTTP_BODY_UNKNOWN;
     }
+    u32 code = http_status_code(s, n);
     if (http_is_interim(code))
         return 0;
     int no_body = code == 204 || code == 304 || http_answers_head(st);
@@ -190,12 +188,13 @@ static __always_inline int http_may_frame(struct l7_state *st, struct l7_directi
            !http_answers_head(st);
 }
 
-/* A response framed by alternation: a final status with a body (or 101) is counted from its status line at s,
- * `code` its status, and the response side waits for the next request. Returns 0 when the response takes the
- * full path (interim, 204, 304). */
+/* A response framed by alternation: a final status with a body (or 101) is counted from the n bytes of
+ * its status line at s, and the response side waits for the next request. Returns 0 when the response
+ * takes the full path (interim, 204, 304). */
 static __always_inline int http_framed(struct l7_state *st, struct sock_info *si, struct l7_direction *d,
-                                       const u8 *s, u32 code)
+                                       const u8 *s, u32 n)
 {
+    u32 code = http_status_code(s, n);
     if (http_is_interim(code) || code == 204 || code == 304)
         return 0;
     http_count_response(st, si, s, code);
@@ -303,8 +302,7 @@ static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l
 
 /* Puts what is next in this I/O in the scratch window, `size` bytes at most: inside a body of known length,
  * what follows the rest of it (a message, or a chunk's size line); else the I/O's start, which must start a
- * message (http_on_io judges it). Returns the bytes in the window, 0 when the I/O holds nothing to parse. One
- * copy from user memory. */
+ * message. Returns the bytes in the window, 0 when the I/O holds nothing to parse. One copy from user memory. */
 static __always_inline u32 http_window(struct l7_state *st, struct l7_direction *d, struct l7_scratch *w, int side,
                                        u32 size, u32 *carried)
 {
@@ -324,8 +322,10 @@ static __always_inline u32 http_window(struct l7_state *st, struct l7_direction 
         return http_resume_status_line(st, w, carried);
     w->offset = 0;
     u32 n = payload_read(&w->payload, 0, s, size);
-    if (n == 0)
-        http_not_a_message(st, d, side, s, 0, 0);   /* bytes out of reach: no longer in step */
+    if (!http_starts_message(side, s, n)) {
+        http_not_a_message(st, d, side, s, n, n == w->total);
+        return 0;
+    }
     return n;
 }
 
@@ -344,17 +344,16 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
     u8 *s = w->data;
     if (d->chunked)
         return http_chunk(d, w, s, n);
-    u32 code = http_message_start(side, s, n);
-    if (!code) {
+    if (!http_starts_message(side, s, n)) {
         http_not_a_message(st, d, side, s, n, w->offset + n - carried == w->total);
         return 0;
     }
     if (may_frame) {
-        if (http_framed(st, si, d, s, code))
+        if (http_framed(st, si, d, s, n))
             return 0;
         n = payload_read(&w->payload, w->offset, s, L7_WINDOW);   /* the full path needs the head */
     }
-    u64 body = http_start_line(st, si, side, s, n, code);
+    u64 body = http_start_line(st, si, side, s, n);
     struct l7_found *f = &w->found;
     http_scan_head(s, n, f);
     RELOAD();
