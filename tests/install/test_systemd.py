@@ -1,11 +1,14 @@
 """The systemd unit as scripts/install-systemd.sh installs it: `systemd-analyze verify` accepts it, and its
-ExecStart line, run with the unit's environment, starts an agent that serves /metrics. systemd is not PID 1
-here, so the script installs without starting, and the test starts the service's command itself."""
+ExecStart line, run with the unit's environment, starts an agent that serves /metrics, its probes loaded from the
+program cache the install filled (the host's cache is set aside meanwhile, so that the install starts from none).
+systemd is not PID 1 here, so the script installs without starting, and the test starts the service's command
+itself."""
 import configparser
 import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from typing import Iterator
 
 import pytest
@@ -19,6 +22,7 @@ from tests.install.conftest import ROOT
 pytestmark = [pytest.mark.kernel]
 UNIT = "/etc/systemd/system/intuition.service"
 INSTALLED = (UNIT, "/etc/intuition", "/opt/intuition")  # what scripts/install-systemd.sh writes
+PROGRAM_CACHE = "/var/cache/intuition"  # the unit's CacheDirectory, where `intuition doctor` leaves the probes
 AGENT_START_SECONDS = 120
 
 
@@ -27,6 +31,9 @@ def installed_unit() -> Iterator[configparser.ConfigParser]:
     if os.geteuid() != 0:
         skip_or_fail("installing the systemd unit needs root")
     created = [path for path in INSTALLED if not os.path.exists(path)]  # removed again after the tests
+    aside = tempfile.mkdtemp(prefix="intuition-cache-aside-", dir="/var/cache")
+    if os.path.exists(PROGRAM_CACHE):
+        os.rename(PROGRAM_CACHE, os.path.join(aside, "intuition"))
     try:
         yield _install()
     finally:
@@ -35,6 +42,10 @@ def installed_unit() -> Iterator[configparser.ConfigParser]:
                 shutil.rmtree(path)
             elif os.path.exists(path):
                 os.remove(path)
+        shutil.rmtree(PROGRAM_CACHE, ignore_errors=True)
+        if os.path.exists(os.path.join(aside, "intuition")):
+            os.rename(os.path.join(aside, "intuition"), PROGRAM_CACHE)
+        os.rmdir(aside)
 
 
 def _install() -> configparser.ConfigParser:
@@ -74,4 +85,7 @@ def test_the_units_execstart_runs_the_agent(installed_unit):
         wait_until(metrics, AGENT_START_SECONDS, "the unit's agent to serve /metrics", 0.5)
     finally:
         agent.terminate()
-        agent.wait(30)
+        output, _ = agent.communicate(timeout=30)
+    # the install's doctor compiled them: the service's first start runs no compiler
+    for module in ("start", "parsers"):
+        assert f"probes loaded from the program cache {PROGRAM_CACHE}/{module}-" in output, output
