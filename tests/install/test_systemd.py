@@ -32,8 +32,9 @@ def installed_unit() -> Iterator[configparser.ConfigParser]:
         skip_or_fail("installing the systemd unit needs root")
     created = [path for path in INSTALLED if not os.path.exists(path)]  # removed again after the tests
     aside = tempfile.mkdtemp(prefix="intuition-cache-aside-", dir="/var/cache")
+    hosts_cache = os.path.join(aside, "intuition")  # the host's cache while the test installs from none
     if os.path.exists(PROGRAM_CACHE):
-        os.rename(PROGRAM_CACHE, os.path.join(aside, "intuition"))
+        os.rename(PROGRAM_CACHE, hosts_cache)
     try:
         yield _install()
     finally:
@@ -43,8 +44,8 @@ def installed_unit() -> Iterator[configparser.ConfigParser]:
             elif os.path.exists(path):
                 os.remove(path)
         shutil.rmtree(PROGRAM_CACHE, ignore_errors=True)
-        if os.path.exists(os.path.join(aside, "intuition")):
-            os.rename(os.path.join(aside, "intuition"), PROGRAM_CACHE)
+        if os.path.exists(hosts_cache):
+            os.rename(hosts_cache, PROGRAM_CACHE)
         os.rmdir(aside)
 
 
