@@ -2,7 +2,8 @@
 machine, kernel and date; throughput against untraced and the floor, BPF time per request per program, where
 the BPF time of a request goes; the agent's CPU and memory under load, how much traffic is counted exactly,
 and how soon the agent shows it; what the TLS uprobes cost per OpenSSL call; with PNG plots in
-docs/performance/.
+docs/performance/. The file's second part, each design change measured on its own (from the JOURNAL heading on),
+is kept as it is.
 
     sudo .venv/bin/python -m benchmarks.report --before GIT_REF [--rounds 3] [--seconds 3]
 
@@ -20,15 +21,22 @@ import subprocess
 import sys
 import textwrap
 
-import matplotlib
-
-matplotlib.use("Agg")   # files only: no display
-from matplotlib import pyplot   # noqa: E402  (after choosing the backend)
-
-from benchmarks import agent_cost, capacity, freshness, overhead, profile, side_by_side, tls   # noqa: E402
+from benchmarks import agent_cost, capacity, freshness, overhead, profile, side_by_side, tls
 
 OUTPUT = os.path.join(side_by_side.ROOT, "docs", "performance.md")
 PLOTS = os.path.join(side_by_side.ROOT, "docs", "performance")
+# The heading of docs/performance.md's second part: each design change measured on its own, side by side with the
+# tree before it, by hand. A report rewrites the part above it and keeps it.
+JOURNAL = "# Measured change by change"
+
+
+def journal(report: str) -> str:
+    """The part of a report from the JOURNAL heading on, or "" where it has none."""
+    lines = report.splitlines(keepends=True)
+    for n, line in enumerate(lines):
+        if line.rstrip("\n") == JOURNAL:
+            return "".join(lines[n:])
+    return ""
 
 
 def machine() -> str:
@@ -46,6 +54,9 @@ def commit(ref: str) -> str:
 
 def plot(name: str, title: str, draw) -> str:
     """A PNG in docs/performance/ drawn by draw(axes); returns its link for the markdown."""
+    import matplotlib   # here, not at the top: journal() and the sections need no plotting library
+    matplotlib.use("Agg")   # files only: no display
+    from matplotlib import pyplot
     figure, axes = pyplot.subplots(figsize=(9, 4))
     draw(axes)
     axes.set_title(title)
@@ -168,11 +179,14 @@ def main(argv: list[str] | None = None) -> int:
              f"Current tree: {commit('HEAD')}; previous design: {commit(args.before)}. Load average at the "
              f"start (other work on the host): {' '.join(f'{n:.2f}' for n in os.getloadavg())}.", ""]
 
+    with open(OUTPUT) as f:
+        kept = journal(f.read())
+
     def written(section: list[str]) -> None:
         """Each benchmark's section is written as soon as it is measured: a later failure keeps it."""
         lines.extend(section)
         with open(OUTPUT, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
 
     # The agents' memory first: once this process loads probes itself (profile, capacity), it maps the
     # compiler's libraries too, and pages two processes share stay resident (tracer/capture/compiler_memory.py).
