@@ -6,10 +6,9 @@
  * of the shared sources, tracer/capture/loader.py). BCC's rewriter checks each call it sees to a function of that
  * name against the kernel's symbols (for kernels before 5.5, which lack the helper) and builds a table of all
  * 120,000 of them anew for each call: a third of a second of each module's compile (docs/performance.md, "The
- * start's compile, part by part"). These sources need 6.3 (the sock length tracepoints). Declared returning long, as
- * the kernel's helper does: BCC's int makes clang sign-extend the result after each call (docs/performance.md,
- * "The user-read helper returning long"). */
-static long (*read_user_memory)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
+ * start's compile, part by part"). These sources need 6.3 (the sock length tracepoints). Declared as BCC declares
+ * it, so that the programs are the same, instruction for instruction. */
+static int (*read_user_memory)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
 #define bpf_probe_read_user read_user_memory
 
 /* x86_64 syscall numbers */
