@@ -11,22 +11,18 @@ import ctypes
 import os
 from collections.abc import Iterator
 
-from tracer.capture import btf, btf_tracepoints
+from tracer.capture import btf, btf_tracepoints, loader
 
 _READ_SIZE = 1 << 20
 
 
 def load_tp_btf(b, function: str, tracepoint: str) -> int:
     """Loads `function` of BCC module `b` as a BTF-typed raw tracepoint program on `tracepoint`; returns its file
-    descriptor, named `function` in the kernel. Raises OSError with the verifier's log."""
-    import bcc
-    bcc_lib = bcc.libbcc.lib
-    start = bcc_lib.bpf_function_start(b.module, function.encode())
-    if not start:
-        raise ValueError(f"the module has no function {function}")
+    descriptor, named `function` in the kernel. Raises OSError with the verifier's log, ProbeError for a function
+    the module lacks."""
+    insns = loader.function_instructions(b, function.encode())
     with btf.KernelBTF() as kbtf:
         btf_id = kbtf.typedef_id(btf_tracepoints.TYPEDEF_PREFIX + tracepoint)
-    insns = ctypes.string_at(start, bcc_lib.bpf_function_size(b.module, function.encode()))
     return btf_tracepoints.load(function, insns, b"GPL", btf_id)
 
 

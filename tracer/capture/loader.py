@@ -291,6 +291,15 @@ def _install_parsers(b, info: ProbeInfo, table: str, programs: dict[str, int], l
             info.hooks[name] = "tail_call"
 
 
+def function_instructions(b, name: bytes) -> bytes:
+    """The compiled instructions of BCC module b's function `name`, as BCC would load them."""
+    lib = _bcc().libbcc.lib
+    start = lib.bpf_function_start(b.module, name)
+    if not start:
+        raise ProbeError(f"the probes have no program {name.decode()}")
+    return ctypes.string_at(start, lib.bpf_function_size(b.module, name))
+
+
 def _load_tracing(b, name: str, attach_btf_id: int):
     """BCC's load_func for a BTF-typed raw tracepoint's program (tracer/capture/btf_tracepoints.py says why BCC
     cannot): the module's program of that name, loaded once for the prototype of attach_btf_id, and made the
@@ -298,12 +307,8 @@ def _load_tracing(b, name: str, attach_btf_id: int):
     key = name.encode()
     if key not in b.funcs:
         bcc = _bcc()
-        lib = bcc.libbcc.lib
-        start = lib.bpf_function_start(b.module, key)
-        if not start:
-            raise ProbeError(f"the probes have no program {name}")
-        insns = ctypes.string_at(start, lib.bpf_function_size(b.module, key))
-        fn = bcc.BPF.Function(b, key, btf_tracepoints.load(name, insns, lib.bpf_module_license(b.module),
+        fn = bcc.BPF.Function(b, key, btf_tracepoints.load(name, function_instructions(b, key),
+                                                           bcc.libbcc.lib.bpf_module_license(b.module),
                                                            attach_btf_id))
         fn.attach_btf_id = attach_btf_id  # what the program cache keeps of it (cached_programs)
         b.funcs[key] = fn
@@ -494,7 +499,7 @@ def cached_programs(b, attach_type: int = -1) -> list[CachedProgram]:
         name = lib.bpf_function_name(b.module, index)
         if name not in b.funcs:
             continue
-        insns = ctypes.string_at(lib.bpf_function_start(b.module, name), lib.bpf_function_size(b.module, name))
+        insns = function_instructions(b, name)
         fn = b.funcs[name]
         attach_btf_id = getattr(fn, "attach_btf_id", 0)
         programs.append(CachedProgram(name.decode(), program_cache.program_type(fn.fd),
