@@ -28,12 +28,14 @@ class Load:
         return text
 
 
-def wrk(port: int, seconds: float, load: Load = Load(connections=8), scheme: str = "http") -> tuple[int, float]:
-    """Requests wrk completed against nginx's `load.path`, and in how many seconds."""
+def wrk(port: int, seconds: float, load: Load = Load(connections=8), scheme: str = "http",
+        cpu: int | None = None) -> tuple[int, float]:
+    """Requests wrk completed against nginx's `load.path`, and in how many seconds; run on CPU `cpu` if given."""
     with tempfile.NamedTemporaryFile("w", prefix="perf-wrk-", suffix=".lua") as script:
         script.write(load.script())
         script.flush()
-        out = subprocess.run(["wrk", "-t1", f"-c{load.connections}", f"-d{seconds}s", "-s", script.name,
+        pinned = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        out = subprocess.run(pinned + ["wrk", "-t1", f"-c{load.connections}", f"-d{seconds}s", "-s", script.name,
                               f"{scheme}://127.0.0.1:{port}{load.path}"],
                              check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)

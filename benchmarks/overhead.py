@@ -6,13 +6,16 @@ false`), and with the agent parsing requests (the default).
     sudo .venv/bin/python -m benchmarks.overhead [--rounds 5] [--seconds 5] [--long-head] [--before GIT_REF]
 
 --before adds the agent as of another commit (both settings), exported with git archive. Each round runs the
-arms in turn (ABAB...: the machine's drift hits all arms alike) and the ratios are
-medians of per-round ratios to the round's untraced run. Each traced arm starts its process, waits until it
-is ready, runs wrk for throughput, then runs wrk again with the kernel's run-time accounting on (it costs
-every program run two clock reads, so throughput is measured without it) for the BPF time per request, per
-program, which covers both ends of each request: wrk's and nginx's. The throughput run also gives nginx's and
-wrk's CPU time per request (user and system): it holds what the accounting misses, such as the event record a
-classic tracepoint fills before its program runs. --long-head asks nginx's /long-head, whose response head is
+traced arms in turn with an untraced run before the first and after each (U A U B U ...), and a traced arm's
+ratio is the median over rounds of its rate to the mean of the two untraced runs around it
+(benchmarks/bracketing.py); the untraced row's ratio is each untraced run to the one before it, the noise the
+others carry. Spreads are interquartile ranges of those per-round ratios, and the lowest and highest. nginx's
+worker runs on CPU 0 and wrk on CPU 1: unpinned, untraced runs spread twice as wide (docs/performance.md).
+Each traced arm starts its process, waits until it is ready, runs wrk for throughput, then runs wrk again
+with the kernel's run-time accounting on (it costs every program run two clock reads, so throughput is
+measured without it) for the BPF time per request, per program, which covers both ends of each request: wrk's
+and nginx's. The throughput run also gives nginx's and wrk's CPU time per request (user and system): it holds
+what the accounting misses, such as the event record a classic tracepoint fills before its program runs. --long-head asks nginx's /long-head, whose response head is
 longer than /ok's by two headers: the HTTP parser's cost grows with the head it scans.
 """
 from __future__ import annotations
@@ -24,16 +27,18 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from benchmarks import bpf_programs, side_by_side
+from benchmarks.bracketing import Round, bracketed_ratio, quartiles, untraced_drifts
 from benchmarks.load import Load, wrk
-from benchmarks.process_cpu import children_cpu_seconds, cpu_seconds, nginx_cpu_seconds
+from benchmarks.process_cpu import (children_cpu_seconds, cpu_seconds, machine_task_cpu_seconds, nginx_cpu_seconds,
+                                    nginx_workers)
 from benchmarks.side_by_side import ROOT, agent
 from tests.helpers.servers import Nginx, running_nginx, stop
 
 WRK_CONNECTIONS = 8
+NGINX_CPU, WRK_CPU = 0, 1
 ARM_TITLES = {"untraced": "untraced", "floor": "floor (empty programs, same hooks)",
               "floor classic": "floor, classic sock length tracepoints",
               "l4": "agent, capture.l7: false", "l7": "agent, L7 on (default)",
@@ -46,6 +51,8 @@ class Run:
     seconds: float
     load_cpu_us: float = 0.0            # nginx's and wrk's CPU time per request, in µs
     agent_cpu_seconds: float = 0.0
+    others_cpu_seconds: float = 0.0     # other tasks' CPU meanwhile: the machine is shared, and the kernel lock
+                                        # covers only benchmarks and kernel tests (the brief's rules)
     start_seconds: float = 0.0          # from starting the process to its programs attached (agent: /healthz 200)
     rss_mb: float = 0.0                 # the process's resident memory after its runs
     bpf_ns_per_request: float = 0.0
@@ -55,6 +62,10 @@ class Run:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def others_share(self) -> float:
+        return self.others_cpu_seconds / self.seconds
 
 
 def rss_mb(pid: int) -> float:
@@ -79,9 +90,11 @@ def floor(classic: bool):
 def load_run(nginx: Nginx, seconds: int, load: Load) -> Run:
     """A wrk run for throughput, with nginx's and wrk's CPU time per request. wrk is the only child this process
     waits for meanwhile."""
-    cpu = nginx_cpu_seconds(nginx.pid) + children_cpu_seconds()
-    run = Run(*wrk(nginx.port, seconds, load))
-    run.load_cpu_us = (nginx_cpu_seconds(nginx.pid) + children_cpu_seconds() - cpu) / run.requests * 1e6
+    machine, cpu = machine_task_cpu_seconds(), nginx_cpu_seconds(nginx.pid) + children_cpu_seconds()
+    run = Run(*wrk(nginx.port, seconds, load, cpu=WRK_CPU))
+    load_cpu = nginx_cpu_seconds(nginx.pid) + children_cpu_seconds() - cpu
+    run.load_cpu_us = load_cpu / run.requests * 1e6
+    run.others_cpu_seconds = machine_task_cpu_seconds() - machine - load_cpu
     return run
 
 
@@ -91,9 +104,10 @@ def traced_run(process: subprocess.Popen, nginx: Nginx, seconds: int, attached: 
     cpu = cpu_seconds(process.pid)
     run = load_run(nginx, seconds, load)
     run.agent_cpu_seconds = cpu_seconds(process.pid) - cpu
+    run.others_cpu_seconds -= run.agent_cpu_seconds
     with bpf_programs.accounting():
         before = bpf_programs.programs_of(process.pid)
-        accounted, _ = wrk(nginx.port, seconds, load)
+        accounted, _ = wrk(nginx.port, seconds, load, cpu=WRK_CPU)
         after = bpf_programs.programs_of(process.pid)
     for program in bpf_programs.delta(before, after):
         if program.run_cnt:
@@ -119,26 +133,37 @@ def arm_run(arm: str, nginx: Nginx, seconds: int, before: str | None, load: Load
 
 
 def measure(rounds: int, seconds: int, before: str | None = None,
-            load: Load = Load(WRK_CONNECTIONS)) -> list[dict[str, Run]]:
-    """Rounds of every arm; with `before` (a source tree), also the agent of that tree."""
-    arms = ["untraced", "floor", "floor classic", "l4", "l7"] + (["l4 before", "l7 before"] if before else [])
+            load: Load = Load(WRK_CONNECTIONS)) -> list[Round[Run]]:
+    """Rounds of every traced arm, each between two untraced runs; with `before` (a source tree), also the agent
+    of that tree."""
+    arms = ["floor", "floor classic", "l4", "l7"] + (["l4 before", "l7 before"] if before else [])
     with running_nginx() as nginx:
+        for worker in nginx_workers(nginx.pid):
+            os.sched_setaffinity(worker, {NGINX_CPU})
         results = []
         for n in range(rounds):
-            runs = {arm: arm_run(arm, nginx, seconds, before, load) for arm in arms}
-            print(f"round {n + 1}: " + ", ".join(f"{arm} {run.rate:.0f}/s" for arm, run in runs.items()), flush=True)
-            results.append(runs)
+            round_ = Round(untraced=[arm_run("untraced", nginx, seconds, before, load)], traced={})
+            for arm in arms:
+                round_.traced[arm] = arm_run(arm, nginx, seconds, before, load)
+                round_.untraced.append(arm_run("untraced", nginx, seconds, before, load))
+            print(f"round {n + 1}: untraced " + " ".join(f"{run.rate:.0f}" for run in round_.untraced) + "/s, "
+                  + ", ".join(f"{arm} {run.rate:.0f}/s" for arm, run in round_.traced.items())
+                  + "; other tasks' CPU in these runs, % of a core: "
+                  + " ".join(f"{run.others_share * 100:.0f}" for run in round_.untraced + list(round_.traced.values())),
+                  flush=True)
+            results.append(round_)
         return results
 
 
 @dataclass
 class Summary:
-    """Medians over rounds, per arm."""
+    """Medians over rounds, per arm; the untraced arm's over all its runs."""
     rate: dict[str, float]
-    ratio: dict[str, float]             # to the same round's untraced run
+    ratio: dict[str, float]                  # to the untraced runs around it (untraced: to the run before)
+    quartiles: dict[str, tuple[float, float]]    # of the per-round ratios
     spread: dict[str, tuple[float, float]]   # lowest and highest per-round ratio
     load_cpu_us: dict[str, float]            # nginx's and wrk's CPU µs per request
-    added_cpu_us: dict[str, float]           # ... minus the same round's untraced run's
+    added_cpu_us: dict[str, float]           # ... minus the mean of the untraced runs around it
     bpf_ns: dict[str, float]
     bpf_runs: dict[str, float]
     programs: dict[str, dict[str, tuple[float, float]]]   # arm -> program -> (ns, runs) per request
@@ -147,45 +172,52 @@ class Summary:
     rss_mb: dict[str, float]
 
 
-def summarise(results: list[dict[str, Run]]) -> Summary:
-    def median(arm, value):
-        return statistics.median(value(runs[arm], runs) for runs in results)
+def summarise(results: list[Round[Run]]) -> Summary:
+    arms = list(results[0].traced)
 
-    arms = list(results[0])
-    ratios = {arm: [runs[arm].rate / runs["untraced"].rate for runs in results] for arm in arms}
+    def median(arm, value):
+        return statistics.median(value(round_.traced[arm], *round_.bracket(arm)) for round_ in results)
+
+    untraced = [run for round_ in results for run in round_.untraced]
+    ratios = {"untraced": [drift for round_ in results for drift in untraced_drifts([r.rate for r in round_.untraced])]}
+    ratios |= {arm: [bracketed_ratio(round_.traced[arm].rate, *(r.rate for r in round_.bracket(arm)))
+                     for round_ in results] for arm in arms}
     programs: dict[str, dict[str, tuple[float, float]]] = {}
-    for arm in arms[1:]:
-        names = sorted({name for runs in results for name in runs[arm].programs})
-        per_program = defaultdict(tuple)
-        for name in names:
-            per_program[name] = (median(arm, lambda r, _: r.programs.get(name, (0.0, 0.0))[0]),
-                                 median(arm, lambda r, _: r.programs.get(name, (0.0, 0.0))[1]))
-        programs[arm] = dict(per_program)
+    for arm in arms:
+        names = sorted({name for round_ in results for name in round_.traced[arm].programs})
+        programs[arm] = {name: (median(arm, lambda r, *_: r.programs.get(name, (0.0, 0.0))[0]),
+                                median(arm, lambda r, *_: r.programs.get(name, (0.0, 0.0))[1])) for name in names}
+
+    def per_arm(value, untraced_value=0.0):
+        return {"untraced": untraced_value} | {arm: median(arm, value) for arm in arms}
+
     return Summary(
-        rate={arm: median(arm, lambda r, _: r.rate) for arm in arms},
-        ratio={arm: statistics.median(ratios[arm]) for arm in arms},
-        spread={arm: (min(ratios[arm]), max(ratios[arm])) for arm in arms},
-        load_cpu_us={arm: median(arm, lambda r, _: r.load_cpu_us) for arm in arms},
-        added_cpu_us={arm: median(arm, lambda r, runs: r.load_cpu_us - runs["untraced"].load_cpu_us) for arm in arms},
-        bpf_ns={arm: median(arm, lambda r, _: r.bpf_ns_per_request) for arm in arms},
-        bpf_runs={arm: median(arm, lambda r, _: r.bpf_runs_per_request) for arm in arms},
+        rate=per_arm(lambda r, *_: r.rate, statistics.median(r.rate for r in untraced)),
+        ratio={arm: statistics.median(values) for arm, values in ratios.items()},
+        quartiles={arm: quartiles(values) for arm, values in ratios.items()},
+        spread={arm: (min(values), max(values)) for arm, values in ratios.items()},
+        load_cpu_us=per_arm(lambda r, *_: r.load_cpu_us, statistics.median(r.load_cpu_us for r in untraced)),
+        added_cpu_us=per_arm(lambda r, before, after: r.load_cpu_us - (before.load_cpu_us + after.load_cpu_us) / 2),
+        bpf_ns=per_arm(lambda r, *_: r.bpf_ns_per_request),
+        bpf_runs=per_arm(lambda r, *_: r.bpf_runs_per_request),
         programs=programs,
-        cpu_per_100k={arm: median(arm, lambda r, _: r.agent_cpu_seconds / r.requests * 100_000) for arm in arms},
-        start_seconds={arm: median(arm, lambda r, _: r.start_seconds) for arm in arms},
-        rss_mb={arm: median(arm, lambda r, _: r.rss_mb) for arm in arms},
+        cpu_per_100k=per_arm(lambda r, *_: r.agent_cpu_seconds / r.requests * 100_000),
+        start_seconds=per_arm(lambda r, *_: r.start_seconds),
+        rss_mb=per_arm(lambda r, *_: r.rss_mb),
     )
 
 
 def report(summary: Summary) -> str:
-    lines = [f"{'arm':38} {'req/s':>8} {'ratio':>6} {'spread':>13} {'BPF ns/req':>10} {'runs/req':>8} "
-             f"{'CPU µs/req':>10} {'added':>6}"]
+    lines = [f"{'arm':38} {'req/s':>8} {'ratio':>6} {'quartiles':>13} {'lowest-highest':>14} {'BPF ns/req':>10} "
+             f"{'runs/req':>8} {'CPU µs/req':>10} {'added':>6}"]
     for arm in summary.rate:
-        low, high = summary.spread[arm]
+        (first, third), (low, high) = summary.quartiles[arm], summary.spread[arm]
         lines.append(f"{ARM_TITLES[arm]:38} {summary.rate[arm]:8.0f} {summary.ratio[arm]:6.3f} "
-                     f"{low:6.3f}-{high:6.3f} {summary.bpf_ns[arm]:10.0f} {summary.bpf_runs[arm]:8.2f} "
-                     f"{summary.load_cpu_us[arm]:10.2f} {summary.added_cpu_us[arm]:6.2f}")
-    lines.append("CPU µs/req: nginx's and wrk's user and system time per request in the throughput run; added: "
-                 "minus the same round's untraced run (median of rounds)")
+                     f"{first:6.3f}-{third:6.3f} {low:7.3f}-{high:6.3f} {summary.bpf_ns[arm]:10.0f} "
+                     f"{summary.bpf_runs[arm]:8.2f} {summary.load_cpu_us[arm]:10.2f} {summary.added_cpu_us[arm]:6.2f}")
+    lines.append("ratio: median over rounds of the rate to the mean of the untraced runs just before and after; "
+                 "CPU µs/req: nginx's and wrk's user and system time per request in the throughput run; added: "
+                 "minus the mean of the untraced runs around it (median of rounds)")
     for arm in summary.programs:
         lines.append(f"{ARM_TITLES[arm]}: per program, ns and runs per request")
         for name, (ns, runs) in sorted(summary.programs[arm].items(), key=lambda item: -item[1][0]):
@@ -211,8 +243,9 @@ def options(parser: argparse.ArgumentParser) -> None:
 
 def benchmark(args: argparse.Namespace, before: str | None) -> str:
     load = Load(WRK_CONNECTIONS, path="/long-head" if args.long_head else "/ok")
-    print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} {load.path} on loopback, {args.rounds} rounds of {args.seconds} s, "
-          f"{os.cpu_count()} CPUs, kernel {os.uname().release}", flush=True)
+    print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} {load.path} on loopback, nginx's worker on CPU {NGINX_CPU}, wrk on "
+          f"CPU {WRK_CPU}, {args.rounds} rounds of {args.seconds} s, {os.cpu_count()} CPUs, kernel "
+          f"{os.uname().release}", flush=True)
     return report(summarise(measure(args.rounds, args.seconds, before, load)))
 
 

@@ -13,12 +13,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
 
 
+def machine_task_cpu_seconds() -> float:
+    """User and system time of every task on the machine, both CPUs; softirq and irq time apart (loopback's
+    softirq work is counted there, not in the tasks that cause it)."""
+    with open("/proc/stat") as f:
+        user, nice, system = (int(field) for field in f.readline().split()[1:4])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
+def nginx_workers(master: int) -> list[int]:
+    with open(f"/proc/{master}/task/{master}/children") as f:
+        return [int(pid) for pid in f.read().split()]
+
+
 def nginx_cpu_seconds(master: int) -> float:
     """nginx's master and its workers."""
-    with open(f"/proc/{master}/task/{master}/children") as f:
-        return sum(cpu_seconds(int(pid)) for pid in f.read().split()) + cpu_seconds(master)
+    return sum(cpu_seconds(pid) for pid in nginx_workers(master)) + cpu_seconds(master)

@@ -83,8 +83,9 @@ def overhead_section(summary: overhead.Summary, rounds: int, seconds: int) -> li
     lines = [
         "## Throughput and BPF time", "",
         f"nginx (one worker) under `wrk -t1 -c{overhead.WRK_CONNECTIONS}` on loopback; {rounds} rounds of "
-        f"{seconds} s, each round running every arm in turn. Ratios are medians of per-round ratios to the same "
-        "round's untraced run (lowest and highest in brackets). BPF time is the kernel's own accounting "
+        f"{seconds} s, nginx's worker and wrk pinned to different CPUs, each round running every traced arm in turn "
+        "between untraced runs. Ratios are medians of per-round ratios to the mean of the untraced runs just before "
+        "and after (untraced: to the untraced run before; lowest and highest in brackets). BPF time is the kernel's own accounting "
         "(`BPF_ENABLE_STATS`) in a second wrk run of each arm, per request, both ends (wrk's and nginx's).", "",
         "| arm | requests/s | of untraced | BPF ns per request | program runs per request |",
         "|---|---|---|---|---|",
