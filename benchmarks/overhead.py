@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from benchmarks import bpf_programs, side_by_side
 from benchmarks.bracketing import Round, bracketed_ratio, quartiles, untraced_drifts
 from benchmarks.load import Load, wrk
-from benchmarks.process_cpu import (children_cpu_seconds, cpu_seconds, machine_task_cpu_seconds, nginx_cpu_seconds,
+from benchmarks.process_cpu import (children_cpu_seconds, cpu_seconds, machine_busy_seconds, nginx_cpu_seconds,
                                     nginx_workers)
 from benchmarks.side_by_side import ROOT, agent
 from tests.helpers.servers import Nginx, running_nginx, stop
@@ -90,11 +90,11 @@ def floor(classic: bool):
 def load_run(nginx: Nginx, seconds: int, load: Load) -> Run:
     """A wrk run for throughput, with nginx's and wrk's CPU time per request. wrk is the only child this process
     waits for meanwhile."""
-    machine, cpu = machine_task_cpu_seconds(), nginx_cpu_seconds(nginx.pid) + children_cpu_seconds()
+    machine, cpu = machine_busy_seconds(), nginx_cpu_seconds(nginx.pid) + children_cpu_seconds()
     run = Run(*wrk(nginx.port, seconds, load, cpu=WRK_CPU))
     load_cpu = nginx_cpu_seconds(nginx.pid) + children_cpu_seconds() - cpu
     run.load_cpu_us = load_cpu / run.requests * 1e6
-    run.others_cpu_seconds = machine_task_cpu_seconds() - machine - load_cpu
+    run.others_cpu_seconds = machine_busy_seconds() - machine - load_cpu
     return run
 
 

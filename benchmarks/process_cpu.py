@@ -13,12 +13,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
 
 
-def machine_task_cpu_seconds() -> float:
-    """User and system time of every task on the machine, both CPUs; softirq and irq time apart (loopback's
-    softirq work is counted there, not in the tasks that cause it)."""
+def machine_busy_seconds() -> float:
+    """Busy time of the whole machine, both CPUs: user, nice, system, irq and softirq. A task's system time
+    holds the irq and softirq ticks that land while it runs (loopback's softirq work, mostly), so a sum of
+    tasks' times is comparable with this total, not with user and system alone."""
     with open("/proc/stat") as f:
-        user, nice, system = (int(field) for field in f.readline().split()[1:4])
-    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+        user, nice, system, _idle, _iowait, irq, softirq = (int(field) for field in f.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu_seconds() -> float:
