@@ -11,14 +11,17 @@ import os
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .capture.collector import Collector
 from .config import Config
-from .container_health import CgroupStats, ContainerHealth
-from .graph import Graph
-from .identity import Identity, KubeApi
-from .metrics import SelfStats
+
+if TYPE_CHECKING:
+    from .container_health import ContainerHealth
+    from .graph import Graph
+    from .identity import Identity
+    from .metrics import SelfStats
 
 log = logging.getLogger(__name__)
 NODE_NAME_VARIABLE = "INTUITION_NODE_NAME"  # set where the hostname is not the node's (a pod: charts/intuition)
@@ -59,6 +62,10 @@ class Agent:
     def _run(self) -> None:
         try:
             self.collector.start()
+            # imported once the probes load: tracer/cli.py imports them meanwhile (issue 10's start)
+            from .container_health import CgroupStats, ContainerHealth
+            from .graph import Graph
+            from .identity import Identity, KubeApi
             info = self.collector.probe_info
             self.container_health = ContainerHealth(CgroupStats(info.cgroup_mode), self.config.history.interval_seconds)
             cluster = self.config.cluster
@@ -117,6 +124,7 @@ class Agent:
         return True, f"probes attached, last drain {age:.1f} s ago{tls}"
 
     def self_stats(self) -> SelfStats:
+        from .metrics import SelfStats
         return SelfStats(
             version=__version__,
             probes=dict(self.collector.probe_info.hooks),

@@ -6,21 +6,22 @@ here the agent's graph, or a Prometheus server, becomes the dashboard's source, 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
+import threading
 
-from dashboard.app import create_app
-from dashboard.prometheus_source import PrometheusSource
-from dashboard.sources import GraphSource
-
-from . import __version__, doctor
+from . import __version__
 from .agent import Agent
 from .capture.loader import ProbeError
 from .config import Config, ConfigError, load_config, parse_listen
-from .metrics import IntuitionCollector
 from .web import ListenError, serve_until_signal
 
 log = logging.getLogger(__name__)
+# what the agent's app and graph need once the probes are loaded (~0.3 s of imports, Flask the most): imported in a
+# thread while the load compiles, so that the load starts first and these use the time clang leaves the GIL free
+AFTER_LOAD_MODULES = ("dashboard.app", "dashboard.sources", "tracer.metrics", "tracer.graph", "tracer.identity",
+                      "tracer.container_health")
 
 EPILOG = """examples:
   intuition doctor                       check that this host can run the agent
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "doctor":
+        from . import doctor  # its Docker and Kubernetes clients are no part of the agent's start
         checks = doctor.run_checks(args.docker_url)
         print(doctor.render(checks))
         return doctor.exit_code(checks)
@@ -91,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def agent_app(agent: Agent):
     """The dashboard's app over a started agent's graph, its metrics behind /metrics."""
+    # imported here, not at the top, so that the agent's load starts before them (AFTER_LOAD_MODULES)
+    from dashboard.app import create_app
+    from dashboard.sources import GraphSource
+
+    from .metrics import IntuitionCollector
     metrics = IntuitionCollector(agent.graph, agent.identity, agent.self_stats, agent.config.metrics.service_graph,
                                  agent.container_health)
     return create_app(GraphSource(agent.graph, agent.identity, agent.health, [metrics], agent.container_health),
@@ -100,7 +107,10 @@ def agent_app(agent: Agent):
 def _agent(config: Config) -> int:
     """`intuition run` and `intuition agent`: probes, graph and app in one process."""
     agent = Agent(config)
+    importer = threading.Thread(target=_import_after_load, name="intuition-import")
+    importer.start()
     agent.start()
+    importer.join()
     try:
         serve_until_signal(agent_app(agent), config.listen)
     finally:
@@ -108,8 +118,15 @@ def _agent(config: Config) -> int:
     return 0
 
 
+def _import_after_load() -> None:
+    for name in AFTER_LOAD_MODULES:
+        importlib.import_module(name)
+
+
 def _dashboard(config: Config, prometheus: str) -> int:
     """The cluster view from Prometheus: no probes, so no root."""
+    from dashboard.app import create_app
+    from dashboard.prometheus_source import PrometheusSource
     try:
         source = PrometheusSource(prometheus)
     except ValueError as e:

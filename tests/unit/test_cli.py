@@ -51,3 +51,11 @@ def test_listening_beyond_loopback_without_auth_warns_at_start(tmp_path, monkeyp
     assert cli.main(["dashboard", "--prometheus", "http://127.0.0.1:9090", "--config", str(config),
                      "--listen", listen]) == 0
     assert any("without auth" in r.getMessage() for r in caplog.records) == warned
+
+
+def test_the_agent_command_imports_neither_flask_nor_the_graph_before_its_load_starts():
+    # they import beside the probes' load instead (cli.AFTER_LOAD_MODULES, docs/performance.md, issue 10's start)
+    probe = "import sys, tracer.cli; print(' '.join(sorted(set(sys.argv[1:]) & set(sys.modules))))"
+    imported = subprocess.run([sys.executable, "-c", probe, "flask", *cli.AFTER_LOAD_MODULES],
+                              capture_output=True, text=True, timeout=60, check=True)
+    assert imported.stdout.strip() == ""
