@@ -15,8 +15,9 @@ Each traced arm starts its process, waits until it is ready, runs wrk for throug
 with the kernel's run-time accounting on (it costs every program run two clock reads, so throughput is
 measured without it) for the BPF time per request, per program, which covers both ends of each request: wrk's
 and nginx's. The throughput run also gives nginx's and wrk's CPU time per request (user and system): it holds
-what the accounting misses, such as the event record a classic tracepoint fills before its program runs. --long-head asks nginx's /long-head, whose response head is
-longer than /ok's by two headers: the HTTP parser's cost grows with the head it scans.
+what the accounting misses, such as the event record a classic tracepoint fills before its program runs.
+--long-head asks nginx's /long-head, whose response head is longer than /ok's by two headers: the HTTP parser's
+cost grows with the head it scans.
 """
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ class Run:
     seconds: float
     load_cpu_us: float = 0.0            # nginx's and wrk's CPU time per request, in µs
     agent_cpu_seconds: float = 0.0
-    others_cpu_seconds: float = 0.0     # other tasks' CPU meanwhile: the machine is shared, and the kernel lock
-                                        # covers only benchmarks and kernel tests (the brief's rules)
+    others_cpu_seconds: float = 0.0     # other tasks' CPU meanwhile: a run on a shared machine shows whether
+                                        # someone else's work landed in it
     start_seconds: float = 0.0          # from starting the process to its programs attached (agent: /healthz 200)
     rss_mb: float = 0.0                 # the process's resident memory after its runs
     bpf_ns_per_request: float = 0.0
@@ -120,8 +121,6 @@ def traced_run(process: subprocess.Popen, nginx: Nginx, seconds: int, attached: 
 
 
 def arm_run(arm: str, nginx: Nginx, seconds: int, before: str | None, load: Load) -> Run:
-    if arm == "untraced":
-        return load_run(nginx, seconds, load)
     started = time.monotonic()
     if arm.startswith("floor"):
         with floor(classic=arm == "floor classic") as process:
@@ -142,10 +141,10 @@ def measure(rounds: int, seconds: int, before: str | None = None,
             os.sched_setaffinity(worker, {NGINX_CPU})
         results = []
         for n in range(rounds):
-            round_ = Round(untraced=[arm_run("untraced", nginx, seconds, before, load)], traced={})
+            round_ = Round(untraced=[load_run(nginx, seconds, load)], traced={})
             for arm in arms:
                 round_.traced[arm] = arm_run(arm, nginx, seconds, before, load)
-                round_.untraced.append(arm_run("untraced", nginx, seconds, before, load))
+                round_.untraced.append(load_run(nginx, seconds, load))
             print(f"round {n + 1}: untraced " + " ".join(f"{run.rate:.0f}" for run in round_.untraced) + "/s, "
                   + ", ".join(f"{arm} {run.rate:.0f}/s" for arm, run in round_.traced.items())
                   + "; other tasks' CPU in these runs, % of a core: "

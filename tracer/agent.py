@@ -62,7 +62,8 @@ class Agent:
     def _run(self) -> None:
         try:
             self.collector.start()
-            # imported once the probes load: tracer/cli.py imports them meanwhile (issue 10's start)
+            # imported once the probes load: tracer/cli.py imports them meanwhile (docs/performance.md, "The agent's
+            # imports beside the probes' load")
             from .container_health import CgroupStats, ContainerHealth
             from .graph import Graph
             from .identity import Identity, KubeApi

@@ -54,7 +54,8 @@ def test_listening_beyond_loopback_without_auth_warns_at_start(tmp_path, monkeyp
 
 
 def test_the_agent_command_imports_neither_flask_nor_the_graph_before_its_load_starts():
-    # they import beside the probes' load instead (cli.AFTER_LOAD_MODULES, docs/performance.md, issue 10's start)
+    # they import beside the probes' load instead (cli.AFTER_LOAD_MODULES; docs/performance.md, "The agent's
+    # imports beside the probes' load")
     probe = "import sys, tracer.cli; print(' '.join(sorted(set(sys.argv[1:]) & set(sys.modules))))"
     imported = subprocess.run([sys.executable, "-c", probe, "flask", *cli.AFTER_LOAD_MODULES],
                               capture_output=True, text=True, timeout=60, check=True)
