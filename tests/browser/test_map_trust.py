@@ -42,10 +42,13 @@ def test_an_edge_with_a_fifth_of_500s_draws_a_fifth_of_its_dots_red(page, agent)
     page.wait(lambda: page.js(danger) >= 10, "web -> api to carry its 500s")
     page.node_point("api")  # laid out and settled
     hook(page, "resetDots", "web--api")
-    counts = page.wait(lambda: (c := hook(page, "dots", "web--api")["launched"]) and sum(c.values()) >= 400 and c,
-                       "400 dots on web -> api")
+    # Vizceral releases each tick's fraction of a dot at random (ConnectionView.update), so the red share
+    # is a sample: over 1600 dots its mean is 0.21 (the wobble's 10/50 to 12/54) with a spread of 0.009,
+    # and the bounds lie 5.5 spreads away. Over 400 dots they lay 2 spreads away and failed 1 run in 80.
+    counts = page.wait(lambda: (c := hook(page, "dots", "web--api")["launched"]) and sum(c.values()) >= 1600 and c,
+                       "1600 dots on web -> api", timeout=120)
     share = counts.get("danger", 0) / sum(counts.values())
-    assert 0.15 <= share <= 0.25, counts
+    assert 0.16 <= share <= 0.26, counts
     assert set(counts) == {"normal", "danger"}
     flying = hook(page, "dots", "web--api")["inFlight"]
     assert flying.get("danger", 0) > 0 and flying.get("normal", 0) > 0, flying
