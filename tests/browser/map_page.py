@@ -57,6 +57,22 @@ return {
 };
 """
 
+# A watch for MapPage.watch, written into the script's text (the page's CSP forbids building a function from
+# a string at run time; a WebDriver script is not subject to it).
+WATCH = """
+const watched = (window.__watched = window.__watched || []);
+const id = watched.push(null) - 1;
+const timer = setInterval(() => {
+  if (CONDITION) {
+    watched[id] = Date.now() / 1000;
+    clearInterval(timer);
+  }
+}, 50);
+return id;
+"""
+
+ERROR_SHOWN = "document.getElementById('freshness').dataset.state === 'error'"  # a condition for MapPage.watch
+
 
 class MapPage:
     def __init__(self, driver: WebDriver, base_url: str) -> None:
@@ -73,6 +89,16 @@ class MapPage:
             except StaleElementReferenceException:  # the page re-rendered it meanwhile (every 2 s): look again
                 return None
         return wait_until(settled, timeout, what, interval=0.2)
+
+    def watch(self, condition: str) -> int:
+        """Start noting when the JavaScript expression `condition` first holds, checked by the page itself every
+        50 ms: a bound on how soon the page shows something then times the page, not this test's polling
+        through the WebDriver. Returns the watch's number for seen_at; a page load forgets it."""
+        return self.js(WATCH.replace("CONDITION", condition))
+
+    def seen_at(self, watch: int, what: str, timeout: float = 60.0) -> float:
+        """When (Unix time, the page's clock: the host's) the page first met the watch's condition."""
+        return self.wait(lambda: self.js("return window.__watched[arguments[0]]", watch), what, timeout)
 
     def texts(self, selector: str) -> list[str]:
         """Text of every element matching selector, read at once (the page re-renders them every 2 s)."""

@@ -270,8 +270,8 @@ def test_failing_edge_turns_red_with_a_notice(page, agent):
     page.wait_for_names(SHOP)
     agent.failing = True
     danger = "return window.__viz.currentGraph.connections['api--db'].getVolume('danger')"
-    page.wait(lambda: page.js(danger) > 0, "red dots on api -> db", timeout=5)
-    page.wait(lambda: page.js("return window.__viz.currentGraph.nodes.db.getClass()") == "danger", "db in danger", timeout=5)
+    page.wait(lambda: page.js(danger) > 0, "red dots on api -> db")
+    page.wait(lambda: page.js("return window.__viz.currentGraph.nodes.db.getClass()") == "danger", "db in danger")
     page.click_at(page.node_point("db"))
     page.wait_for_panel("db-1")
     page.wait_for_panel("of requests to db fail")
