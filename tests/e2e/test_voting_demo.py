@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -36,6 +37,7 @@ TRAFFIC_SECONDS = 120
 FAULT_SECONDS = 10  # the issue's promise: a flipped switch shows within 10 s
 CLEAR_SECONDS = 60  # the map's window is 10 s, and flipping back restarts the service's tasks
 METRICS_INTERVAL = 1.0  # /metrics is judged on what changed between two scrapes this far apart
+READ_SECONDS = 0.2  # how often a watch reads: when a fault shows is then known to this much, not to a second
 
 
 def demo_sh(*args: str, timeout: float) -> str:
@@ -152,17 +154,21 @@ FAULTS = {
 
 
 def watch(url: str, fault: Fault, test: Callable[[bool, bool], bool], timeout: float) -> None:
-    """Until test(in /metrics, in the JSON API) holds, judging /metrics by its last second of change."""
+    """Until test(in /metrics, in the JSON API) holds, read every READ_SECONDS, judging /metrics by what changed
+    since the newest scrape at least METRICS_INTERVAL older."""
     deadline = time.monotonic() + timeout
-    earlier = scrape(url)
+    scrapes = deque([(time.monotonic(), scrape(url))])
     while True:
-        time.sleep(METRICS_INTERVAL)
-        later = scrape(url)
-        if test(fault.in_metrics(earlier, later), fault.in_api(url)):
+        time.sleep(READ_SECONDS)
+        now, later = time.monotonic(), scrape(url)
+        while len(scrapes) > 1 and now - scrapes[1][0] >= METRICS_INTERVAL:
+            scrapes.popleft()
+        then, earlier = scrapes[0]
+        if now - then >= METRICS_INTERVAL and test(fault.in_metrics(earlier, later), fault.in_api(url)):
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out: {region(url)['connections']}")
-        earlier = later
+        scrapes.append((now, later))
 
 
 def flip(fault: Fault, on: bool) -> None:
@@ -208,7 +214,6 @@ def test_the_region_view_shows_the_services_and_moving_dots(demo, chromium, arti
 @pytest.mark.parametrize("name", FAULTS)
 def test_a_fault_switch_shows_within_10_s_and_clears(demo, name):
     fault = FAULTS[name]
-    start = time.monotonic()
     seen: dict[str, float] = {}  # where it showed first -> seconds after the switch
 
     def shown(in_metrics: bool, in_api: bool) -> bool:
@@ -218,6 +223,7 @@ def test_a_fault_switch_shows_within_10_s_and_clears(demo, name):
         return len(seen) == 2
 
     flip(fault, on=True)
+    start = time.monotonic()  # the switch is flipped once demo.sh returns (result-slow's file written in its container)
     try:
         watch(demo.url, fault, shown, FAULT_SECONDS)
     finally:
