@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import skip_or_fail
 from tests.helpers.agent_metrics import scrape
 from tests.helpers.agent_process import AgentProcess
-from tests.helpers.docker_env import wait_until
+from tests.helpers.docker_env import wait_equal, wait_until
 from tests.helpers.tcp_server import Server
 
 pytestmark = pytest.mark.kernel
@@ -140,13 +140,14 @@ def test_sigkill_leaves_no_program_and_a_restart_counts_open_connections():
                     client.stdin.flush()
                     assert client.stdout.readline().strip() == "done"
                 expected = ROUNDS * ROUND_BYTES
-                # the edge runs from the client to this process (the server), as each end reports it
-                wait_until(lambda: edge_bytes(second.url, "intuition_tcp_sent_bytes_total", "client") == expected, 30,
-                           f"{expected} bytes sent by the client, seen at the client")
-                wait_until(lambda: edge_bytes(second.url, "intuition_tcp_received_bytes_total", "server") == expected,
-                           30, f"{expected} bytes received by the server, seen at the server")
-                assert edge_bytes(second.url, "intuition_tcp_received_bytes_total", "client") == expected
-                assert edge_bytes(second.url, "intuition_tcp_sent_bytes_total", "server") == expected
+                # the edge runs from the client to this process (the server), as each end reports it; waited for
+                # together: a drain between the last round's send and its echo shows the sent bytes complete and
+                # the echoed ones not yet, and /metrics shows that drain for up to a second
+                counters = [(name, reporter) for name in ("intuition_tcp_sent_bytes_total",
+                                                          "intuition_tcp_received_bytes_total")
+                            for reporter in ("client", "server")]
+                wait_equal(lambda: {counter: edge_bytes(second.url, *counter) for counter in counters},
+                           dict.fromkeys(counters, expected), 30, f"{expected} bytes each way, seen at both ends")
                 assert reversed_edges(second.url) == []
             finally:
                 second.kill()

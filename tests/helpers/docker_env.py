@@ -59,6 +59,20 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str, inter
         time.sleep(interval)
 
 
+def wait_equal(read: Callable[[], object], wanted: object, timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll until read() == wanted; fail showing the last value read. For numbers of a live agent, which its
+    next drain may still complete: a first read that differs is not yet a failure."""
+    last: list[object] = [None]
+
+    def equal() -> bool:
+        last[0] = read()
+        return last[0] == wanted
+    try:
+        wait_until(equal, timeout, what, interval)
+    except AssertionError as error:
+        raise AssertionError(f"{error}: read {last[0]!r}, wanted {wanted!r}") from None
+
+
 def wget_loop(url: str, count: int, pause: float = 0) -> list[str]:
     """A shell loop in a container: `count` HTTP GETs of url (bounded: count times at most)."""
     return ["sh", "-c", f"i=0; while [ $i -lt {count} ]; do busybox wget -q -O /dev/null {url} || exit 1; "
