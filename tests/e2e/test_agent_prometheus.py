@@ -45,8 +45,10 @@ def test_prometheus_scrapes_the_agent_and_sees_the_edge_rate(prometheus, agent_u
                 from None
 
     wait_for_all("intuition_tcp_connections_opened_total")
-    # a 10 s window that ends before the last second lies wholly in the steady traffic; rate() extrapolates
-    # from the scrapes inside it, so allow for where the bursts land between them
-    rate = scalar(query(f"sum(rate(intuition_tcp_connections_opened_total{{{EDGE}}}[10s]))", at=finished - 2))
+    # a 20 s window that ends before the last second lies wholly in the 30 s of steady traffic. rate() divides
+    # what the counter grew between the window's first and last scrape (2 s apart) by their distance: a late
+    # drain, or the client's burst as it catches up after a stall on a loaded machine, moves that by 10 or
+    # more connections, 6% over the 18 s here; over a 10 s window it was 12% and more, of the 30% allowed
+    rate = scalar(query(f"sum(rate(intuition_tcp_connections_opened_total{{{EDGE}}}[20s]))", at=finished - 2))
     assert rate == pytest.approx(PER_ROUND, rel=0.3)
     wait_for_all("intuition_tcp_connections_closed_total")
