@@ -43,8 +43,9 @@ struct l7_found {
     u64 number;               /* redis: the number after the type byte */
     u32 line_end;             /* http: bytes of the head up to its blank line; redis: the line's '\n' */
     u32 mark;                 /* http: where Content-Length's value starts */
+    u32 window_len;           /* the bytes a scan looked at, as scan_exit() reads them back */
     u8 flag;                  /* http: the body is chunked; redis: the number is still being read */
-    u8 pad[7];
+    u8 pad[3];
 };
 
 /* Per-CPU working memory; also carries the I/O from the tracepoint to its parser's tail call. */
@@ -78,6 +79,16 @@ BPF_PROG_ARRAY(l7_tls_parsers, PROTO_COUNT);
 BPF_PERCPU_ARRAY(l7_scratch, struct l7_scratch, 1);
 BPF_PERCPU_ARRAY(l7_request_key, struct request_key, 1);
 BPF_PERCPU_ARRAY(l7_zero_stats, struct request_stats, 1);   /* never written: the initial value */
+
+/* The n bytes a scan of the window looked at, read back from memory: each exit of the scan's loop bounds n
+ * differently, and the verifier would walk all that follows once per bound; read back, n is one unknown value
+ * at every exit (docs/performance.md, "The verifier's time per program"). */
+static __always_inline u32 scan_exit(struct l7_scratch *w, u32 n)
+{
+    w->found.window_len = n;
+    RELOAD();
+    return w->found.window_len;
+}
 
 static __always_inline void count_parse_error(u32 protocol)
 {

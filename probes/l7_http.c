@@ -356,7 +356,7 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
     u64 body = http_start_line(st, si, side, s, n);
     struct l7_found *f = &w->found;
     http_scan_head(s, n, f);
-    RELOAD();
+    n = scan_exit(w, n);
     if (body != 0) {
         if (f->flag) {
             d->chunked = 1;   /* the chunks follow the head */

@@ -38,25 +38,22 @@ static __always_inline void redis_error_status(struct l7_scratch *w, const u8 *s
         at = REDIS_HEADER;   /* the payload goes after the header in the scratch window */
         n = at + payload_read(&w->payload, w->offset + w->found.line_end + 1, w->data + at, STATUS_LEN);
     }
-    u32 end = 0;
+    /* the word copied as its end is looked for, in one pass: a second pass up to the end found was walked by
+     * the verifier once per possible end (docs/performance.md, "The verifier's time per program") */
 #pragma unroll
     for (u32 k = 0; k < STATUS_LEN - 1; k++) {
         u8 c = s[WIN(at + k)];
         if (at + k >= n)
             break;
         if (c == ' ' || c == '\r') {
-            end = k;
+            if (k > 0)
+                return;
             break;
         }
+        status[k] = c;
     }
-    if (end == 0) {
-        __builtin_memcpy(status, "ERR", 4);
-        return;
-    }
-#pragma unroll
-    for (u32 k = 0; k < STATUS_LEN - 1; k++)
-        if (k < end)
-            status[k] = s[WIN(at + k)];
+    __builtin_memset(status, 0, STATUS_LEN);
+    __builtin_memcpy(status, "ERR", 4);
 }
 
 static __always_inline void redis_reply(struct l7_state *st, struct sock_info *si, struct l7_scratch *w, u32 n)
@@ -121,7 +118,7 @@ static __always_inline int redis_step(struct l7_state *st, struct sock_info *si,
     if (n == 0)
         return 0;
     redis_scan_line(s, n, f);
-    RELOAD();
+    n = scan_exit(w, n);
     if (d->in_line) {
         /* the piece may end the line at its first byte, which the scan does not look at */
         redis_line_rest(d, w, s[0] == '\n' ? 0 : f->line_end, n);
