@@ -44,16 +44,9 @@ def program_kind(name: str, info: loader.ProbeInfo) -> tuple[int, int, int] | No
 
 def verifier_stats(name: str, insns: bytes, license: bytes, kind: tuple[int, int, int]) -> tuple[int, int, int, int]:
     """(verification µs, instructions processed, total states, peak states) of one load of the program."""
-    insns_buf = ctypes.create_string_buffer(insns, len(insns))
-    license_buf = ctypes.create_string_buffer(license)
     log = ctypes.create_string_buffer(LOG_SIZE)
-    attr = ctypes.create_string_buffer(btf_tracepoints._ATTR_SIZE)
     prog_type, attach_type, attach_btf_id = kind
-    btf_tracepoints._PROG_LOAD.pack_into(attr, 0, prog_type, len(insns) // 8, ctypes.addressof(insns_buf),
-                                         ctypes.addressof(license_buf), BPF_LOG_STATS, LOG_SIZE,
-                                         ctypes.addressof(log), 0, 0, name.encode()[:btf_tracepoints.OBJ_NAME_LEN - 1],
-                                         0, attach_type, 0, 0, 0, 0, 0, 0, 0, attach_btf_id)
-    fd = btf_tracepoints._bpf(btf_tracepoints.BPF_PROG_LOAD, attr)
+    fd = btf_tracepoints.prog_load(prog_type, attach_type, attach_btf_id, name, insns, license, BPF_LOG_STATS, log)
     if fd < 0:
         raise SystemExit(f"the kernel refused {name}: {os.strerror(ctypes.get_errno())}")
     os.close(fd)

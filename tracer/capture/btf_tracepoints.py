@@ -37,27 +37,28 @@ def _bpf(command: int, attr: ctypes.Array) -> int:
     return _libc.syscall(SYS_BPF, command, attr, _ATTR_SIZE)
 
 
-def load(name: str, insns: bytes, license: bytes, attach_btf_id: int) -> int:
-    """Load a tp_btf program for the tracepoint whose typedef has this BTF id; returns its file descriptor.
-    Raises OSError with the kernel's reason and the end of the verifier's log."""
+def prog_load(prog_type: int, attach_type: int, attach_btf_id: int, name: str, insns: bytes, license: bytes,
+              log_level: int = 0, log: ctypes.Array | None = None) -> int:
+    """One BPF_PROG_LOAD; the descriptor, or -1 with errno set. The verifier writes to log (at log_level) if given."""
     insns_buf = ctypes.create_string_buffer(insns, len(insns))
     license_buf = ctypes.create_string_buffer(license)
     attr = ctypes.create_string_buffer(_ATTR_SIZE)
+    _PROG_LOAD.pack_into(attr, 0, prog_type, len(insns) // 8, ctypes.addressof(insns_buf),
+                         ctypes.addressof(license_buf), log_level if log else 0, len(log) if log else 0,
+                         ctypes.addressof(log) if log else 0, 0, 0, name.encode()[:OBJ_NAME_LEN - 1], 0,
+                         attach_type, 0, 0, 0, 0, 0, 0, 0, attach_btf_id)
+    return _bpf(BPF_PROG_LOAD, attr)
 
-    def attempt(log_buf) -> int:
-        _PROG_LOAD.pack_into(attr, 0, BPF_PROG_TYPE_TRACING, len(insns) // 8, ctypes.addressof(insns_buf),
-                             ctypes.addressof(license_buf), 1 if log_buf else 0, LOG_SIZE if log_buf else 0,
-                             ctypes.addressof(log_buf) if log_buf else 0, 0, 0,
-                             name.encode()[:OBJ_NAME_LEN - 1], 0, BPF_TRACE_RAW_TP, 0, 0, 0, 0, 0, 0, 0,
-                             attach_btf_id)
-        return _bpf(BPF_PROG_LOAD, attr)
 
-    fd = attempt(None)
+def load(name: str, insns: bytes, license: bytes, attach_btf_id: int) -> int:
+    """Load a tp_btf program for the tracepoint whose typedef has this BTF id; returns its file descriptor.
+    Raises OSError with the kernel's reason and the end of the verifier's log."""
+    fd = prog_load(BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, attach_btf_id, name, insns, license)
     if fd >= 0:
         return fd
     err = ctypes.get_errno()
     log = ctypes.create_string_buffer(LOG_SIZE)  # loaded again only to say why: the log slows the verifier
-    retry = attempt(log)
+    retry = prog_load(BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, attach_btf_id, name, insns, license, 1, log)
     if retry >= 0:
         return retry
     tail = "\n".join(log.value.decode(errors="replace").splitlines()[-8:])
