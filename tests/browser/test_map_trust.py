@@ -63,7 +63,7 @@ def test_stopping_the_agent_turns_the_indicator_to_error_within_one_poll_and_fre
     agent.down = True
     assert page.seen_at(error, "the error state") - stopped <= POLL_SECONDS + 1.5, "the indicator took longer than one poll"
     state, text = page.freshness()
-    assert text.startswith("error · no answer for")
+    assert state == "error" and text.startswith("error · no answer for"), (state, text)
     banner = page.driver.find_element(By.ID, "map-banner")
     assert banner.is_displayed() and banner.text.startswith("Frozen: the agent did not answer (the agent is stopped (503))")
     page.wait_for_panel("Frozen: the agent did not answer")
