@@ -20,9 +20,21 @@ static __always_inline u8 adopted_role(const void *sk, u16 local_port, u16 peer_
 }
 
 /* A socket seen for the first time on I/O predates the agent (or its handshake was missed): take its
- * tuple from sock_common and its role from its namespace's listeners. Its open is not counted. */
+ * tuple from sock_common and its role from its namespace's listeners. Its open is not counted.
+ * A socket without live state may also be one already CLOSEd: a server answering a client that gave up (a
+ * timeout) writes to a socket whose peer resets on the data, and on loopback and bridges that reset is processed
+ * inside the write itself, before its tracepoint. Such a socket gets its closed state back (closed_sockets,
+ * lifecycle.c), with its request waiting, so the answer is counted on its flow; its bytes, folded at the close,
+ * start from zero, and its destruction counts no second close (lifecycle.c, on_socket_gone). */
 static __always_inline struct sock_info *adopt_socket(const void *sk, u64 key)
 {
+    struct sock_info *closed = closed_sockets.lookup(&key);
+    if (closed) {
+        closed->bytes_sent = 0;
+        closed->bytes_received = 0;
+        closed->closed = 1;
+        return track_socket(key, closed);
+    }
     struct sock_info si = {};
     u16 local_port = 0, peer_port = 0;
     read_tuple(sk, si.key.local_addr, si.key.peer_addr, &local_port, &peer_port);

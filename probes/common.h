@@ -120,7 +120,8 @@ struct sock_info {
     u64 connect_start_ns;
     u8 opened;               /* the open was counted on key */
     u8 server_parses;        /* client: its server end is a socket on this host, which parses the requests */
-    u8 pad[6];
+    u8 closed;               /* back from closed_sockets for I/O after its CLOSE: its open and close are counted */
+    u8 pad[5];
 #ifdef L7_WINDOW
     struct l7_state l7;
 #endif

@@ -189,12 +189,13 @@ static __always_inline void forget_client_end(const char *skp)
 }
 
 /* Count the end of a socket, a failed connect or a close, and move it to closed_sockets: resets and
- * retransmits can still follow (a linger-0 close resets after setting CLOSE). Its bytes go to its flow once its
- * entry is gone (add_bytes). */
+ * retransmits can still follow (a linger-0 close resets after setting CLOSE), and I/O too (bytes.c,
+ * adopt_socket), after which only its bytes are left to add. Its bytes go to its flow once its entry is gone
+ * (add_bytes). */
 static __always_inline void on_socket_gone(const void *skp, struct sock_info *si, int connect_failed)
 {
     u64 sk = (u64)skp;
-    struct flow_stats *stats = connect_failed ? on_connect_failed(skp, si) : on_closed(si);
+    struct flow_stats *stats = si->closed ? 0 : connect_failed ? on_connect_failed(skp, si) : on_closed(si);
     u64 sent = si->bytes_sent, received = si->bytes_received;
     if (!stats && (sent | received))
         stats = flow_stats_of(&si->key);

@@ -298,3 +298,32 @@ def test_a_request_read_from_its_second_byte_does_not_hide_its_response(capture)
         want = {"200": 2, "404": 1, "503": 1}
         capture.wait_for(lambda c: server_counts(c, server.port, "http") == want,
                          what=f"{want} at the server end")
+
+
+REQUEST_THEN_GONE = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+LATE_ANSWER = b"HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 2\r\n\r\nno"
+
+
+def answer_after_the_client_left(conn: socket.socket) -> None:
+    """Handler: read the request, wait until the client has closed its end, then answer. On loopback the
+    client's reset to that answer is processed inside the answer's own write, so the write returns on a
+    socket already CLOSEd (probes/bytes.c, adopt_socket)."""
+    read_exactly(conn, len(REQUEST_THEN_GONE))
+    assert conn.recv(1) == b""
+    conn.sendall(LATE_ANSWER)
+
+
+@pytest.mark.kernel
+def test_an_answer_written_after_the_client_left_is_counted_once(capture):
+    """A client that gives up (a timeout) before its server answers: the answer is still counted at the server
+    end, with its bytes, and each connection's open and close once."""
+    connections = 5
+    with Server(answer_after_the_client_left) as server:
+        for _ in range(connections):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+                client.sendall(REQUEST_THEN_GONE)
+        capture.wait_for(lambda c: server_counts(c, server.port, "http") == {"504": connections},
+                         what=f"{connections} late 504s at the server end")
+        want = (connections, connections, connections * len(REQUEST_THEN_GONE), connections * len(LATE_ANSWER))
+        capture.wait_for(lambda c: (lambda t: (t.opens, t.closes, t.bytes_received, t.bytes_sent) == want)(
+            c.total(server_port=server.port, role="server")), what=f"opens, closes and bytes {want} at the server end")
