@@ -119,46 +119,66 @@ static __always_inline int h2_find_iovecs(struct l7_scratch *w)
     return w->iov != 0;
 }
 
-/* Moves payload on to the next PAYLOAD_SEGMENTS iovecs while `at` lies past the ones it covers: writev and
- * sendmsg calls of HTTP/2 peers (gRPC above all) carry a frame in two or three iovecs, and dozens of them. */
-static __always_inline void h2_window_covering(struct l7_scratch *w, u64 at)
+/* The offset in the I/O just past the bytes payload covers. */
+static __always_inline u64 h2_window_end(struct l7_scratch *w)
+{
+    u64 covered = 0;
+#pragma unroll
+    for (int i = 0; i < PAYLOAD_SEGMENTS; i++)
+        covered += w->payload.len[i];
+    return w->window_base + covered;
+}
+
+/* Moves payload on to the next PAYLOAD_SEGMENTS iovecs, which begin where it ends: writev and sendmsg calls of
+ * HTTP/2 peers (gRPC above all) carry a frame in two or three iovecs, and dozens of them. 0 where there are no
+ * more, or payload covers nothing. */
+static __always_inline int h2_window_next(struct l7_scratch *w)
+{
+    u64 covered = h2_window_end(w) - w->window_base;
+    if (covered == 0 || (!w->iov && !h2_find_iovecs(w)))
+        return 0;
+    u32 segment = w->window_segment + PAYLOAD_SEGMENTS;
+    if (segment >= w->iov_count)
+        return 0;
+    w->window_base += covered;
+    w->window_segment = segment;
+    __builtin_memset(&w->payload, 0, sizeof(w->payload));
+    payload_from_iovecs(&w->payload, w->iov + segment * sizeof(struct user_iovec), w->iov_count - segment,
+                        w->total - w->window_base);
+    RELOAD();
+    return 1;
+}
+
+/* Moves payload on until it covers the step's position, w->offset. Done once at the top of a step that reads:
+ * the verifier walks the hops once per step, not once per read (docs/performance.md, "The parsers' verifier
+ * work, per step"). */
+static __always_inline void h2_window_to_offset(struct l7_scratch *w)
 {
     for (int hop = 0; hop < H2_WINDOW_HOPS; hop++) {
-        u64 covered = 0;
-#pragma unroll
-        for (int i = 0; i < PAYLOAD_SEGMENTS; i++)
-            covered += w->payload.len[i];
-        if (at < w->window_base + covered || covered == 0)
+        if (w->offset < h2_window_end(w) || !h2_window_next(w))
             return;
-        if (!w->iov && !h2_find_iovecs(w))
-            return;
-        u32 segment = w->window_segment + PAYLOAD_SEGMENTS;
-        if (segment >= w->iov_count)
-            return;
-        w->window_base += covered;
-        w->window_segment = segment;
-        __builtin_memset(&w->payload, 0, sizeof(w->payload));
-        payload_from_iovecs(&w->payload, w->iov + segment * sizeof(struct user_iovec), w->iov_count - segment,
-                            w->total - w->window_base);
-        RELOAD();
     }
 }
 
-/* Up to `size` (<= L7_WINDOW) bytes at offset `at` of the I/O; a read stops at the end of a segment. */
+/* Up to `size` (<= L7_WINDOW) bytes at offset `at` of the I/O, which payload covers; a read stops at the end of a
+ * segment. */
 static __always_inline u32 h2_read(struct l7_scratch *w, u64 at, u8 *dst, u32 size)
 {
-    h2_window_covering(w, at);
     if (at < w->window_base)
         return 0;
     return payload_read(&w->payload, at - w->window_base, dst, size);
 }
 
-/* Up to the 9 bytes of a frame header at `at`, across the end of a segment. */
+/* Up to the 9 bytes of a frame header at `at`, which payload covers, across the end of a segment: where the
+ * header's first bytes end payload, the next iovecs begin where they end, one hop on. */
 static __always_inline u32 h2_read_header(struct l7_scratch *w, u64 at, u8 *dst, u32 size)
 {
     u32 got = h2_read(w, at, dst, size);
-    if (got && got < size)
+    if (got && got < size) {
+        if (at + got >= h2_window_end(w))
+            h2_window_next(w);
         got += h2_read(w, at + got, dst + (got & 15), size - got);
+    }
     return got;
 }
 
@@ -278,6 +298,8 @@ static __always_inline int h2_step(struct h2_state *h, struct h2_direction *d, s
                                    struct l7_scratch *w, int side)
 {
     u64 rest = w->total - w->offset;
+    if (!d->left || h2_is_header_frame(d->frame_type))
+        h2_window_to_offset(w);
     if (d->left) {
         u64 n = d->left < rest ? d->left : rest;
         if (h2_is_header_frame(d->frame_type))
