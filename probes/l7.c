@@ -80,9 +80,10 @@ BPF_PERCPU_ARRAY(l7_scratch, struct l7_scratch, 1);
 BPF_PERCPU_ARRAY(l7_request_key, struct request_key, 1);
 BPF_PERCPU_ARRAY(l7_zero_stats, struct request_stats, 1);   /* never written: the initial value */
 
-/* The n bytes a scan of the window looked at, read back from memory: each exit of the scan's loop bounds n
- * differently, and the verifier would walk all that follows once per bound; read back, n is one unknown value
- * at every exit (docs/performance.md, "The verifier's time per program"). */
+/* The n bytes a scan of the window looked at, or a read copied, read back from memory: each exit of the scan's
+ * loop (of payload_read's, one per segment) bounds n differently, and the verifier would walk all that follows
+ * once per bound; read back, n is one unknown value at every exit (docs/performance.md, "The verifier's time per
+ * program", "The parsers' verifier work, per step"). */
 static __always_inline u32 scan_exit(struct l7_scratch *w, u32 n)
 {
     w->found.window_len = n;

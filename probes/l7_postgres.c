@@ -91,6 +91,7 @@ static __always_inline int pg_step(struct l7_state *st, struct sock_info *si, st
     u32 n = payload_read(&w->payload, w->offset, s, L7_WINDOW);
     if (n < 5)
         return 0;
+    n = scan_exit(w, n);   /* the read's exits, one per segment, bound n differently: one unknown value here */
     if (side == SIDE_REQUEST && pg_is_startup(s, n)) {
         u32 code = load_be32(s, 4);
         if (code == PG_SSL_REQUEST || code == PG_GSSENC_REQUEST)

@@ -117,6 +117,7 @@ static __always_inline int redis_step(struct l7_state *st, struct sock_info *si,
     u32 n = payload_read(&w->payload, w->offset, s, REDIS_HEADER);
     if (n == 0)
         return 0;
+    n = scan_exit(w, n);   /* the read's exits, one per segment, bound n differently too */
     redis_scan_line(s, n, f);
     n = scan_exit(w, n);
     if (d->in_line) {
@@ -163,6 +164,10 @@ static __always_inline int redis_on_io(struct l7_state *st, struct sock_info *si
         return 0;
     for (int step = 0; step < REDIS_STEPS; step++) {
         RELOAD();
+        /* read back at each step: known exactly, the side made the verifier walk every step once per side
+         * (docs/performance.md, "The parsers' verifier work, per step") */
+        side = w->side & 1;
+        d = &st->side[side];
         if (w->offset >= w->total)
             break;
         if (!redis_step(st, si, d, w, side)) {
