@@ -13,7 +13,7 @@
 #define H2_PREFACE_LEN 24          /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
 #define H2_FRAME_HEADER 9
 #define H2_STEPS 16                /* frame headers or payload pieces per pass */
-#define H2_WINDOW_HOPS 8           /* sets of PAYLOAD_SEGMENTS iovecs a read may move past */
+#define H2_WINDOW_HOPS 8           /* sets of PAYLOAD_SEGMENTS iovecs a step may move past */
 #define H2_SOCKETS 8192            /* HTTP/2 connections whose walk is kept */
 #define H2_HEADERS 0x1
 #define H2_PRIORITY 0x2
