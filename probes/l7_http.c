@@ -341,7 +341,6 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
     u32 n = http_window(st, d, w, side, may_frame ? HTTP_STATUS_JUDGED : L7_WINDOW, &carried);
     if (n == 0)
         return 0;
-    n = scan_exit(w, n);   /* http_window's reads end in several places, each bounding n: one value from here */
     u8 *s = w->data;
     if (d->chunked)
         return http_chunk(d, w, s, n);
@@ -353,7 +352,6 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
         if (http_framed(st, si, d, s, n))
             return 0;
         n = payload_read(&w->payload, w->offset, s, L7_WINDOW);   /* the full path needs the head */
-        n = scan_exit(w, n);
     }
     u64 body = http_start_line(st, si, side, s, n);
     struct l7_found *f = &w->found;
