@@ -325,5 +325,9 @@ def test_an_answer_written_after_the_client_left_is_counted_once(capture):
         capture.wait_for(lambda c: server_counts(c, server.port, "http") == {"504": connections},
                          what=f"{connections} late 504s at the server end")
         want = (connections, connections, connections * len(REQUEST_THEN_GONE), connections * len(LATE_ANSWER))
-        capture.wait_for(lambda c: (lambda t: (t.opens, t.closes, t.bytes_received, t.bytes_sent) == want)(
-            c.total(server_port=server.port, role="server")), what=f"opens, closes and bytes {want} at the server end")
+
+        def server_end(c) -> tuple[int, int, int, int]:
+            total = c.total(server_port=server.port, role="server")
+            return total.opens, total.closes, total.bytes_received, total.bytes_sent
+
+        capture.wait_for(lambda c: server_end(c) == want, what=f"opens, closes and bytes {want} at the server end")
