@@ -105,6 +105,12 @@ struct l7_state {
     u64 completed_ns;         /* start of the request answered last: its sample's request bytes */
     struct l7_direction side[2];
     u8 carry[16];
+    /* The counts its last response went to (probes/l7.c, response_counts): their slot and its generation then,
+     * and the response's protocol and status. counted_protocol 0 (PROTO_UNKNOWN, never counted): none. */
+    u64 counted_generation;
+    u32 counted_slot;
+    u32 counted_protocol;
+    char counted_status[STATUS_LEN];
 };
 #endif
 
@@ -297,6 +303,12 @@ static __always_inline struct flow_stats *flow_stats_of(struct flow_key *key)
     return stats;
 }
 
+/* Two 16-byte fields (addresses, statuses) equal, compared 8 bytes at a time: both 8-byte aligned. */
+static __always_inline int same_16_bytes(const void *a, const void *b)
+{
+    return *(const u64 *)a == *(const u64 *)b && *(const u64 *)(a + 8) == *(const u64 *)(b + 8);
+}
+
 static __always_inline struct sock_slot *direct_slot(u64 sk)
 {
     u32 index = (sk * 0x9E3779B97F4A7C15ULL) >> (64 - SOCKET_SLOT_BITS);
@@ -423,9 +435,13 @@ static __always_inline void add_bytes(struct flow_stats *stats, u64 sent, u64 re
     __sync_fetch_and_add(&stats->bytes_received, received);
 }
 
-/* Move a live socket's bytes to its flow, before its key changes: they were counted under the old key. */
+/* Before a live socket's key changes: its bytes, counted under the old key, move to the old key's flow, and the
+ * response counts it used last, the old key's, are no longer its own (probes/l7.c, response_counts). */
 static __always_inline void fold_socket_bytes(struct sock_info *si)
 {
+#ifdef L7_WINDOW
+    si->l7.counted_protocol = 0;
+#endif
     u64 sent = si->bytes_sent, received = si->bytes_received;
     if (!(sent | received))
         return;

@@ -69,7 +69,22 @@ struct l7_scratch {
     u32 window_segment;       /* index in it of payload's first segment */
 };
 
-BPF_HASH(requests, struct request_key, struct request_stats, MAX_FLOWS);
+/* A response's counts, per flow, protocol and status: `requests` maps that key to a slot of `request_slots`, which
+ * holds the counts. A socket remembers the slot its last response was counted in (struct l7_state), so that a
+ * response with its socket's last protocol and status, the common case, is counted with an array access and a
+ * compare instead of a lookup of the 104-byte key (docs/performance.md, "The response's count without its key's
+ * hash"). The drain frees a key idle for long in two steps (tracer/capture/request_slots.py): it deletes the key
+ * from `requests`, and at its next drain it changes the slot's generation, zeroes its counts and returns it to
+ * `free_request_slots`. A remembered slot whose generation changed is no longer its key's. */
+struct request_slot {
+    u64 generation;
+    struct request_stats stats;
+};
+
+BPF_HASH(requests, struct request_key, u32, MAX_FLOWS);
+BPF_ARRAY(request_slots, struct request_slot, MAX_FLOWS);
+BPF_STACK(free_request_slots, u32, MAX_FLOWS);   /* freed slots, the last freed reused first */
+BPF_ARRAY(request_slots_used, u64, 1);           /* slots ever handed out: user space reads the array up to there */
 BPF_PERCPU_ARRAY(parse_errors, u64, PROTO_COUNT);
 BPF_PROG_ARRAY(l7_parsers, PROTO_COUNT);   /* one program per protocol: each fits the verifier alone */
 /* the same parsers as uprobe programs, for TLS plaintext (l7_tls_uprobes.c): a tail call stays within its program
@@ -78,7 +93,6 @@ BPF_PROG_ARRAY(l7_parsers, PROTO_COUNT);   /* one program per protocol: each fit
 BPF_PROG_ARRAY(l7_tls_parsers, PROTO_COUNT);
 BPF_PERCPU_ARRAY(l7_scratch, struct l7_scratch, 1);
 BPF_PERCPU_ARRAY(l7_request_key, struct request_key, 1);
-BPF_PERCPU_ARRAY(l7_zero_stats, struct request_stats, 1);   /* never written: the initial value */
 
 /* The n bytes a scan of the window looked at, or a read copied, read back from memory: each exit of the scan's
  * loop (of payload_read's, one per segment) bounds n differently, and the verifier would walk all that follows
@@ -372,19 +386,67 @@ static __always_inline char *status_buffer(void)
     return key->status;
 }
 
+/* A slot for a new key: a freed one (its counts zeroed by the drain), else one never used; 0 when none is left. */
+static __always_inline int take_request_slot(u32 *index)
+{
+    u32 zero = 0;
+    if (free_request_slots.pop(index) == 0)
+        return 1;
+    u64 *used = request_slots_used.lookup(&zero);
+    if (!used || *used >= MAX_FLOWS)
+        return 0;
+    u64 taken = __sync_fetch_and_add(used, 1);   /* racing CPUs may pass MAX_FLOWS: user space bounds it */
+    *index = taken;
+    return taken < MAX_FLOWS;
+}
+
+/* The index of `key`'s slot in *index, a slot taken when the key is new; 0 when none is left. */
+static __always_inline int request_slot_of(struct request_key *key, u32 *index)
+{
+    u32 *found = requests.lookup(key);
+    if (!found) {
+        if (!take_request_slot(index))
+            return 0;
+        if (requests.insert(key, index) == 0)
+            return 1;
+        free_request_slots.push(index, 0);   /* another CPU inserted the key first, or the map is full */
+        found = requests.lookup(key);
+        if (!found)
+            return 0;
+    }
+    *index = *found;
+    return 1;
+}
+
+/* The counts of the response in `key`, on the socket's flow; NULL when no slot is left. */
+static __always_inline struct request_stats *response_counts(struct l7_state *st, struct request_key *key)
+{
+    u32 index = st->counted_slot;
+    struct request_slot *slot = request_slots.lookup(&index);
+    if (slot && st->counted_protocol == key->protocol && same_16_bytes(st->counted_status, key->status) &&
+        slot->generation == st->counted_generation)
+        return &slot->stats;
+    if (!request_slot_of(key, &index) || !(slot = request_slots.lookup(&index)))
+        return 0;
+    st->counted_slot = index;
+    st->counted_generation = slot->generation;
+    st->counted_protocol = key->protocol;
+    __builtin_memcpy(st->counted_status, key->status, STATUS_LEN);
+    return &slot->stats;
+}
+
 /* Count one response of `protocol` on the socket's flow, with the status left in status_buffer() and the
  * latency of the request it answers; sample it if the budget allows. */
 static __always_inline void record_request(struct l7_state *st, struct sock_info *si, u32 protocol, u64 latency_us)
 {
     u32 zero = 0;
     struct request_key *key = l7_request_key.lookup(&zero);
-    struct request_stats *initial = l7_zero_stats.lookup(&zero);
-    if (!key || !initial)
+    if (!key)
         return;
     __builtin_memcpy(&key->flow, &si->key, sizeof(key->flow));
     key->protocol = protocol;
     key->pad = 0;
-    struct request_stats *stats = requests.lookup_or_try_init(key, initial);
+    struct request_stats *stats = response_counts(st, key);
     if (!stats) {
         count_lost(LOST_REQUESTS_FULL);
         return;

@@ -102,11 +102,6 @@ static __always_inline struct flow_stats *on_connect_failed(const void *sk, stru
     return stats;
 }
 
-static __always_inline int same_addr(const u8 *a, const u8 *b)
-{
-    return *(const u64 *)a == *(const u64 *)b && *(const u64 *)(a + 8) == *(const u64 *)(b + 8);
-}
-
 /* 127.0.0.0/8 (IPv4-mapped) or ::1: every network namespace has its own, with the same tuples. */
 static __always_inline int is_loopback(const u8 *addr)
 {
@@ -127,7 +122,7 @@ static __always_inline void mark_local_client(struct state_change *c, struct cli
     u64 client_sk = client->sk;
     struct sock_info *csi = socket_state(client_sk);
     if (!csi || csi->key.role != ROLE_CLIENT || csi->key.server_port != c->sport ||
-        !same_addr(csi->key.peer_addr, c->local) || !same_addr(csi->key.local_addr, c->peer))
+        !same_16_bytes(csi->key.peer_addr, c->local) || !same_16_bytes(csi->key.local_addr, c->peer))
         return;
     if (is_loopback(c->local) && socket_netns((const void *)client_sk) != socket_netns(c->sk))
         return;   /* the same loopback tuple in another network namespace */

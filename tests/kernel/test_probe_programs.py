@@ -35,7 +35,7 @@ def assert_same_layout(compiled, mirror) -> None:
     ("flows", "Key", flows.FlowKeyStruct),
     ("flows", "Leaf", flows.FlowStatsStruct),
     ("requests", "Key", flows.RequestKeyStruct),
-    ("requests", "Leaf", flows.RequestStatsStruct),
+    ("request_slots", "Leaf", flows.RequestSlotStruct),
 ])
 def test_ctypes_mirrors_match_the_compiled_layout(collector, table, side, mirror):
     assert_same_layout(getattr(collector._bpf[table.encode()], side), mirror)

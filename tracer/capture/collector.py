@@ -18,6 +18,7 @@ from .loader import (CaptureConfig, ProbeInfo, adopt_tls, attach_tls, detach_all
                      module_maps, store_listeners)
 from ..protocols import http2_streams
 from .records import DnsAnswer, Drain, FlowCounters, FlowDelta, HeaderPiece, RequestCounts
+from .request_slots import RequestSlots
 from .socket_bytes import OpenSockets, SocketBytes
 from .tls_libraries import Library, LibraryScan
 from .tls_process import TlsBuild
@@ -48,7 +49,7 @@ class Collector:
         self._flow_counters: CounterMap | None = None
         self._open_sockets: OpenSockets | None = None
         self._socket_bytes = SocketBytes()
-        self._request_counters: CounterMap | None = None
+        self._request_counters: RequestSlots | None = None
         self._prog_fds: list[int] = []
         self._http2 = http2_streams.Http2Streams()
         self._tls_build: TlsBuild | None = None  # the child process building the TLS programs, until installed
@@ -67,7 +68,7 @@ class Collector:
                                          self.capture.max_sockets)
         self._prog_fds = [fn.fd for fn in self._bpf.funcs.values()]
         if self.probe_info.l7:
-            self._request_counters = CounterMap(self._bpf[b"requests"])
+            self._request_counters = RequestSlots.of(self._bpf, self.capture.max_flows)
             self._map_names = MAP_NAMES + L7_MAP_NAMES
         if self.probe_info.tls:
             # The start does not wait for the TLS programs (docs/performance.md): a child process compiles and
@@ -175,8 +176,7 @@ class Collector:
     def _drain_requests(self, deltas: dict) -> None:
         """Fold the requests map into the flows' deltas; a flow with requests but no counters gets one."""
         for raw_key, raw_stats in self._request_counters.deltas():
-            key, status_key, counts = flows.decode_request(
-                flows.RequestKeyStruct.from_buffer_copy(raw_key), flows.RequestStatsStruct.from_buffer_copy(raw_stats))
+            key, status_key, counts = flows.decode_request(raw_key, raw_stats)
             deltas.setdefault(key, FlowDelta(key=key)).requests.setdefault(status_key, RequestCounts()).add(counts)
 
     def _http2_requests(self, pieces: list[HeaderPiece], deltas: dict, wall_offset: float) -> list:

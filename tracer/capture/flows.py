@@ -61,6 +61,11 @@ class RequestStatsStruct(ct.Structure):
     ]
 
 
+class RequestSlotStruct(ct.Structure):
+    """struct request_slot of probes/l7.c: a response key's counts and the slot's generation."""
+    _fields_ = [("generation", ct.c_uint64), ("stats", RequestStatsStruct)]
+
+
 class EventStruct(ct.Structure):
     _fields_ = [
         ("type", ct.c_uint32),

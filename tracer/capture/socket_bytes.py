@@ -18,16 +18,14 @@ there as flows_map_full): it is forgotten after IDLE_SECONDS unchanged, and the 
 from __future__ import annotations
 
 import ctypes as ct
-import errno
-import os
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from .array_batches import ArrayBatches
 from .counter_maps import IDLE_SECONDS
 from .flows import FlowKeyStruct
 
-BATCH_ENTRIES = 4096  # sockets per batch read: about 1 MB of entries with L7 state
 KEY_SIZE = ct.sizeof(FlowKeyStruct)
 
 
@@ -44,33 +42,6 @@ class SocketSlotHead(ct.Structure):
 SLOT_CLAIMED = 1  # probes/common.h: a slot's owner with this bit set is being written
 
 
-class SlotBatches:
-    """The first slots of `socket_slots`, a batch at a time, into buffers kept between reads."""
-
-    def __init__(self, lookup_batch, table):
-        self._lookup_batch, self._fd = lookup_batch, table.map_fd
-        self.slot_size = ct.sizeof(table.Leaf)
-        self._keys = ct.create_string_buffer(ct.sizeof(table.Key) * BATCH_ENTRIES)
-        self._values = ct.create_string_buffer(self.slot_size * BATCH_ENTRIES)
-
-    def read(self, end: int) -> Iterator[memoryview]:
-        """Slots [0, end), each batch's back to back."""
-        position, count = ct.c_uint32(), ct.c_uint32()
-        done = 0
-        while done < end:
-            count.value = min(BATCH_ENTRIES, end - done)
-            # the kernel reads the position before it writes the next one: one variable serves both
-            failed = self._lookup_batch(self._fd, ct.byref(position) if done else None, ct.byref(position),
-                                        self._keys, self._values, ct.byref(count))
-            error = ct.get_errno()
-            if failed and error != errno.ENOENT:
-                raise OSError(error, f"reading the socket_slots map: {os.strerror(error)}")
-            yield memoryview(self._values)[:count.value * self.slot_size]
-            if failed or not count.value:  # ENOENT: that was the last batch
-                return
-            done += count.value
-
-
 def slot_states(batch: memoryview, slot_size: int) -> Iterator[tuple[bytes, int, int]]:
     """(flow key, bytes sent, bytes received) of the slots that hold a socket: not free (owner 0) nor being
     written (SLOT_CLAIMED)."""
@@ -85,7 +56,7 @@ class OpenSockets:
 
     def __init__(self, slots, overflow_used, max_sockets: int):
         from bcc.libbcc import lib  # only here: the fold below is pure and tested without BCC
-        self._slots = SlotBatches(lib.bpf_lookup_batch, slots)
+        self._slots = ArrayBatches(lib.bpf_lookup_batch, slots, "socket_slots")
         self._used = overflow_used
         self._max_sockets = max_sockets
         self._direct = len(slots) - max_sockets
@@ -94,7 +65,7 @@ class OpenSockets:
         """(flow key, bytes sent, bytes received) of every live socket."""
         used = min(self._used[ct.c_int(0)].value, self._max_sockets)
         for batch in self._slots.read(self._direct + used):
-            yield from slot_states(batch, self._slots.slot_size)
+            yield from slot_states(batch, self._slots.entry_size)
 
     def byte_counts(self) -> Iterator[tuple[bytes, int, int]]:
         """(flow key, bytes sent, bytes received) of every open socket that has counted bytes."""
