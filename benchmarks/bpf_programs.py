@@ -9,12 +9,15 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 _BPF_STATS_RUN_TIME = 0   # enum bpf_stats_type
 _INFO_SIZE = 256          # bpf_prog_info is shorter; the kernel zero-fills what it does not know
 _NAME_OFFSET = 64         # bpf_prog_info.name: after type, id, tag, lengths, two pointers, load time, uid, map ids
 _NAME_LEN = 16
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def program_name(prog_id: int) -> str:
         os.close(fd)
 
 
-def programs_of(pid: int) -> dict[int, tuple[int, int]]:
+def _programs_of(pid: int) -> dict[int, tuple[int, int]]:
     """prog id -> (run_time_ns, run_cnt) of each BPF program the process holds open."""
     out = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -63,7 +66,7 @@ def programs_of(pid: int) -> dict[int, tuple[int, int]]:
     return out
 
 
-def delta(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> list[ProgramStats]:
+def _delta(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> list[ProgramStats]:
     """Each program's run time and runs between two readings, by name."""
     out = []
     for prog_id, (ns, runs) in sorted(after.items()):
@@ -73,7 +76,7 @@ def delta(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]])
 
 
 @contextlib.contextmanager
-def accounting():
+def _accounting():
     """Run-time accounting on for the block, through BPF_ENABLE_STATS: the kernel keeps it on while any holder's
     file descriptor is open, so runs on a shared machine do not switch each other's off. It costs every program
     run two clock reads, which users do not pay: throughput is measured with it off."""
@@ -84,3 +87,13 @@ def accounting():
         yield
     finally:
         os.close(fd)
+
+
+def measured(pid: int, workload: Callable[[], T]) -> tuple[T, list[ProgramStats]]:
+    """The workload's result, and the run time and runs of each BPF program `pid` holds during it, with the
+    accounting on."""
+    with _accounting():
+        before = _programs_of(pid)
+        result = workload()
+        after = _programs_of(pid)
+    return result, _delta(before, after)

@@ -38,11 +38,8 @@ def run(root: str, port: int, requests: int) -> float:
     """BPF ns per request of all the agent's programs, the agent of the tree at root."""
     with side_by_side.agent(l7=True, root=root) as (process, url):
         side_by_side.wait_settled(url)
-        with bpf_programs.accounting():
-            before = bpf_programs.programs_of(process.pid)
-            done = h2load(port, requests)
-            after = bpf_programs.programs_of(process.pid)
-    return sum(p.run_time_ns for p in bpf_programs.delta(before, after)) / done
+        done, programs = bpf_programs.measured(process.pid, lambda: h2load(port, requests))
+    return sum(p.run_time_ns for p in programs) / done
 
 
 def options(parser: argparse.ArgumentParser) -> None:

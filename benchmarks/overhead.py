@@ -106,11 +106,8 @@ def traced_run(process: subprocess.Popen, nginx: Nginx, seconds: int, attached: 
     run = load_run(nginx, seconds, load)
     run.agent_cpu_seconds = cpu_seconds(process.pid) - cpu
     run.others_cpu_seconds -= run.agent_cpu_seconds
-    with bpf_programs.accounting():
-        before = bpf_programs.programs_of(process.pid)
-        accounted, _ = wrk(nginx.port, seconds, load, cpu=WRK_CPU)
-        after = bpf_programs.programs_of(process.pid)
-    for program in bpf_programs.delta(before, after):
+    (accounted, _), programs = bpf_programs.measured(process.pid, lambda: wrk(nginx.port, seconds, load, cpu=WRK_CPU))
+    for program in programs:
         if program.run_cnt:
             run.programs[program.name] = (program.run_time_ns / accounted, program.run_cnt / accounted)
     run.start_seconds = attached

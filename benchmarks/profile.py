@@ -58,15 +58,13 @@ def measure(name: str, cuts: list[tuple[str, str]] | None, port: int, seconds: i
         if l7:
             parsers = loader.verify_l7_parsers(b, info.sock_length_btf)
             loader._install_parsers(b, info, "l7_parsers", loader.L7_PARSERS, parsers)
-        with bpf_programs.accounting():
-            before = bpf_programs.programs_of(os.getpid())
-            out = subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", f"http://127.0.0.1:{port}/ok"],
-                                 check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
-            after = bpf_programs.programs_of(os.getpid())
+        out, programs = bpf_programs.measured(os.getpid(), lambda: subprocess.run(
+            ["wrk", "-t1", "-c1", f"-d{seconds}s", f"http://127.0.0.1:{port}/ok"],
+            check=True, capture_output=True, text=True, timeout=seconds + 60).stdout)
     finally:
         b.cleanup()
     requests = int(re.search(r"(\d+) requests in", out)[1])
-    return sum(p.run_time_ns for p in bpf_programs.delta(before, after)) / requests
+    return sum(p.run_time_ns for p in programs) / requests
 
 
 def profile(seconds: int, repeats: int) -> dict[str, list[float]]:

@@ -98,11 +98,9 @@ def load_arms(b) -> dict[str, list[int]]:
 
 def arm_run(program_fds: list[int], port: int, seconds: int) -> dict[str, tuple[float, float]]:
     """program name -> (run time ns, runs), each per request, of a wrk run with the arm's programs attached."""
-    with tracing_programs.attached(program_fds), bpf_programs.accounting():
-        before = bpf_programs.programs_of(os.getpid())
-        requests, _ = wrk(port, seconds, Load(WRK_CONNECTIONS))
-        after = bpf_programs.programs_of(os.getpid())
-    return {p.name: (p.run_time_ns / requests, p.run_cnt / requests) for p in bpf_programs.delta(before, after)
+    with tracing_programs.attached(program_fds):
+        (requests, _), programs = bpf_programs.measured(os.getpid(), lambda: wrk(port, seconds, Load(WRK_CONNECTIONS)))
+    return {p.name: (p.run_time_ns / requests, p.run_cnt / requests) for p in programs
             if p.run_cnt}
 
 

@@ -57,11 +57,7 @@ def measure(tls: bool, nginx, seconds: int) -> Arm:
         collector.drain()
         if not tls:
             return arm
-        with bpf_programs.accounting():
-            before = bpf_programs.programs_of(os.getpid())
-            accounted, _ = wrk(nginx.port, seconds, scheme="https")
-            after = bpf_programs.programs_of(os.getpid())
-        programs = bpf_programs.delta(before, after)
+        (accounted, _), programs = bpf_programs.measured(os.getpid(), lambda: wrk(nginx.port, seconds, scheme="https"))
         calls = sum(p.run_cnt for p in programs if p.name == TLS_RETURN[:15])
         arm.calls_per_request = calls / accounted
         arm.bpf_ns_per_call = sum(p.run_time_ns for p in programs if p.name.startswith(TLS_PROGRAMS)) / max(calls, 1)
