@@ -14,9 +14,12 @@ class Clock:
 
 
 class Keys(dict):
-    """`requests`: key bytes -> slot index; BCC yields a scalar leaf as an int."""
+    """`requests`: key bytes -> slot index; BCC yields a scalar leaf as an int. before_read: what the probes do
+    just before the drain reads the keys."""
+    before_read = staticmethod(lambda: None)
 
     def items_lookup_batch(self):
+        self.before_read()
         for key_bytes, index in list(self.items()):
             yield RequestKeyStruct.from_buffer_copy(key_bytes), index
 
@@ -127,6 +130,21 @@ def test_an_idle_key_is_freed_a_drain_after_it_leaves_and_its_slot_goes_to_the_n
     probes.respond("a", key_of("200"))   # what the socket remembers is stale: a new slot, not the 500's
     assert probes.keys[key_of("200")] != slot
     assert read(reader) == {"500": (1, 3), "200": (1, 3)}
+
+
+def test_a_slot_freed_and_taken_by_a_new_key_during_a_drain_reports_the_new_keys_counts_only():
+    probes, clock = Probes(), Clock()
+    reader = probes.reader(clock, idle_seconds=60)
+    for _ in range(3):
+        probes.respond("a", key_of("200"))
+    assert read(reader) == {"200": (3, 9)}
+    clock.now = 61
+    assert read(reader) == {}   # step 1
+    probes.keys.before_read = lambda: probes.respond("b", key_of("500"))   # takes the slot step 2 frees
+    assert read(reader) == {}   # step 2; the 500 was counted after the slots were read
+    assert probes.keys[key_of("500")] == 0
+    probes.keys.before_read = lambda: None
+    assert read(reader) == {"500": (1, 3)}
 
 
 def test_a_key_that_keeps_counting_is_never_freed():

@@ -60,11 +60,12 @@ class RequestSlots:
     def deltas(self) -> Iterator[tuple[RequestKeyStruct, RequestStatsStruct]]:
         """(key, counts added since the last call) of every key whose counts changed."""
         now = self._clock()
-        used = min(self._used[ct.c_int(0)].value, self._max_slots)
-        counts = [slot[1:] for batch in self._batches.read(used) for slot in SLOT.iter_unpack(batch)]
         freeing, self._freeing = self._freeing, {}
         for index, key in freeing.items():
             yield from self._release(index, key)
+        # read after the releases: a slot released and taken by a new key since holds only the new key's counts
+        used = min(self._used[ct.c_int(0)].value, self._max_slots)
+        counts = [slot[1:] for batch in self._batches.read(used) for slot in SLOT.iter_unpack(batch)]
         idle = []
         for key, index in self._keys.items_lookup_batch():   # index: an int (BCC converts a scalar leaf)
             key_bytes = bytes(key)
