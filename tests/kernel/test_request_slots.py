@@ -1,5 +1,6 @@
 """The response counts' slots (probes/l7.c, response_counts; tracer/capture/request_slots.py): a key idle too long
 is freed, and its slot reused by another key takes nothing of what the sockets that remember it count later."""
+import ctypes as ct
 import http.client
 import time
 
@@ -20,6 +21,20 @@ def get(conn: http.client.HTTPConnection, path: str, times: int) -> None:
         assert not response.will_close, "nginx closed the kept-alive connection"
 
 
+def take_next(free_stack, slot: int) -> None:
+    """Reorders the stack of free slots so that `slot` is taken next: keys that other tests left may have been
+    freed in the same drain, and pushed after it."""
+    freed = []
+    while True:
+        try:
+            freed.append(free_stack.pop().value)
+        except KeyError:   # empty
+            break
+    assert slot in freed, f"slot {slot} is not free: {freed}"
+    for index in [index for index in reversed(freed) if index != slot] + [slot]:
+        free_stack.push(ct.c_uint32(index))
+
+
 def slots_of(collector, port: int) -> dict[str, int]:
     """status -> slot of the response keys at the server end of `port`, as `requests` maps them now."""
     return {RequestKeyStruct.from_buffer_copy(bytes(key)).status.decode(): index
@@ -37,9 +52,6 @@ def test_a_freed_slot_reused_by_another_key_takes_none_of_the_counts_of_the_sock
     def idle_at_next_drain():
         skipped[0] += IDLE_SECONDS + 1
 
-    idle_at_next_drain()
-    capture.poll()
-    capture.poll()   # what earlier tests left is freed: the slot freed next is the only one on top
     remembering = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=10)
     other = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=10)
     try:
@@ -54,6 +66,7 @@ def test_a_freed_slot_reused_by_another_key_takes_none_of_the_counts_of_the_sock
         assert slots_of(capture.collector, nginx.port) == {}
         capture.poll()   # step 2: the slot's last count reported under its key, and the slot freed
         assert server_counts(capture, nginx.port, "http") == {"200": 4}
+        take_next(capture.collector._bpf[b"free_request_slots"], slot)
 
         get(other, "/fail", 2)
         assert slots_of(capture.collector, nginx.port) == {"500": slot}, "the 500s did not take the freed slot"
