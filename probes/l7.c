@@ -219,7 +219,7 @@ struct sample_event {
 };
 
 struct sample_budget {
-    u64 second;
+    u64 started;              /* when its second began (bpf_ktime_get_ns) */
     u64 used;
 };
 
@@ -234,12 +234,12 @@ static __always_inline struct request_bytes *request_bytes_slot(u64 sk)
     return l7_request_bytes.lookup(&slot);
 }
 
-/* How much of a per-second budget the second of `now` (bpf_ktime_get_ns) has used (a new second starts it afresh). */
+/* How much of a per-second budget its second has used at `now` (bpf_ktime_get_ns); a second over, the next begins
+ * at `now`, afresh. A compare where the second's number took a division on every request. */
 static __always_inline u64 budget_used(struct sample_budget *b, u64 now)
 {
-    u64 second = now / 1000000000;
-    if (b->second != second) {
-        b->second = second;
+    if (now - b->started >= 1000000000) {
+        b->started = now;
         b->used = 0;
     }
     return b->used;
@@ -284,7 +284,8 @@ static __always_inline void remember_request(struct l7_scratch *w, u64 started_n
 /* Send the request just answered, with the response at the parser's position, if its bytes were kept. Taking
  * started_ns from the request's time to 0 claims the sample; the bytes count only if no CPU claimed the
  * slot for another request before they were copied out. */
-static __always_inline void sample_request(struct l7_state *st, struct request_key *key, u64 latency_us)
+static __always_inline void sample_request(struct l7_state *st, struct sock_info *si, struct request_key *key,
+                                           u64 latency_us)
 {
     int error = key->protocol == PROTO_HTTP ? key->status[0] >= '4' : key->status[0] != 'o';
     struct l7_scratch *w = scratch();
@@ -299,6 +300,7 @@ static __always_inline void sample_request(struct l7_state *st, struct request_k
         return;
     if (__sync_val_compare_and_swap(&r->started_ns, started, 0) != started)
         return;
+    __builtin_memcpy(&key->flow, &si->key, sizeof(key->flow));
     struct sample_event *e = events.ringbuf_reserve(sizeof(struct sample_event));
     if (!e) {
         count_ringbuf_lost(&key->flow);
@@ -418,14 +420,17 @@ static __always_inline int request_slot_of(struct request_key *key, u32 *index)
     return 1;
 }
 
-/* The counts of the response in `key`, on the socket's flow; NULL when no slot is left. */
-static __always_inline struct request_stats *response_counts(struct l7_state *st, struct request_key *key)
+/* The counts of the response in `key` (its protocol and status) on the socket's flow; NULL when no slot is left.
+ * Only a response that looks its key up has the flow copied into it. */
+static __always_inline struct request_stats *response_counts(struct l7_state *st, struct sock_info *si,
+                                                             struct request_key *key)
 {
     u32 index = st->counted_slot;
     struct request_slot *slot = request_slots.lookup(&index);
     if (slot && st->counted_protocol == key->protocol && same_16_bytes(st->counted_status, key->status) &&
         slot->generation == st->counted_generation)
         return &slot->stats;
+    __builtin_memcpy(&key->flow, &si->key, sizeof(key->flow));
     if (!request_slot_of(key, &index) || !(slot = request_slots.lookup(&index)))
         return 0;
     st->counted_slot = index;
@@ -443,10 +448,9 @@ static __always_inline void record_request(struct l7_state *st, struct sock_info
     struct request_key *key = l7_request_key.lookup(&zero);
     if (!key)
         return;
-    __builtin_memcpy(&key->flow, &si->key, sizeof(key->flow));
     key->protocol = protocol;
     key->pad = 0;
-    struct request_stats *stats = response_counts(st, key);
+    struct request_stats *stats = response_counts(st, si, key);
     if (!stats) {
         count_lost(LOST_REQUESTS_FULL);
         return;
@@ -455,7 +459,7 @@ static __always_inline void record_request(struct l7_state *st, struct sock_info
     __sync_fetch_and_add(&stats->latency_sum_us, latency_us);
     u32 bucket = log2_bucket(latency_us);
     __sync_fetch_and_add(&stats->latency_log2_us[bucket], 1);
-    sample_request(st, key, latency_us);
+    sample_request(st, si, key, latency_us);
 }
 
 static __always_inline int is_digit(u8 c)
