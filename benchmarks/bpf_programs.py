@@ -66,6 +66,11 @@ def _programs_of(pid: int) -> dict[int, tuple[int, int]]:
     return out
 
 
+def program_ids(pid: int) -> list[int]:
+    """The ids of the BPF programs the process holds open."""
+    return list(_programs_of(pid))
+
+
 def _delta(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> list[ProgramStats]:
     """Each program's run time and runs between two readings, by name."""
     out = []

@@ -23,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from benchmarks import overhead, side_by_side
 from benchmarks.load import Load, wrk
@@ -32,6 +34,7 @@ from tests.helpers.servers import Nginx, running_nginx
 HOOK_FRAME = re.compile(r"bpf_trace_run\d+$")
 PROGRAM_FRAME = re.compile(r"bpf_prog_[0-9a-f]{16}_(\w+)$")
 OWN_CODE = "the programs' own instructions"
+T = TypeVar("T")
 HOOK = "the hook: the tracepoint's call into the program"
 
 # what the probes use them for (probes/common.h, l7_payload.c, l7.c) -> the functions a program calls for it: helpers,
@@ -68,31 +71,51 @@ class Profile:
         return ns / self.requests if self.requests else 0.0
 
 
-def part_of(frames: list[str]) -> tuple[str, str] | None:
-    """(part, program) of a sample whose call chain, leaf first, is `frames`; None when it is not the hook's."""
+def program_call(frames: list[str]) -> tuple[str, int] | None:
+    """(part, index in frames of the program's frame, -1 for the hook's own) of a sample whose call chain, leaf
+    first, is `frames`; None when it is not the hook's."""
     hook = next((i for i, frame in enumerate(frames) if HOOK_FRAME.match(frame)), None)
     if hook is None:
         return None
     programs = [i for i in range(hook) if PROGRAM_FRAME.match(frames[i])]
     if not programs:
-        return HOOK, ""
+        return HOOK, -1
     caller = programs[-1]   # the tracepoint's program: a tail call's target replaces its frame, it adds none
-    program = PROGRAM_FRAME.match(frames[caller])[1]
     if caller == 0:
-        return OWN_CODE, program
+        return OWN_CODE, caller
     callee = frames[caller - 1]
-    return PARTS.get(callee, f"other: {callee}"), program
+    return PARTS.get(callee, f"other: {callee}"), caller
 
 
-def add_samples(profile: Profile, script: str) -> None:
-    """Adds `perf script -F period,ip,sym` output (a period line, then the call chain, leaf first) to profile."""
+def part_of(frames: list[str]) -> tuple[str, str] | None:
+    """(part, program) of a sample whose call chain, leaf first, is `frames`; None when it is not the hook's."""
+    found = program_call(frames)
+    if found is None:
+        return None
+    part, caller = found
+    return part, PROGRAM_FRAME.match(frames[caller])[1] if caller >= 0 else ""
+
+
+def samples(script: str) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+    """Each sample of `perf script -F period,ip,sym` output (a period line, then the call chain, leaf first): its
+    period (ns of CPU time: the cpu-clock event) and its call chain as (address, symbol)."""
     for block in script.split("\n\n"):
         lines = block.strip().splitlines()
         if not lines or not lines[0].strip().isdigit():
             continue
-        period = int(lines[0])
+        chain = []
+        for line in lines[1:]:
+            fields = line.split()
+            if fields:
+                chain.append((int(fields[0], 16), fields[-1]))
+        yield int(lines[0]), chain
+
+
+def add_samples(profile: Profile, script: str) -> None:
+    """Adds `perf script -F period,ip,sym` output to profile."""
+    for period, chain in samples(script):
         profile.total_ns += period
-        found = part_of([line.split()[-1] for line in lines[1:] if line.split()])
+        found = part_of([symbol for _, symbol in chain])
         if found:
             part, program = found
             profile.parts[part] += period
@@ -100,14 +123,15 @@ def add_samples(profile: Profile, script: str) -> None:
                 profile.programs[program] += period
 
 
-def recorded(nginx: Nginx, seconds: int, frequency: int, load: Load) -> Profile:
-    """perf on every CPU while wrk runs: the samples under the hook, over wrk's requests."""
+def record(workload: Callable[[], T], frequency: int) -> tuple[T, str]:
+    """perf on every CPU, with call chains, while workload runs: its result and the samples as `perf script -F
+    period,ip,sym` prints them."""
     with tempfile.TemporaryDirectory(prefix="intuition-perf-") as tmp:
         data = os.path.join(tmp, "perf.data")
-        perf = subprocess.Popen(["perf", "record", "-a", "-g", "-F", str(frequency), "-o", data],
+        perf = subprocess.Popen(["perf", "record", "-a", "-g", "-e", "cpu-clock", "-F", str(frequency), "-o", data],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            requests, _ = wrk(nginx.port, seconds, load)
+            result = workload()
         finally:
             perf.send_signal(signal.SIGINT)
             _, err = perf.communicate(timeout=120)
@@ -115,6 +139,12 @@ def recorded(nginx: Nginx, seconds: int, frequency: int, load: Load) -> Profile:
             raise RuntimeError(f"perf record failed ({perf.returncode}): {err.strip()}")
         script = subprocess.run(["perf", "script", "-i", data, "-F", "period,ip,sym"], check=True,
                                 capture_output=True, text=True, timeout=600).stdout
+    return result, script
+
+
+def recorded(nginx: Nginx, seconds: int, frequency: int, load: Load) -> Profile:
+    """perf on every CPU while wrk runs: the samples under the hook, over wrk's requests."""
+    (requests, _), script = record(lambda: wrk(nginx.port, seconds, load), frequency)
     profile = Profile(requests=requests)
     add_samples(profile, script)
     return profile

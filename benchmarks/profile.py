@@ -9,11 +9,14 @@ fails loudly). The difference between two rows is what the code between their cu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 
 from benchmarks import bpf_programs
 from tests.helpers.servers import running_nginx
@@ -45,24 +48,56 @@ def program(cuts: list[tuple[str, str]]) -> str:
     return text
 
 
-def measure(name: str, cuts: list[tuple[str, str]] | None, port: int, seconds: int) -> float:
-    """BPF ns per request of the probes with `cuts`, attached to this process while wrk runs."""
+@contextlib.contextmanager
+def attached(cuts: list[tuple[str, str]] | None, line_info: bool = False) -> Iterator[str]:
+    """The probes with `cuts` (None: capture.l7 false) compiled, loaded and attached in this process, their parser
+    programs in the same module (the agent compiles those in a child). line_info: compiled with debug info, the
+    sock length hooks as raw tracepoints, which BCC loads with their line info (the BTF-typed ones are loaded
+    without it: tracer/capture/btf_tracepoints.py); yields the text as BCC's rewriter left it, which the line
+    info's numbers count (else "")."""
     l7 = cuts is not None
     info = loader.ProbeInfo(l7=l7)
     capture = loader.CaptureConfig(l7=l7)
-    # the parser programs in the same module, on the cut sources (the agent compiles them in a child)
     text = program(cuts) + loader.source_text(("l7_tracepoint.c",)) if l7 else loader.program_text(False, l7=False)
-    b = loader.compile_program(text, loader.build_cflags(capture, info, cgroup_layout()))
+    cflags = loader.build_cflags(capture, info, cgroup_layout())
+    rewritten = ""
+    if line_info:
+        cflags = [flag for flag in cflags if flag != loader.NO_DEBUG_INFO and not flag.startswith("-DSOCK_LENGTH_TP_BTF=")]
+        info.sock_length_btf = {}
+        b, rewritten = _compiled_with_rewritten_text(text, cflags)
+    else:
+        b = loader.compile_program(text, cflags)
     try:
         loader._attach_sock_length_hooks(b, info)   # the BTF-typed ones, which BCC does not attach as it compiles
         if l7:
             parsers = loader.verify_l7_parsers(b, info.sock_length_btf)
             loader._install_parsers(b, info, "l7_parsers", loader.L7_PARSERS, parsers)
+        yield rewritten
+    finally:
+        b.cleanup()
+
+
+def _compiled_with_rewritten_text(text: str, cflags: list[str]):
+    """BCC's module of the text, and the text as its rewriter left it, which BCC prints to the process's stderr."""
+    import bcc
+    with tempfile.TemporaryFile() as out:
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            b = bcc.BPF(text=text.encode(), cflags=cflags, debug=bcc.DEBUG_PREPROCESSOR)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        return b, out.read().decode(errors="replace")
+
+
+def measure(cuts: list[tuple[str, str]] | None, port: int, seconds: int) -> float:
+    """BPF ns per request of the probes with `cuts`, attached to this process while wrk runs."""
+    with attached(cuts):
         out, programs = bpf_programs.measured(os.getpid(), lambda: subprocess.run(
             ["wrk", "-t1", "-c1", f"-d{seconds}s", f"http://127.0.0.1:{port}/ok"],
             check=True, capture_output=True, text=True, timeout=seconds + 60).stdout)
-    finally:
-        b.cleanup()
     requests = int(re.search(r"(\d+) requests in", out)[1])
     return sum(p.run_time_ns for p in programs) / requests
 
@@ -73,7 +108,7 @@ def profile(seconds: int, repeats: int) -> dict[str, list[float]]:
     with running_nginx() as nginx:
         for _ in range(repeats):
             for name, cuts in CUTS.items():
-                results[name].append(measure(name, cuts, nginx.port, seconds))
+                results[name].append(measure(cuts, nginx.port, seconds))
     return {name: sorted(values) for name, values in results.items()}
 
 
