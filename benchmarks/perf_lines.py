@@ -6,7 +6,8 @@ it: the probes (L7 on) compiled with debug info and attached in this process, ng
 
 A sample in a program's own instructions is put down to the source line its address was compiled from (the line
 info the kernel keeps with a program loaded with BTF: benchmarks/program_lines.py); a sample in a function the
-program called (a helper, a map operation) to the line of the call. A line of a function inlined into a program is
+program called (a helper, a map operation) to the line of the call, and to the chain of kernel functions it was in
+(what a user copy spends on its checks, for one). A line of a function inlined into a program is
 that function's line, so a function's time is its own work wherever it was inlined. Times are CPU nanoseconds per
 request, both ends (wrk's and nginx's). To carry line info the sock length hooks are loaded as raw tracepoints
 here, not BTF-typed ones (benchmarks/profile.py, attached): the code parsing a request is the same in both.
@@ -71,6 +72,7 @@ class Attribution:
         self.programs = programs
         self.own: Counter[SourceLine] = Counter()              # line -> ns in its own instructions
         self.calls: Counter[tuple[SourceLine, str]] = Counter()  # (line of the call, part) -> ns in what it called
+        self.inside: Counter[tuple[str, str]] = Counter()        # (part, the kernel functions down to the sample) -> ns
         self.other: Counter[str] = Counter()                   # the hook itself, or code no line info covers
 
     def line_at(self, address: int) -> SourceLine | None:
@@ -93,6 +95,7 @@ class Attribution:
                 self.own[where] += period
             else:
                 self.calls[(where, part)] += period
+                self.inside[(part, " > ".join(symbol for _, symbol in reversed(chain[:caller])))] += period
 
 
 def report(a: Attribution, files: dict[str, list[str]], requests: int, top: int) -> str:
@@ -109,6 +112,8 @@ def report(a: Attribution, files: dict[str, list[str]], requests: int, top: int)
     out += [f"  {per(ns):6.1f}  {line_text(files, where)}" for where, ns in a.own.most_common(top)]
     out += ["", "Calls out of the programs, by the line that calls (ns per request in what it called):"]
     out += [f"  {per(ns):6.1f}  {line_text(files, where)}  [{part}]" for (where, part), ns in a.calls.most_common(top)]
+    out += ["", "Inside the calls, by the kernel functions down to the sample (ns per request):"]
+    out += [f"  {per(ns):6.1f}  {path}  [{part}]" for (part, path), ns in a.inside.most_common(top)]
     out += ["", "Not in the programs' code:"]
     out += [f"  {per(ns):6.1f}  {part}" for part, ns in a.other.most_common()]
     return "\n".join(out)

@@ -56,4 +56,5 @@ def test_own_samples_go_to_their_line_and_calls_to_the_calling_line():
     copies = "copies from user memory: request and response bytes, writev's and sendmsg's iovecs"
     assert a.own == {SourceLine("common.h", 4): 100}
     assert a.calls == {(SourceLine("common.h", 5), copies): 300}
+    assert a.inside == {(copies, "bpf_probe_read_user > copy_from_user_nofault"): 300}
     assert a.other == {HOOK: 200, "the programs' own instructions, outside the programs' line info": 50}
