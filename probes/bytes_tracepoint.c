@@ -15,8 +15,9 @@ static __always_inline int counted_io(int ret, int flags, int dir)
     return ret > 0 && !(dir == DIR_RECV && (flags & MSG_PEEK));
 }
 
-/* The I/O of a TCP socket the probes track. */
-static __always_inline int on_tcp_io(void *ctx, const void *sk, struct sock_info *si, int ret, int dir)
+/* The I/O of a TCP socket the probes track; hook_sk is sk as the hook got it. */
+static __always_inline int on_tcp_io(void *ctx, const void *hook_sk, const void *sk, struct sock_info *si, int ret,
+                                     int dir)
 {
     count_bytes(si, dir, ret);
 #ifdef DNS_ANSWERS
@@ -29,7 +30,7 @@ static __always_inline int on_tcp_io(void *ctx, const void *sk, struct sock_info
     if (si->l7.tls)
         tls_ciphertext_io(sk);   /* its plaintext is parsed at the OpenSSL call's return (l7_tls.c) */
     else
-        l7_on_io(ctx, sk, si, dir, ret);
+        l7_on_io(ctx, hook_sk, sk, si, dir, ret);
 #endif
     return 0;
 }
@@ -99,7 +100,7 @@ static __always_inline int on_socket_io(void *ctx, const void *hook_sk, int ret,
     struct sock_info *si = tracked_socket(sk);
     if (!si)
         si = untracked_socket(sk, SOCK_U16(hook_sk, OFF_SKC_FAMILY), SOCK_U16(hook_sk, OFF_SOCK_PROTOCOL), ret, dir);
-    return si ? on_tcp_io(ctx, sk, si, ret, dir) : 0;
+    return si ? on_tcp_io(ctx, hook_sk, sk, si, ret, dir) : 0;
 }
 
 /* TP_PROTO(struct sock *sk, int ret, int flags) */
@@ -120,7 +121,7 @@ static __always_inline int on_socket_io(void *ctx, const void *sk, u16 family, u
     struct sock_info *si = tracked_socket(sk);
     if (!si)
         si = untracked_socket(sk, family, protocol, ret, dir);
-    return si ? on_tcp_io(ctx, sk, si, ret, dir) : 0;
+    return si ? on_tcp_io(ctx, sk, sk, si, ret, dir) : 0;
 }
 
 TRACEPOINT_PROBE(sock, sock_send_length)

@@ -234,11 +234,13 @@ static __always_inline struct request_bytes *request_bytes_slot(u64 sk)
     return l7_request_bytes.lookup(&slot);
 }
 
-/* How much of a per-second budget its second has used at `now` (bpf_ktime_get_ns); a second over, the next begins
- * at `now`, afresh. A compare where the second's number took a division on every request. */
+/* How much of a per-second budget its second has used at `now` (bpf_ktime_get_ns's clock); a second over, the next
+ * begins at `now`, afresh. A compare where the second's number took a division on every request. An I/O's time may
+ * be a little older than the second's start (l7_io.c, io_time: TCP read its socket's clock before the program ran):
+ * it counts in the current second. */
 static __always_inline u64 budget_used(struct sample_budget *b, u64 now)
 {
-    if (now - b->started >= 1000000000) {
+    if ((s64)(now - b->started) >= 1000000000) {
         b->started = now;
         b->used = 0;
     }
@@ -350,7 +352,7 @@ static __always_inline u64 request_latency(struct l7_state *st)
         return 0;
     u64 started = st->started_ns[st->head & (PENDING_MAX - 1)];
     st->completed_ns = started;
-    return (w->now - started) / 1000;
+    return w->now > started ? (w->now - started) / 1000 : 0;   /* TCP's read of the clock and the helper's may cross */
 }
 
 /* The oldest pending request is done: its latency (0 if none is pending). */

@@ -62,8 +62,8 @@ static __always_inline int l7_detect(struct l7_state *st, int side, struct l7_sc
     return 0;
 }
 
-/* The scratch that carries one I/O of the socket to its parser, its payload still to be filled; NULL when
- * the I/O is not to be parsed. */
+/* The scratch that carries one I/O of the socket to its parser, its payload and time still to be filled; NULL
+ * when the I/O is not to be parsed. */
 static __always_inline struct l7_scratch *l7_begin(const void *sk, struct sock_info *si, int dir, u32 total)
 {
     struct l7_state *st = &si->l7;
@@ -87,9 +87,26 @@ static __always_inline struct l7_scratch *l7_begin(const void *sk, struct sock_i
     work->resumed = 0;
     work->passes = 0;
     work->kept_len = 0;
-    work->now = bpf_ktime_get_ns();
     return work;
 }
+
+#ifdef SOCK_LENGTH_TP_BTF
+/* The time of a socket call's I/O from the TCP socket's own clock (tcp_clock_cache: the clock bpf_ktime_get_ns reads),
+ * which the kernel's TCP code reads as it takes in a segment, as a read adjusts the receive buffer and as it sends:
+ * a receive's bytes had arrived by then; a send's bytes had left if none is left unsent. A helper call of a few ns
+ * and three loads, where reading the clock is a call of about 40 (docs/performance.md, "The I/O's time from the TCP
+ * socket's clock"). Only the BTF-typed hook's sk may be loaded from; otherwise, and for a send not sent whole (held
+ * by Nagle or autocorking), the clock is read. */
+static __always_inline u64 io_time(const void *hook_sk, int dir)
+{
+    const char *tp = (const char *)bpf_skc_to_tcp_sock((void *)hook_sk);
+    if (tp && (dir == DIR_RECV || *(const u32 *)(tp + OFF_TCP_SND_NXT) == *(const u32 *)(tp + OFF_TCP_WRITE_SEQ)))
+        return *(const u64 *)(tp + OFF_TCP_CLOCK_CACHE);
+    return bpf_ktime_get_ns();
+}
+#else
+#define io_time(hook_sk, dir) bpf_ktime_get_ns()
+#endif
 
 /* Detection and HTTP's first pass over the I/O in work. Returns the protocol whose parser program goes on
  * with it (the caller's tail call), 0 when it is done. */
@@ -104,12 +121,15 @@ static __always_inline u32 l7_parse(struct sock_info *si, struct l7_scratch *wor
     return st->protocol;
 }
 
-/* Called in the tracepoint for every TCP read or write: hands it to its protocol's parser program. */
-static __always_inline void l7_on_io(void *ctx, const void *sk, struct sock_info *si, int dir, u32 total)
+/* Called in the tracepoint for every TCP read or write (hook_sk: sk as the hook got it): hands it to its protocol's
+ * parser program. */
+static __always_inline void l7_on_io(void *ctx, const void *hook_sk, const void *sk, struct sock_info *si, int dir,
+                                     u32 total)
 {
     struct l7_scratch *work = l7_begin(sk, si, dir, total);
     if (!work)
         return;
+    work->now = io_time(hook_sk, dir);
     payload_of_syscall(&work->payload, total);
     u32 protocol = l7_parse(si, work);
     if (protocol)

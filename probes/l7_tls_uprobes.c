@@ -65,6 +65,7 @@ PROGRAM int tls_call_return(struct pt_regs *ctx)
     struct l7_scratch *work = l7_begin((const void *)call.sk, si, call.dir, moved > 0xffffffff ? 0xffffffff : moved);
     if (!work)
         return 0;
+    work->now = bpf_ktime_get_ns();
     work->payload.base[0] = call.buf;
     work->payload.len[0] = work->total;
     u32 protocol = l7_parse(si, work);

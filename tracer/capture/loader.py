@@ -191,6 +191,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
         with btf.KernelBTF(btf_path) as kbtf:
             defines.update(btf.offset_defines(kbtf, offsets.SOCK_COMMON_OFFSETS))
             defines.update(btf.offset_defines(kbtf, offsets.SOCK_OFFSETS))
+            defines.update(btf.offset_defines(kbtf, offsets.TCP_OFFSETS))
             defines.update(btf.offset_defines(kbtf, offsets.NET_OFFSETS))
             defines.update(btf.offset_defines(kbtf, offsets.TASK_OFFSETS))
             defines.update(_recvmsg_flags_define(kbtf))

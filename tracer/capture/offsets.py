@@ -27,6 +27,13 @@ SOCK_OFFSETS = {
     "OFF_SOCK_ERR": ("sock", "sk_err"),
     "OFF_SOCK_PROTOCOL": ("sock", "sk_protocol"),
 }
+# A TCP socket's own clock (probes/l7_io.c, io_time): when the kernel's TCP code last read it, and whether all that
+# was written has been sent.
+TCP_OFFSETS = {
+    "OFF_TCP_CLOCK_CACHE": ("tcp_sock", "tcp_clock_cache"),
+    "OFF_TCP_SND_NXT": ("tcp_sock", "snd_nxt"),
+    "OFF_TCP_WRITE_SEQ": ("tcp_sock", "write_seq"),
+}
 # the network namespace's inode number, as /proc/<pid>/ns/net shows it (probes/lifecycle.c, socket_netns)
 NET_OFFSETS = {"OFF_NET_NS_INUM": ("net", "ns.inum")}
 TASK_OFFSETS = {
