@@ -10,7 +10,9 @@ program called (a helper, a map operation) to the line of the call, and to the c
 (what a user copy spends on its checks, for one). A line of a function inlined into a program is
 that function's line, so a function's time is its own work wherever it was inlined. Times are CPU nanoseconds per
 request, both ends (wrk's and nginx's). To carry line info the sock length hooks are loaded as raw tracepoints
-here, not BTF-typed ones (benchmarks/profile.py, attached): the code parsing a request is the same in both.
+here, not BTF-typed ones (benchmarks/profile.py, attached): the code parsing a request is the same in both, but for
+the I/O's time, which a raw tracepoint reads from the clock where a BTF-typed one reads the TCP socket's
+(probes/l7_io.c, io_time).
 """
 from __future__ import annotations
 
