@@ -34,8 +34,8 @@ from tests.helpers.servers import Nginx, running_nginx
 HOOK_FRAME = re.compile(r"bpf_trace_run\d+$")
 PROGRAM_FRAME = re.compile(r"bpf_prog_[0-9a-f]{16}_(\w+)$")
 OWN_CODE = "the programs' own instructions"
-T = TypeVar("T")
 HOOK = "the hook: the tracepoint's call into the program"
+T = TypeVar("T")
 
 # what the probes use them for (probes/common.h, l7_payload.c, l7.c) -> the functions a program calls for it: helpers,
 # and what the verifier puts in their place (a hash lookup calls the map's own lookup, bpf_ktime_get_ns the clock)

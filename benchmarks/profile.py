@@ -78,13 +78,18 @@ def attached(cuts: list[tuple[str, str]] | None, line_info: bool = False) -> Ite
 
 
 def _compiled_with_rewritten_text(text: str, cflags: list[str]):
-    """BCC's module of the text, and the text as its rewriter left it, which BCC prints to the process's stderr."""
-    import bcc
+    """BCC's module of the text, and the text as its rewriter left it, which BCC prints to the process's stderr
+    (passed on to it when the compile fails: the compiler's messages are there too)."""
+    bcc = loader._bcc()
     with tempfile.TemporaryFile() as out:
         saved = os.dup(2)
         os.dup2(out.fileno(), 2)
         try:
             b = bcc.BPF(text=text.encode(), cflags=cflags, debug=bcc.DEBUG_PREPROCESSOR)
+        except Exception:
+            out.seek(0)
+            os.write(saved, out.read())
+            raise
         finally:
             os.dup2(saved, 2)
             os.close(saved)
