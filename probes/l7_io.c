@@ -93,13 +93,17 @@ static __always_inline struct l7_scratch *l7_begin(const void *sk, struct sock_i
 #ifdef SOCK_LENGTH_TP_BTF
 /* The time of a socket call's I/O from the TCP socket's own clock (tcp_clock_cache: the clock bpf_ktime_get_ns reads),
  * which the kernel's TCP code reads as it takes in a segment, as a read adjusts the receive buffer and as it sends:
- * a receive's bytes had arrived by then; a send's bytes had left if none is left unsent. A helper call of a few ns
- * and three loads, where reading the clock is a call of about 40 (docs/performance.md, "The I/O's time from the TCP
- * socket's clock"). Only the BTF-typed hook's sk may be loaded from; otherwise, and for a send not sent whole (held
+ * a receive's bytes had arrived by then; a send's bytes had left if none is left unsent. Three loads, after a cast
+ * that is a move (or, on a kernel without bpf_rdonly_cast, a helper call of a few ns), where reading the clock is a
+ * call of about 40 (docs/performance.md, "The I/O's time from the TCP socket's clock"). Only the BTF-typed hook's sk may be loaded from; otherwise, and for a send not sent whole (held
  * by Nagle or autocorking), the clock is read. */
 static __always_inline u64 io_time(const void *hook_sk, int dir)
 {
+#ifdef HAS_RDONLY_CAST
+    const char *tp = rdonly_cast((u64)hook_sk, BTF_TCP_SOCK);   /* a tracked socket is a TCP socket */
+#else
     const char *tp = (const char *)bpf_skc_to_tcp_sock((void *)hook_sk);
+#endif
     if (tp && (dir == DIR_RECV || *(const u32 *)(tp + OFF_TCP_SND_NXT) == *(const u32 *)(tp + OFF_TCP_WRITE_SEQ)))
         return *(const u64 *)(tp + OFF_TCP_CLOCK_CACHE);
     return bpf_ktime_get_ns();

@@ -67,12 +67,52 @@ static __always_inline void payload_from_iovecs(struct payload *p, u64 iov, u64 
     }
 }
 
-/* The current syscall's registers from dx on. bpf_task_pt_regs() returns a pointer the verifier knows the type
- * of (struct pt_regs, from the kernel's BTF), so a field is one load instruction, guarded by the JIT's exception
- * table, with no helper call (docs/performance.md, "The sock length hooks as BTF-typed raw tracepoints"). */
+#if defined(SOCK_LENGTH_TP_BTF) && defined(BTF_FUNC_RDONLY_CAST)
+/* bpf_rdonly_cast, a kfunc the verifier replaces with a move: loads from its result are loads from the struct whose
+ * BTF id it is given, each guarded by the JIT's exception table. BCC emits no kfunc call, so this calls the helper
+ * numbered the kfunc's BTF id, which the loader makes the kfunc's call (tracer/capture/kfuncs.py). */
+#define HAS_RDONLY_CAST
+static const char *(*rdonly_cast)(u64 address, u32 btf_id) = (void *)BTF_FUNC_RDONLY_CAST;
+
+/* x86_64: struct pt_regs and where cs and ss sit in it; a 64-bit task's selectors (__USER_CS, __USER_DS); the kernel
+ * stack's size (THREAD_SIZE), twice that with KASAN, whose top is padded by 16 bytes with FRED. */
+#define PT_REGS_SIZE 168
+#define PT_REGS_CS 136
+#define PT_REGS_SS 160
+#define USER_CS 0x33
+#define USER_DS 0x2b
+#define KERNEL_STACK_SIZE 16384
+#define KERNEL_STACK_TOP_PADDING 16
+
+/* The syscall's registers, where the kernel keeps them on entry: at the top of the task's kernel stack
+ * (task_pt_regs()), found without bpf_task_pt_regs' call (docs/performance.md, "The syscall's registers without a
+ * helper call"). NULL unless they hold a 64-bit task's selectors there, with the top unpadded or padded: a kernel
+ * stack of another size, a kernel thread or a 32-bit task. */
+static __always_inline const char *syscall_regs_on_stack(const struct task_struct *task)
+{
+    u64 top = *(const u64 *)((const char *)task + OFF_TASK_STACK) + KERNEL_STACK_SIZE - PT_REGS_SIZE;
+#pragma unroll
+    for (int padding = 0; padding <= KERNEL_STACK_TOP_PADDING; padding += KERNEL_STACK_TOP_PADDING) {
+        const char *regs = rdonly_cast(top - padding, BTF_PT_REGS);
+        if (*(const u16 *)(regs + PT_REGS_CS) == USER_CS && *(const u16 *)(regs + PT_REGS_SS) == USER_DS)
+            return regs;
+    }
+    return 0;
+}
+#endif
+
+/* The current syscall's registers from dx on. The pointer's type is known to the verifier (struct pt_regs, from the
+ * kernel's BTF), so a field is one load instruction, guarded by the JIT's exception table, with no helper call
+ * (docs/performance.md, "The sock length hooks as BTF-typed raw tracepoints"). */
 static __always_inline const struct syscall_regs *syscall_regs(void)
 {
-    return (const struct syscall_regs *)(bpf_task_pt_regs(bpf_get_current_task_btf()) + PT_REGS_DX);
+    struct task_struct *task = bpf_get_current_task_btf();
+#ifdef HAS_RDONLY_CAST
+    const char *regs = syscall_regs_on_stack(task);
+    if (regs)
+        return (const struct syscall_regs *)(regs + PT_REGS_DX);
+#endif
+    return (const struct syscall_regs *)(bpf_task_pt_regs(task) + PT_REGS_DX);
 }
 
 /* Fill p for the current syscall, which moved `total` bytes; p stays empty for syscalls we skip. */

@@ -1,6 +1,8 @@
 """The probe programs themselves: the kprobe fallback passes the verifier here, and the Python mirrors
 of the C structs match what the compiler laid out."""
 import ctypes as ct
+import os
+import socket
 
 import pytest
 
@@ -101,6 +103,54 @@ def test_with_btf_the_sock_length_hooks_are_btf_typed_raw_tracepoints(collector)
     tracing = [f"{loader.TP_BTF_PREFIX}sock_send_length", f"{loader.TP_BTF_PREFIX}sock_recv_length", *loader.L7_PARSERS]
     assert {name: program_cache.program_type(b.funcs[name.encode()].fd) for name in tracing} == \
         {name: btf_tracepoints.BPF_PROG_TYPE_TRACING for name in tracing}
+
+
+REGISTERS_FOUND = """
+BPF_ARRAY(registers_found, u64, 2);   /* on the stack's top (0: not found there), then bpf_task_pt_regs' */
+
+PROGRAM int tp_btf__sock_send_length(u64 *ctx)
+{
+    if (bpf_get_current_pid_tgid() >> 32 != TEST_PID)
+        return 0;
+    struct task_struct *task = bpf_get_current_task_btf();
+    u32 on_stack = 0, helper = 1;
+    u64 *found = registers_found.lookup(&on_stack);
+    if (found)
+        *found = (u64)syscall_regs_on_stack(task);
+    found = registers_found.lookup(&helper);
+    if (found)
+        *found = (u64)bpf_task_pt_regs(task);
+    return 0;
+}
+"""
+
+
+@pytest.mark.kernel
+def test_the_syscall_registers_are_found_on_the_kernel_stack_where_the_helper_finds_them(collector):
+    """The parsing end finds the syscall's buffer in its registers at the top of the task's kernel stack, through
+    the bpf_rdonly_cast kfunc, without bpf_task_pt_regs' call (probes/l7_payload.c, syscall_regs_on_stack): on this
+    kernel they are found there, and where the helper finds them."""
+    info = loader.ProbeInfo(l7=True)
+    cflags = loader.build_cflags(loader.CaptureConfig(), info, cgroup_layout()) + [f"-DTEST_PID={os.getpid()}"]
+    assert any(flag.startswith("-DBTF_FUNC_RDONLY_CAST=") for flag in cflags)
+    b = loader.compile_program(loader.source_text(("common.h", "l7_payload.c")) + REGISTERS_FOUND, cflags,
+                               attach=False)
+    try:
+        program = loader._load_tracing(b, f"{loader.TP_BTF_PREFIX}sock_send_length",
+                                       info.sock_length_btf["sock_send_length"])
+        link = btf_tracepoints.attach(program.fd)
+        try:
+            left, right = socket.socketpair()
+            with left, right:
+                left.send(b"x")
+        finally:
+            os.close(link)
+        found = b[b"registers_found"]
+        on_stack, helper = (found[ct.c_int(i)].value for i in range(2))
+        assert helper != 0
+        assert on_stack == helper
+    finally:
+        b.cleanup()
 
 
 @pytest.mark.kernel

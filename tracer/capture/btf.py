@@ -97,6 +97,13 @@ class KernelBTF:
         """The BTF id of a typedef, such as a tracepoint's prototype (tracer/capture/btf_tracepoints.py)."""
         return self._find(name, _KIND_TYPEDEF)
 
+    def function_id(self, name: str) -> int:
+        """The BTF id of a kernel function, such as a kfunc the probes call (tracer/capture/kfuncs.py)."""
+        return self._find(name, _KIND_FUNC)
+
+    def struct_id(self, name: str) -> int:
+        return self._find(name, _KIND_STRUCT)
+
     def _resolve(self, type_id: int) -> tuple[int, _Type]:
         """Follow typedefs and qualifiers to the underlying type."""
         while True:

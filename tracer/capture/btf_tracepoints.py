@@ -13,6 +13,8 @@ import ctypes
 import os
 import struct
 
+from . import kfuncs
+
 BPF_PROG_LOAD = 5  # enum bpf_cmd
 BPF_RAW_TRACEPOINT_OPEN = 17
 BPF_PROG_TYPE_TRACING = 26  # enum bpf_prog_type
@@ -51,8 +53,10 @@ def prog_load(prog_type: int, attach_type: int, attach_btf_id: int, name: str, i
 
 
 def load(name: str, insns: bytes, license: bytes, attach_btf_id: int) -> int:
-    """Load a tp_btf program for the tracepoint whose typedef has this BTF id; returns its file descriptor.
-    Raises OSError with the kernel's reason and the end of the verifier's log."""
+    """Load a tp_btf program for the tracepoint whose typedef has this BTF id, its kfunc calls resolved
+    (tracer/capture/kfuncs.py); returns its file descriptor. Raises OSError with the kernel's reason and the end of
+    the verifier's log."""
+    insns = kfuncs.resolve(insns)
     fd = prog_load(BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, attach_btf_id, name, insns, license)
     if fd >= 0:
         return fd

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import btf, btf_tracepoints, compiler_memory, kernel, offsets, parser_process, program_cache, uprobe_links
+from . import btf, btf_tracepoints, compiler_memory, kernel, kfuncs, offsets, parser_process, program_cache, uprobe_links
 from .known_namespaces import KnownNamespaces, pids_by_netns
 from .listening_sockets import listening_ports_by_netns
 from .program_cache import CacheError, CachedProgram, ProgramCache
@@ -199,6 +199,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
             info.sock_length_btf = _sock_length_btf(kbtf)
             if info.sock_length_btf:
                 defines["SOCK_LENGTH_TP_BTF"] = 1
+                defines.update(kfuncs.defines(kbtf))
             if layout and layout.mode == "v1":
                 defines.update(btf.offset_defines(kbtf, offsets.CGROUP_V1_OFFSETS))
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")

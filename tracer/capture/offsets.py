@@ -39,6 +39,7 @@ NET_OFFSETS = {"OFF_NET_NS_INUM": ("net", "ns.inum")}
 TASK_OFFSETS = {
     "OFF_TASK_GROUP_LEADER": ("task_struct", "group_leader"),
     "OFF_TASK_COMM": ("task_struct", "comm"),
+    "OFF_TASK_STACK": ("task_struct", "stack"),   # its kernel stack, whose top holds the syscall's registers
 }
 CGROUP_V1_OFFSETS = {
     "OFF_TASK_CGROUPS": ("task_struct", "cgroups"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import loader
+from . import kfuncs, loader
 from .build_child import ChildBuild, Send, serve
 from .loader import L7_TLS_PARSERS, TLS_CALLS, ProbeError
 
@@ -26,8 +26,9 @@ class TlsBuild(ChildBuild):
     from the drain and close() at the stop, in the thread that made it."""
 
     def __init__(self, maps: dict[str, int], cflags: list[str], attach_type: int, program_cache: str):
+        # the uprobe programs are loaded by BCC, which resolves no kfunc call: they keep the helpers
         super().__init__(__name__, "the TLS programs' build process",
-                         {"cflags": cflags, "maps": maps, "attach_type": attach_type, "program_cache": program_cache},
+                         {"cflags": kfuncs.without(cflags), "maps": maps, "attach_type": attach_type, "program_cache": program_cache},
                          list(maps.values()), MAX_PROGRAMS)
 
     def result(self) -> dict[str, int] | None:
