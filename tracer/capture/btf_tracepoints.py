@@ -41,7 +41,9 @@ def _bpf(command: int, attr: ctypes.Array) -> int:
 
 def prog_load(prog_type: int, attach_type: int, attach_btf_id: int, name: str, insns: bytes, license: bytes,
               log_level: int = 0, log: ctypes.Array | None = None) -> int:
-    """One BPF_PROG_LOAD; the descriptor, or -1 with errno set. The verifier writes to log (at log_level) if given."""
+    """One BPF_PROG_LOAD of insns, their kfunc calls resolved (tracer/capture/kfuncs.py); the descriptor, or -1 with
+    errno set. The verifier writes to log (at log_level) if given."""
+    insns = kfuncs.resolve(insns)
     insns_buf = ctypes.create_string_buffer(insns, len(insns))
     license_buf = ctypes.create_string_buffer(license)
     attr = ctypes.create_string_buffer(_ATTR_SIZE)
@@ -53,10 +55,8 @@ def prog_load(prog_type: int, attach_type: int, attach_btf_id: int, name: str, i
 
 
 def load(name: str, insns: bytes, license: bytes, attach_btf_id: int) -> int:
-    """Load a tp_btf program for the tracepoint whose typedef has this BTF id, its kfunc calls resolved
-    (tracer/capture/kfuncs.py); returns its file descriptor. Raises OSError with the kernel's reason and the end of
-    the verifier's log."""
-    insns = kfuncs.resolve(insns)
+    """Load a tp_btf program for the tracepoint whose typedef has this BTF id; returns its file descriptor.
+    Raises OSError with the kernel's reason and the end of the verifier's log."""
     fd = prog_load(BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, attach_btf_id, name, insns, license)
     if fd >= 0:
         return fd
