@@ -51,6 +51,7 @@ class Run:
     requests: int
     seconds: float
     load_cpu_us: float = 0.0            # nginx's and wrk's CPU time per request, in µs
+    server_cpu_us: float = 0.0          # nginx's alone: its worker, pinned to one CPU, sets the rate at saturation
     agent_cpu_seconds: float = 0.0
     others_cpu_seconds: float = 0.0     # other tasks' CPU meanwhile: a run on a shared machine shows whether
                                         # someone else's work landed in it
@@ -91,10 +92,12 @@ def floor(classic: bool):
 def load_run(nginx: Nginx, seconds: int, load: Load) -> Run:
     """A wrk run for throughput, with nginx's and wrk's CPU time per request. wrk is the only child this process
     waits for meanwhile."""
-    machine, cpu = machine_busy_seconds(), nginx_cpu_seconds(nginx.pid) + children_cpu_seconds()
+    machine, server, client = machine_busy_seconds(), nginx_cpu_seconds(nginx.pid), children_cpu_seconds()
     run = Run(*wrk(nginx.port, seconds, load, cpu=WRK_CPU))
-    load_cpu = nginx_cpu_seconds(nginx.pid) + children_cpu_seconds() - cpu
+    server = nginx_cpu_seconds(nginx.pid) - server
+    load_cpu = server + children_cpu_seconds() - client
     run.load_cpu_us = load_cpu / run.requests * 1e6
+    run.server_cpu_us = server / run.requests * 1e6
     run.others_cpu_seconds = machine_busy_seconds() - machine - load_cpu
     return run
 
@@ -160,6 +163,7 @@ class Summary:
     spread: dict[str, tuple[float, float]]   # lowest and highest per-round ratio
     load_cpu_us: dict[str, float]            # nginx's and wrk's CPU µs per request
     added_cpu_us: dict[str, float]           # ... minus the mean of the untraced runs around it
+    server_added_us: dict[str, float]        # the same of nginx's CPU µs per request alone
     bpf_ns: dict[str, float]
     bpf_runs: dict[str, float]
     programs: dict[str, dict[str, tuple[float, float]]]   # arm -> program -> (ns, runs) per request
@@ -194,6 +198,8 @@ def summarise(results: list[Round[Run]]) -> Summary:
         spread={arm: (min(values), max(values)) for arm, values in ratios.items()},
         load_cpu_us=per_arm(lambda r, *_: r.load_cpu_us, statistics.median(r.load_cpu_us for r in untraced)),
         added_cpu_us=per_arm(lambda r, before, after: r.load_cpu_us - (before.load_cpu_us + after.load_cpu_us) / 2),
+        server_added_us=per_arm(lambda r, before, after:
+                                r.server_cpu_us - (before.server_cpu_us + after.server_cpu_us) / 2),
         bpf_ns=per_arm(lambda r, *_: r.bpf_ns_per_request),
         bpf_runs=per_arm(lambda r, *_: r.bpf_runs_per_request),
         programs=programs,
@@ -205,15 +211,17 @@ def summarise(results: list[Round[Run]]) -> Summary:
 
 def report(summary: Summary) -> str:
     lines = [f"{'arm':38} {'req/s':>8} {'ratio':>6} {'quartiles':>13} {'lowest-highest':>14} {'BPF ns/req':>10} "
-             f"{'runs/req':>8} {'CPU µs/req':>10} {'added':>6}"]
+             f"{'runs/req':>8} {'CPU µs/req':>10} {'added':>6} {'nginx added':>11}"]
     for arm in summary.rate:
         (first, third), (low, high) = summary.quartiles[arm], summary.spread[arm]
         lines.append(f"{ARM_TITLES[arm]:38} {summary.rate[arm]:8.0f} {summary.ratio[arm]:6.3f} "
                      f"{first:6.3f}-{third:6.3f} {low:7.3f}-{high:6.3f} {summary.bpf_ns[arm]:10.0f} "
-                     f"{summary.bpf_runs[arm]:8.2f} {summary.load_cpu_us[arm]:10.2f} {summary.added_cpu_us[arm]:6.2f}")
+                     f"{summary.bpf_runs[arm]:8.2f} {summary.load_cpu_us[arm]:10.2f} {summary.added_cpu_us[arm]:6.2f} "
+                     f"{summary.server_added_us[arm]:11.2f}")
     lines.append("ratio: median over rounds of the rate to the mean of the untraced runs just before and after; "
                  "CPU µs/req: nginx's and wrk's user and system time per request in the throughput run; added: "
-                 "minus the mean of the untraced runs around it (median of rounds)")
+                 "minus the mean of the untraced runs around it (median of rounds); nginx added: the same of nginx's "
+                 "CPU alone, which sets the rate")
     for arm in summary.programs:
         lines.append(f"{ARM_TITLES[arm]}: per program, ns and runs per request")
         for name, (ns, runs) in sorted(summary.programs[arm].items(), key=lambda item: -item[1][0]):

@@ -6,7 +6,7 @@ from benchmarks.overhead import Run, summarise
 
 
 def run(rate: float, load_cpu_us: float = 10.0) -> Run:
-    return Run(requests=int(rate), seconds=1.0, load_cpu_us=load_cpu_us)
+    return Run(requests=int(rate), seconds=1.0, load_cpu_us=load_cpu_us, server_cpu_us=load_cpu_us / 2)
 
 
 def test_ratios_are_to_the_untraced_runs_around_each_arm_and_untraced_to_the_run_before():
@@ -20,4 +20,5 @@ def test_ratios_are_to_the_untraced_runs_around_each_arm_and_untraced_to_the_run
     assert summary.rate["untraced"] == 100
     assert summary.added_cpu_us["l7"] == pytest.approx(2.5)
     assert summary.added_cpu_us["untraced"] == 0.0
+    assert summary.server_added_us["l7"] == pytest.approx(1.25)
 
