@@ -287,24 +287,6 @@ static __always_inline void http_not_a_message(struct l7_state *st, struct l7_di
     d->synced = 0;
 }
 
-/* A response that may be framed, at the start of its I/O: judged from its status line's first HTTP_STATUS_JUDGED
- * bytes copied to the stack, where the kernel's hardened-usercopy check of the destination costs less than for the
- * scratch, a map value (docs/performance.md, "The framed response's status line on the stack"). Returns 1 when the
- * I/O is done with: the response framed, or no status line where one was due; 0 for the full path. */
-static __always_inline int http_frame_at_start(struct l7_state *st, struct sock_info *si, struct l7_direction *d,
-                                               struct l7_scratch *w)
-{
-    u8 line[HTTP_STATUS_JUDGED];
-    w->offset = 0;
-    w->kept_len = 0;
-    u32 n = payload_read(&w->payload, 0, line, sizeof(line));
-    if (!http_status_code(line, n)) {
-        http_not_a_message(st, d, SIDE_RESPONSE, line, n, n == w->total);
-        return 1;
-    }
-    return http_framed(st, si, d, line, n);
-}
-
 /* A response I/O that continues a kept status line: the kept bytes go first in the window, the I/O after
  * them. Returns the bytes in the window. */
 static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l7_scratch *w, u32 *carried)
@@ -316,6 +298,19 @@ static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l
     w->offset = 0;
     w->kept_len = *carried + payload_read(&w->payload, 0, s + *carried, L7_WINDOW - *carried);
     return w->kept_len;
+}
+
+/* The I/O's first `size` bytes into the window s. The first bytes of a response to be framed go through the stack:
+ * the kernel's hardened-usercopy check of a copy's destination costs less for the stack than for the scratch, a map
+ * value (docs/performance.md, "The framed response's status line on the stack"). */
+static __always_inline u32 http_read_start(struct l7_scratch *w, u8 *s, u32 size)
+{
+    if (size != HTTP_STATUS_JUDGED)
+        return payload_read(&w->payload, 0, s, size);
+    u8 line[HTTP_STATUS_JUDGED] = {};
+    u32 n = payload_read(&w->payload, 0, line, sizeof(line));
+    __builtin_memcpy(s, line, sizeof(line));
+    return n;
 }
 
 /* Puts what is next in this I/O in the scratch window, `size` bytes at most: inside a body of known length,
@@ -339,7 +334,7 @@ static __always_inline u32 http_window(struct l7_state *st, struct l7_direction 
     if (side == SIDE_RESPONSE && st->carry_len)
         return http_resume_status_line(st, w, carried);
     w->offset = 0;
-    u32 n = payload_read(&w->payload, 0, s, size);
+    u32 n = http_read_start(w, s, size);
     if (!http_starts_message(side, s, n)) {
         http_not_a_message(st, d, side, s, n, n == w->total);
         return 0;
@@ -355,11 +350,6 @@ static __always_inline int http_on_io(struct l7_state *st, struct sock_info *si,
         st->side[SIDE_RESPONSE].until_request = 0;   /* the client wrote again: the framed response has ended */
     struct l7_direction *d = &st->side[side];
     int may_frame = http_may_frame(st, d, side);
-    if (may_frame && !w->resumed && !d->until_request && !d->skip) {
-        if (http_frame_at_start(st, si, d, w))
-            return 0;
-        may_frame = 0;   /* interim, 204, 304 */
-    }
     u32 carried;   /* bytes of a kept status line, which go first in the window */
     u32 n = http_window(st, d, w, side, may_frame ? HTTP_STATUS_JUDGED : L7_WINDOW, &carried);
     if (n == 0)
