@@ -95,8 +95,8 @@ static __always_inline struct l7_scratch *l7_begin(const void *sk, struct sock_i
  * which the kernel's TCP code reads as it takes in a segment, as a read adjusts the receive buffer and as it sends:
  * a receive's bytes had arrived by then; a send's bytes had left if none is left unsent. Three loads, after a cast
  * that is a move (or, on a kernel without bpf_rdonly_cast, a helper call of a few ns), where reading the clock is a
- * call of about 40 (docs/performance.md, "The I/O's time from the TCP socket's clock"). Only the BTF-typed hook's sk may be loaded from; otherwise, and for a send not sent whole (held
- * by Nagle or autocorking), the clock is read. */
+ * call of about 40 (docs/performance.md, "The I/O's time from the TCP socket's clock"). Only the BTF-typed hook's sk
+ * may be loaded from; otherwise, and for a send not sent whole (held by Nagle or autocorking), the clock is read. */
 static __always_inline u64 io_time(const void *hook_sk, int dir)
 {
 #ifdef HAS_RDONLY_CAST

@@ -4,8 +4,8 @@ A program calls a kfunc by the function's BTF id, in a call instruction marked B
 compiles no such call, so the probes call the helper numbered the kfunc's BTF id, which the loader hands to the
 compiler as BTF_FUNC_<NAME> (probes/l7_payload.c), and `resolve` marks those calls as the kfunc's before the load:
 no helper has a number that large. Only the BTF-typed raw tracepoints' programs, which
-tracer/capture/btf_tracepoints.py loads (prog_load), get the ids; programs that BCC loads (the TLS uprobes) are compiled
-`without` them and keep the helpers.
+tracer/capture/btf_tracepoints.py loads (prog_load), get the ids; programs that BCC loads (the TLS uprobes) are
+compiled `without` them and keep the helpers.
 """
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import btf, btf_tracepoints, compiler_memory, kernel, kfuncs, offsets, parser_process, program_cache, uprobe_links
+from . import (btf, btf_tracepoints, compiler_memory, kernel, kfuncs, offsets, parser_process, program_cache,
+               uprobe_links)
 from .known_namespaces import KnownNamespaces, pids_by_netns
 from .listening_sockets import listening_ports_by_netns
 from .program_cache import CacheError, CachedProgram, ProgramCache
