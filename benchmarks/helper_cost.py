@@ -4,8 +4,9 @@ run-time accounting, while this process sends 1-byte messages on a Unix socket p
 
     sudo .venv/bin/python -m benchmarks.helper_cost [--rounds 5] [--sends 200000]
 
-The parsing end of a request (probes/l7_io.c, l7_payload.c) calls the current task and its registers, the clock
-and the user copies (benchmarks/perf_lines.py finds them); each such call is a call into the kernel and a return,
+The parsing end of a request (probes/l7_io.c, l7_payload.c) calls the current task and the user copies, and the
+task's registers and the clock where it cannot find them without a call (syscall_regs, io_time: a kernel without
+the bpf_rdonly_cast kfunc, raw tracepoints) (benchmarks/perf_lines.py finds them); each such call is a call into the kernel and a return,
 which this machine's kernel sends through its return thunk (/sys/devices/system/cpu/vulnerabilities), and the
 helper's own work. Rounds alternate the arms; medians of per-round differences are printed.
 """
