@@ -1,7 +1,7 @@
 """Runs the benchmarks with the previous design beside the current one and writes docs/performance.md: the
-machine, kernel and date; throughput against untraced and the floor, BPF time per request per program, where
-the BPF time of a request goes; the agent's CPU and memory under load, how much traffic is counted exactly,
-and how soon the agent shows it; what the TLS uprobes cost per OpenSSL call; with PNG plots in
+machine, kernel and date; throughput against untraced and the floor (also resolved finer, benchmarks/throughput.py),
+BPF time per request per program, where the BPF time of a request goes; the agent's CPU and memory under load,
+how much traffic is counted exactly, and how soon the agent shows it; what the TLS uprobes cost per OpenSSL call; with PNG plots in
 docs/performance/. The file's second part, each design change measured on its own (from the JOURNAL heading on),
 is kept as it is.
 
@@ -21,7 +21,7 @@ import subprocess
 import sys
 import textwrap
 
-from benchmarks import agent_cost, capacity, freshness, overhead, profile, side_by_side, tls
+from benchmarks import agent_cost, capacity, freshness, overhead, profile, side_by_side, throughput, tls
 
 OUTPUT = os.path.join(side_by_side.ROOT, "docs", "performance.md")
 PLOTS = os.path.join(side_by_side.ROOT, "docs", "performance")
@@ -103,6 +103,22 @@ def overhead_section(summary: overhead.Summary, rounds: int, seconds: int) -> li
         for name, (ns, runs) in sorted(programs.items(), key=lambda item: -item[1][0]):
             if runs >= 0.01:
                 lines.append(f"| {overhead.ARM_TITLES[arm]} | `{name}` | {ns:.0f} | {runs:.2f} | {ns / runs:.0f} |")
+    return lines
+
+
+def throughput_section(summary: throughput.Summary) -> list[str]:
+    lines = ["", "## Throughput, resolved finer", "",
+             f"`benchmarks/throughput.py`: the agent's own programs loaded once by its loader, the floor's empty ones "
+             f"beside them, their sock length hooks attached and detached between {throughput.SECONDS}-second wrk runs, "
+             f"{summary.rounds} rounds, the arms' order rotating; each arm's ratio to the mean of the untraced runs "
+             "just before and after (medians, quartiles and the lowest and highest in brackets), and what it adds to "
+             "nginx's CPU per request, which sets the rate (untraced: its own).", "",
+             "| arm | of untraced | quartiles | lowest to highest | nginx's CPU µs per request, added |",
+             "|---|---|---|---|---|"]
+    for arm, title in throughput.ARM_TITLES.items():
+        (first, third), (low, high) = summary.quartiles[arm], summary.spread[arm]
+        lines.append(f"| {title} | {summary.ratio[arm]:.3f} | {first:.3f} to {third:.3f} | {low:.2f} to {high:.2f} "
+                     f"| {summary.server_added_us[arm]:.2f} |")
     return lines
 
 
@@ -201,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         times = freshness.measure(2, before)
         print(freshness.report(times), flush=True)
         written(freshness_section(times))
+    finer = throughput.summarise(throughput.measure(throughput.ROUNDS, throughput.SECONDS))
+    print(throughput.report(finer), flush=True)
+    written(throughput_section(finer))
     written(profile_section(profile.profile(args.seconds, repeats=2)))
     steps = capacity.measure(args.seconds)
     print(capacity.report(steps), flush=True)

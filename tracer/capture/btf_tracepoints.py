@@ -30,7 +30,7 @@ _PROG_LOAD = struct.Struct("=IIQQIIQII16sIIIIQIIQII")
 _RAW_TRACEPOINT_OPEN = struct.Struct("=QI")  # name (NULL: the program's attach_btf_id says which), prog_fd
 _ATTR_SIZE = 128
 # what a program that only returns 0 is: r0 = 0; exit
-_RETURN_ZERO = bytes([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])
+RETURN_ZERO = bytes([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -84,7 +84,7 @@ def attach(prog_fd: int) -> int:
 def refusal(attach_btf_id: int) -> str | None:
     """Why the kernel refuses a tp_btf program for this tracepoint (one that returns 0 at once); None if it loads it."""
     try:
-        os.close(load("intuition_probe", _RETURN_ZERO, b"GPL", attach_btf_id))
+        os.close(load("intuition_probe", RETURN_ZERO, b"GPL", attach_btf_id))
     except OSError as e:
         return e.strerror
     return None

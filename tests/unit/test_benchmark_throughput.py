@@ -1,0 +1,26 @@
+"""benchmarks/throughput.py's summary of rounds whose arms ran in rotating order."""
+import pytest
+
+from benchmarks.bracketing import Round
+from benchmarks.overhead import Run
+from benchmarks.throughput import ARM_TITLES, report, summarise
+
+
+def run(rate: float, server_cpu_us: float = 10.0) -> Run:
+    return Run(requests=int(rate), seconds=1.0, server_cpu_us=server_cpu_us)
+
+
+def test_each_arm_is_compared_with_the_untraced_runs_around_it_whatever_the_order():
+    rounds = [Round(untraced=[run(100), run(100), run(80), run(80)],
+                    traced={"floor": run(100), "l4": run(90), "l7": run(72, 11.0)}),
+              Round(untraced=[run(100), run(120), run(100), run(100)],
+                    traced={"l4": run(110), "l7": run(99, 12.0), "floor": run(100)})]
+    summary = summarise(rounds)
+    assert summary.ratio["floor"] == pytest.approx((1.0 + 1.0) / 2)
+    assert summary.spread["l4"] == pytest.approx((1.0, 1.0))
+    assert summary.spread["l7"] == pytest.approx((0.9, 0.9))
+    assert summary.ratio["untraced"] == pytest.approx(1.0)   # of 1.0, 0.8, 1.0, 1.2, 0.833, 1.0
+    assert summary.server_added_us["l7"] == pytest.approx(1.5)   # 1.0 and 2.0
+    assert summary.server_added_us["untraced"] == 10.0
+    assert summary.rounds == 2
+    assert [line.split("  ")[0] for line in report(summary).splitlines()[1:5]] == list(ARM_TITLES.values())
