@@ -2,17 +2,19 @@
 it: the probes (L7 on) compiled with debug info and attached in this process, nginx answering wrk on loopback, and
 `perf record -a -g` sampling every CPU (benchmarks/perf_parts.py puts the same samples down to parts).
 
-    sudo .venv/bin/python -m benchmarks.perf_lines [--seconds 30] [--frequency 999] [--top 30]
+    sudo .venv/bin/python -m benchmarks.perf_lines [--seconds 30] [--frequency 999] [--top 30] [--command nginx]
 
 A sample in a program's own instructions is put down to the source line its address was compiled from (the line
 info the kernel keeps with a program loaded with BTF: benchmarks/program_lines.py); a sample in a function the
 program called (a helper, a map operation) to the line of the call, and to the chain of kernel functions it was in
 (what a user copy spends on its checks, for one). A line of a function inlined into a program is
 that function's line, so a function's time is its own work wherever it was inlined. Times are CPU nanoseconds per
-request, both ends (wrk's and nginx's). To carry line info the sock length hooks are loaded as raw tracepoints
-here, not BTF-typed ones (benchmarks/profile.py, attached): the code parsing a request is the same in both, but for
-the I/O's time, which a raw tracepoint reads from the clock where a BTF-typed one reads the TCP socket's
-(probes/l7_io.c, io_time).
+request, both ends (wrk's and nginx's); `--command nginx` keeps nginx's samples only: the parsing end's, the
+server's, which parses each request and its response. To carry line info the sock length hooks are loaded as raw
+tracepoints here, not BTF-typed ones (benchmarks/profile.py, attached): the code parsing a request is the same in
+both, but for the I/O's time, which a raw tracepoint reads from the clock where a BTF-typed one reads the TCP
+socket's (probes/l7_io.c, io_time), and the syscall's registers, which a raw tracepoint gets from helpers where a
+BTF-typed one finds them on the task's kernel stack (probes/l7_payload.c, syscall_regs).
 """
 from __future__ import annotations
 
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     perf_parts.options(parser)
     parser.set_defaults(seconds=30)
     parser.add_argument("--top", type=overhead.at_least_one, default=30, help="lines listed (default 30)")
+    parser.add_argument("--command", metavar="NAME", help="only the samples of this command (nginx: the parsing end)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: perf samples the kernel and the probes are loaded here")
@@ -136,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
           f"Hz, {os.cpu_count()} CPUs, kernel {os.uname().release}", flush=True)
     with running_nginx() as nginx, profile.attached([], line_info=True) as rewritten:
         attribution = Attribution([program_lines(i) for i in bpf_programs.program_ids(os.getpid())])
-        (requests, _), script = perf_parts.record(lambda: wrk(nginx.port, args.seconds, load), args.frequency)
+        (requests, _), script = perf_parts.record(lambda: wrk(nginx.port, args.seconds, load), args.frequency,
+                                                    args.command)
     attribution.add(script)
     print(report(attribution, files_of(rewritten), requests, args.top))
     return 0

@@ -123,9 +123,9 @@ def add_samples(profile: Profile, script: str) -> None:
                 profile.programs[program] += period
 
 
-def record(workload: Callable[[], T], frequency: int) -> tuple[T, str]:
+def record(workload: Callable[[], T], frequency: int, command: str | None = None) -> tuple[T, str]:
     """perf on every CPU, with call chains, while workload runs: its result and the samples as `perf script -F
-    period,ip,sym` prints them."""
+    period,ip,sym` prints them; with `command`, only that command's samples."""
     with tempfile.TemporaryDirectory(prefix="intuition-perf-") as tmp:
         data = os.path.join(tmp, "perf.data")
         perf = subprocess.Popen(["perf", "record", "-a", "-g", "-e", "cpu-clock", "-F", str(frequency), "-o", data],
@@ -137,7 +137,8 @@ def record(workload: Callable[[], T], frequency: int) -> tuple[T, str]:
             _, err = perf.communicate(timeout=120)
         if perf.returncode not in (0, -signal.SIGINT):   # perf ends itself with the SIGINT it was sent
             raise RuntimeError(f"perf record failed ({perf.returncode}): {err.strip()}")
-        script = subprocess.run(["perf", "script", "-i", data, "-F", "period,ip,sym"], check=True,
+        only = ["--comms", command] if command else []
+        script = subprocess.run(["perf", "script", "-i", data, "-F", "period,ip,sym"] + only, check=True,
                                 capture_output=True, text=True, timeout=600).stdout
     return result, script
 

@@ -1,9 +1,9 @@
 """Runs the benchmarks with the previous design beside the current one and writes docs/performance.md: the
 machine, kernel and date; throughput against untraced and the floor (also resolved finer, benchmarks/throughput.py),
 BPF time per request per program, where the BPF time of a request goes; the agent's CPU and memory under load,
-how much traffic is counted exactly, and how soon the agent shows it; what the TLS uprobes cost per OpenSSL call; with PNG plots in
-docs/performance/. The file's second part, each design change measured on its own (from the JOURNAL heading on),
-is kept as it is.
+how much traffic is counted exactly, and how soon the agent shows it; what the TLS uprobes cost per OpenSSL call;
+with PNG plots in docs/performance/. The file's second part, each design change measured on its own (from the
+JOURNAL heading on), is kept as it is.
 
     sudo .venv/bin/python -m benchmarks.report --before GIT_REF [--rounds 3] [--seconds 3]
 
@@ -108,11 +108,11 @@ def overhead_section(summary: overhead.Summary, rounds: int, seconds: int) -> li
 
 def throughput_section(summary: throughput.Summary) -> list[str]:
     lines = ["", "## Throughput, resolved finer", "",
-             f"`benchmarks/throughput.py`: the agent's own programs loaded once by its loader, the floor's empty ones "
-             f"beside them, their sock length hooks attached and detached between {throughput.SECONDS}-second wrk runs, "
-             f"{summary.rounds} rounds, the arms' order rotating; each arm's ratio to the mean of the untraced runs "
-             "just before and after (medians, quartiles and the lowest and highest in brackets), and what it adds to "
-             "nginx's CPU per request, which sets the rate (untraced: its own).", "",
+             "`benchmarks/throughput.py`: the agent's own programs loaded once by its loader, the floor's empty ones "
+             "beside them, their sock length hooks attached and detached between "
+             f"{throughput.SECONDS}-second wrk runs, {summary.rounds} rounds, the arms' order rotating; each arm's "
+             "ratio to the mean of the untraced runs just before and after (medians, quartiles and the lowest and "
+             "highest), and what it adds to nginx's CPU per request, which sets the rate (untraced: its own).", "",
              "| arm | of untraced | quartiles | lowest to highest | nginx's CPU µs per request, added |",
              "|---|---|---|---|---|"]
     for arm, title in throughput.ARM_TITLES.items():
