@@ -62,21 +62,9 @@ static __always_inline struct sock_info *untracked_socket(const void *sk, u16 fa
 #define HOOK_ARG(ctx, i) ((ctx)[i])
 #define SOCK_U16(sk, off) (*(const u16 *)((const char *)(sk) + (off)))
 
-/* The typed pointer as a number, for all but those loads: the verifier allows no arithmetic on a typed pointer,
- * and a socket's state is found by a hash of its pointer (probes/common.h, direct_slot). A value read back from a
- * map is a number to it. */
-BPF_PERCPU_ARRAY(hook_socket, u64, 1);
-
-static __always_inline const void *socket_number(const void *sk)
-{
-    u32 zero = 0;
-    u64 *cell = hook_socket.lookup(&zero);
-    if (!cell)
-        return 0;
-    *cell = (u64)sk;
-    asm volatile("" ::: "memory");   /* read it back from the map, not from the register that holds it */
-    return (const void *)*cell;
-}
+/* The typed pointer as a number, for all but those loads: a socket's state is found by a hash of its pointer
+ * (probes/common.h, direct_slot). */
+#define socket_number(sk) ((const void *)pointer_number(sk))
 #else
 #define SOCK_LENGTH_HOOK(event) RAW_TRACEPOINT_PROBE(event)
 #define HOOK_ARG(ctx, i) ((ctx)->args[i])

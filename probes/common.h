@@ -309,6 +309,23 @@ static __always_inline int same_16_bytes(const void *a, const void *b)
     return *(const u64 *)a == *(const u64 *)b && *(const u64 *)(a + 8) == *(const u64 *)(b + 8);
 }
 
+#ifdef SOCK_LENGTH_TP_BTF
+/* A typed pointer (a tp_btf hook's socket, its context) as a number, 0 if the cell is missing: the verifier allows
+ * no arithmetic on a typed pointer, and a value read back from a map is a number to it. */
+BPF_PERCPU_ARRAY(pointer_cell, u64, 1);
+
+static __always_inline u64 pointer_number(const void *p)
+{
+    u32 zero = 0;
+    u64 *cell = pointer_cell.lookup(&zero);
+    if (!cell)
+        return 0;
+    *cell = (u64)p;
+    asm volatile("" ::: "memory");   /* read it back from the map, not from the register that holds it */
+    return *cell;
+}
+#endif
+
 static __always_inline struct sock_slot *direct_slot(u64 sk)
 {
     u32 index = (sk * 0x9E3779B97F4A7C15ULL) >> (64 - SOCKET_SLOT_BITS);

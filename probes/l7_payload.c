@@ -48,13 +48,9 @@ struct payload {
     u64 len[PAYLOAD_SEGMENTS];
 };
 
-static __always_inline void payload_from_iovecs(struct payload *p, u64 iov, u64 count, u32 total)
+/* p from the first `count` (at most PAYLOAD_SEGMENTS) of an I/O's iovecs, `total` bytes in all. */
+static __always_inline void payload_from_vec(struct payload *p, const struct user_iovec *vec, u64 count, u32 total)
 {
-    struct user_iovec vec[PAYLOAD_SEGMENTS] = {};
-    if (count > PAYLOAD_SEGMENTS)
-        count = PAYLOAD_SEGMENTS;
-    if (count == 0 || bpf_probe_read_user(vec, count * sizeof(vec[0]), (void *)iov))
-        return;
     u64 left = total;
 #pragma unroll
     for (int i = 0; i < PAYLOAD_SEGMENTS; i++) {
@@ -65,6 +61,17 @@ static __always_inline void payload_from_iovecs(struct payload *p, u64 iov, u64 
         p->len[i] = len;
         left -= len;
     }
+}
+
+/* p from `count` iovecs at iov in user memory. */
+static __always_inline void payload_from_iovecs(struct payload *p, u64 iov, u64 count, u32 total)
+{
+    struct user_iovec vec[PAYLOAD_SEGMENTS] = {};
+    if (count > PAYLOAD_SEGMENTS)
+        count = PAYLOAD_SEGMENTS;
+    if (count == 0 || bpf_probe_read_user(vec, count * sizeof(vec[0]), (void *)iov))
+        return;
+    payload_from_vec(p, vec, count, total);
 }
 
 #if defined(SOCK_LENGTH_TP_BTF) && defined(BTF_FUNC_RDONLY_CAST)
@@ -101,6 +108,114 @@ static __always_inline const char *syscall_regs_on_stack(const struct task_struc
 }
 #endif
 
+#if defined(HAS_RDONLY_CAST) && defined(OFF_ITER_IOV)
+/* writev's iovecs as the kernel copied them. vfs_writev keeps its copy, and the iov_iter over it, on the task's kernel
+ * stack until the send returns (sock_write_iter copies its advanced iterator back after the hook). The registers'
+ * place at the stack's top tells nothing of where: each syscall moves the frames below it by a random offset
+ * (CONFIG_RANDOMIZE_KSTACK_OFFSET). The hook's context, the tracepoint's arguments on its caller's frame, moves with
+ * them: the call chain's frames fix the distance for a kernel. It is learned from a writev whose iovecs were copied
+ * from user memory, and every use checks the iterator found there, so that reading a few words of kernel memory
+ * spares the parsing end a copy from user memory (docs/performance.md, "writev's iovecs from the kernel's copy"). */
+#define WRITEV_FRAME_SCAN 1024                 /* bytes above the context searched for the iterator */
+#define WRITEV_FRAME_RESCAN_NS 1000000000ULL   /* a writev the distance fails searches again a second later */
+
+struct writev_frame {
+    u64 distance;          /* from the hook's context to vfs_writev's iov_iter; 0 until found */
+    u64 next_scan_ns;
+};
+BPF_ARRAY(writev_frames, struct writev_frame, 1);
+
+/* The iov_iter at `at` if it is a writev's of `count` iovecs that sent `total` bytes: over user iovecs (one iovec
+ * makes a user buffer, ITER_UBUF), the source of a write, of `count` segments, with at least `total` bytes; else
+ * NULL. */
+static __always_inline const char *writev_iter(u64 at, u64 count, u32 total)
+{
+    const char *it = rdonly_cast(at, BTF_IOV_ITER);
+    u8 type = *(const u8 *)(it + OFF_ITER_TYPE);
+    if ((type != ITER_IOVEC && !(type == ITER_UBUF && count == 1)) || !*(const u8 *)(it + OFF_ITER_DATA_SOURCE) ||
+        *(const u64 *)(it + OFF_ITER_NR_SEGS) != count || *(const u64 *)(it + OFF_ITER_COUNT) < total)
+        return 0;
+    return it;
+}
+
+/* The kernel's copy of the iovec `index` of an iterator over user iovecs. */
+static __always_inline const struct user_iovec *iter_iovec(const char *it, u32 index)
+{
+    return (const struct user_iovec *)rdonly_cast(*(const u64 *)(it + OFF_ITER_IOV) +
+                                                  index * sizeof(struct user_iovec), BTF_IOVEC);
+}
+
+/* Where the first byte of a writev's iterator is in user memory. */
+static __always_inline u64 iter_start(const char *it)
+{
+    if (*(const u8 *)(it + OFF_ITER_TYPE) == ITER_UBUF)
+        return *(const u64 *)(it + OFF_ITER_UBUF);
+    return iter_iovec(it, 0)->base;
+}
+
+/* The first `count` (at most PAYLOAD_SEGMENTS) iovecs of a writev's iterator into vec. */
+static __always_inline void iter_iovecs(const char *it, u64 count, struct user_iovec *vec)
+{
+    if (*(const u8 *)(it + OFF_ITER_TYPE) == ITER_UBUF) {
+        vec[0].base = *(const u64 *)(it + OFF_ITER_UBUF);
+        vec[0].len = *(const u64 *)(it + OFF_ITER_COUNT);
+        return;
+    }
+#pragma unroll
+    for (int i = 0; i < PAYLOAD_SEGMENTS; i++) {
+        if (i >= count)
+            break;
+        const struct user_iovec *v = iter_iovec(it, i);
+        vec[i].base = v->base;
+        vec[i].len = v->len;
+    }
+}
+
+/* The distance from the context at `context` to the iterator of this writev, whose first byte is at `base`; 0 if
+ * none lies within WRITEV_FRAME_SCAN bytes. */
+static __always_inline u64 writev_frame_distance(u64 context, u64 count, u32 total, u64 base)
+{
+    for (u32 distance = 8; distance < WRITEV_FRAME_SCAN; distance += 8) {
+        const char *it = writev_iter(context + distance, count, total);
+        if (it && iter_start(it) == base)
+            return distance;
+    }
+    return 0;
+}
+
+/* p for a readv or writev of `count` iovecs at iov that moved `total` bytes. A writev's (ctx: its send hook's
+ * context) from the kernel's copy where the distance learned finds it, else from user memory, and then the distance
+ * is learned (again) if a second has passed since the last search; now: the I/O's time. A readv's (ctx NULL) from
+ * user memory. */
+static __always_inline void payload_of_vectored_io(struct payload *p, u64 iov, u64 count, u32 total, const void *ctx,
+                                                   u64 now)
+{
+    if (!ctx) {
+        payload_from_iovecs(p, iov, count, total);
+        return;
+    }
+    u32 zero = 0;
+    struct writev_frame *f = writev_frames.lookup(&zero);
+    u64 context = pointer_number(ctx);
+    const char *it = f && context && f->distance ? writev_iter(context + f->distance, count, total) : 0;
+    if (it) {
+        struct user_iovec vec[PAYLOAD_SEGMENTS] = {};
+        iter_iovecs(it, count, vec);
+        payload_from_vec(p, vec, count, total);
+        return;
+    }
+    payload_from_iovecs(p, iov, count, total);
+    if (f && context && p->len[0] && now >= f->next_scan_ns) {
+        f->next_scan_ns = now + WRITEV_FRAME_RESCAN_NS;
+        u64 distance = writev_frame_distance(context, count, total, p->base[0]);
+        if (distance)
+            f->distance = distance;
+    }
+}
+#else
+#define payload_of_vectored_io(p, iov, count, total, ctx, now) payload_from_iovecs(p, iov, count, total)
+#endif
+
 /* The current syscall's registers from dx on. The pointer's type is known to the verifier (struct pt_regs, from the
  * kernel's BTF), so a field is one load instruction, guarded by the JIT's exception table, with no helper call
  * (docs/performance.md, "The sock length hooks as BTF-typed raw tracepoints"). */
@@ -115,8 +230,10 @@ static __always_inline const struct syscall_regs *syscall_regs(void)
     return (const struct syscall_regs *)(bpf_task_pt_regs(task) + PT_REGS_DX);
 }
 
-/* Fill p for the current syscall, which moved `total` bytes; p stays empty for syscalls we skip. */
-static __always_inline void payload_of_syscall(struct payload *p, u32 total)
+/* Fill p for the current syscall, which moved `total` bytes; p stays empty for syscalls we skip. ctx, now: a send
+ * hook's context and the I/O's time, for a writev's iovecs (payload_of_vectored_io; ctx NULL: copied from user
+ * memory). */
+static __always_inline void payload_of_syscall(struct payload *p, u32 total, const void *ctx, u64 now)
 {
     const struct syscall_regs *r = syscall_regs();
     u64 si = r->si;
@@ -130,7 +247,7 @@ static __always_inline void payload_of_syscall(struct payload *p, u32 total)
         return;
     case SYS_READV:
     case SYS_WRITEV:
-        payload_from_iovecs(p, si, r->dx, total);
+        payload_of_vectored_io(p, si, r->dx, total, ctx, now);
         return;
     case SYS_SENDMSG:
     case SYS_RECVMSG: {

@@ -153,6 +153,80 @@ def test_the_syscall_registers_are_found_on_the_kernel_stack_where_the_helper_fi
         b.cleanup()
 
 
+WRITEV_IOVECS_FOUND = """
+BPF_ARRAY(writev_found, u64, 18);   /* the distance learned, whether the iterator checks out there, then two payloads */
+
+static __always_inline void record_payload(u32 at, const struct payload *p)
+{
+#pragma unroll
+    for (u32 i = 0; i < PAYLOAD_SEGMENTS; i++) {
+        u32 base = at + 2 * i, len = base + 1;
+        writev_found.update(&base, (u64 *)&p->base[i]);
+        writev_found.update(&len, (u64 *)&p->len[i]);
+    }
+}
+
+PROGRAM int tp_btf__sock_send_length(u64 *ctx)
+{
+    if (bpf_get_current_pid_tgid() >> 32 != TEST_PID)
+        return 0;
+    const struct syscall_regs *r = syscall_regs();
+    if (r->orig_ax != SYS_WRITEV)
+        return 0;
+    u32 total = ctx[1], zero = 0, one = 1;
+    struct payload copied = {}, kernel = {};
+    payload_of_vectored_io(&copied, r->si, r->dx, total, (void *)ctx, 1);   /* copied, and the distance learned */
+    struct writev_frame *f = writev_frames.lookup(&zero);
+    if (!f)
+        return 0;
+    f->next_scan_ns = ~0ULL;   /* no second search: the next call reads the kernel's copy, or copies */
+    u64 found = f->distance && writev_iter(pointer_number(ctx) + f->distance, r->dx, total) != 0;
+    payload_of_vectored_io(&kernel, r->si, r->dx, total, (void *)ctx, 1);
+    writev_found.update(&zero, &f->distance);
+    writev_found.update(&one, &found);
+    record_payload(2, &kernel);
+    record_payload(10, &copied);
+    return 0;
+}
+"""
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("buffers", [[b"HTTP/1.1 200 OK\r\n\r\n"], [b"HTTP/1.1 503 No\r\n", b"\r\n", b"body"],
+                                     [b"a", b"bb", b"ccc", b"dddd", b"eeeee"]])
+def test_writev_iovecs_are_read_from_the_kernels_copy_where_the_user_copy_finds_them(collector, buffers):
+    """A writev's iovecs come from vfs_writev's copy on the kernel stack, at a distance from the send hook's context
+    learned from a writev whose iovecs were copied from user memory (probes/l7_payload.c, payload_of_vectored_io):
+    on this kernel the distance is found, the iterator there checks out, and it gives the payload the copy gives,
+    each iovec where the test's buffers are (four of five: the payload keeps PAYLOAD_SEGMENTS)."""
+    info = loader.ProbeInfo(l7=True)
+    cflags = loader.build_cflags(loader.CaptureConfig(), info, cgroup_layout()) + [f"-DTEST_PID={os.getpid()}"]
+    assert any(flag.startswith("-DOFF_ITER_IOV=") for flag in cflags)
+    b = loader.compile_program(loader.source_text(("common.h", "l7_payload.c")) + WRITEV_IOVECS_FOUND, cflags,
+                               attach=False)
+    kept = [ct.create_string_buffer(data, len(data)) for data in buffers]
+    try:
+        program = loader._load_tracing(b, f"{loader.TP_BTF_PREFIX}sock_send_length",
+                                       info.sock_length_btf["sock_send_length"])
+        link = btf_tracepoints.attach(program.fd)
+        try:
+            with socket.create_server(("127.0.0.1", 0)) as server, \
+                    socket.create_connection(server.getsockname()) as client:
+                os.writev(client.fileno(), [memoryview(buffer).cast("B")[:len(data)]
+                                            for buffer, data in zip(kept, buffers)])
+        finally:
+            os.close(link)
+        found = [b[b"writev_found"][ct.c_int(i)].value for i in range(18)]
+        distance, checks_out, kernel, copied = found[0], found[1], found[2:10], found[10:18]
+        assert 0 < distance < 1024 and distance % 8 == 0
+        assert checks_out == 1
+        assert kernel == copied
+        segments = [(ct.addressof(buffer), len(data)) for buffer, data in zip(kept, buffers)][:4]
+        assert [tuple(kernel[2 * i:2 * i + 2]) for i in range(len(segments))] == segments
+    finally:
+        b.cleanup()
+
+
 @pytest.mark.kernel
 def test_where_btf_typed_raw_tracepoints_are_refused_the_hooks_are_raw_tracepoints(collector, monkeypatch):
     """A kernel that refuses tp_btf programs (the refusal is this test's): the sock length hooks and their parsers

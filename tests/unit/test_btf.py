@@ -50,7 +50,7 @@ def test_missing_file_says_what_to_do(tmp_path):
 
 def test_all_offsets_the_probes_need_exist(kbtf):
     for table in (offsets.SOCK_COMMON_OFFSETS, offsets.SOCK_OFFSETS, offsets.NET_OFFSETS, offsets.TASK_OFFSETS,
-                  offsets.CGROUP_V1_OFFSETS):
+                  offsets.ITER_OFFSETS, offsets.CGROUP_V1_OFFSETS):
         found = btf.offset_defines(kbtf, table)
         assert set(found) == set(table)
 
@@ -90,3 +90,24 @@ def test_where_the_kernel_refuses_btf_typed_raw_tracepoints_the_sock_length_hook
         assert loader._sock_length_btf(kbtf) == {}
     assert asked == [kbtf.typedef_id("btf_trace_sock_send_length")]
     assert "refuses BTF-typed raw tracepoints (Invalid argument): the sock length hooks are raw tracepoints" in caplog.text
+
+
+def test_writevs_iterator_is_described_where_its_buffer_and_its_iovecs_share_a_place(kbtf):
+    """payload_of_vectored_io (probes/l7_payload.c) reads a single iovec's buffer and an iovec array's address at
+    one offset of the iov_iter: they are members of one union. The types' values come from this kernel's enum;
+    where its iov_iter differs, the iovecs are copied from user memory instead."""
+    from tracer.capture import loader
+
+    found = loader._writev_iter_defines(kbtf)
+    assert found["OFF_ITER_UBUF"] == found["OFF_ITER_IOV"]
+    assert (found["ITER_UBUF"], found["ITER_IOVEC"]) == (kbtf.enum_value("iter_type", "ITER_UBUF"),
+                                                          kbtf.enum_value("iter_type", "ITER_IOVEC"))
+
+    class Missing:
+        def offset(self, struct, path):
+            raise btf.BTFError(f"kernel BTF: struct {struct} has no member {path}")
+
+        def enum_value(self, enum, name):
+            return 0
+
+    assert loader._writev_iter_defines(Missing()) == {}

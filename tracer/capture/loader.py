@@ -154,6 +154,17 @@ def _recvmsg_flags_define(kbtf: btf.KernelBTF) -> dict[str, int]:
         return {}
 
 
+def _writev_iter_defines(kbtf: btf.KernelBTF) -> dict[str, int]:
+    """vfs_writev's iov_iter, from which the parsing end reads writev's iovecs (probes/l7_payload.c,
+    payload_of_vectored_io); {} where this kernel's iov_iter differs: the iovecs are then copied from user memory."""
+    try:
+        types = {name: kbtf.enum_value("iter_type", name) for name in ("ITER_IOVEC", "ITER_UBUF")}
+        return btf.offset_defines(kbtf, offsets.ITER_OFFSETS) | types
+    except btf.BTFError as e:
+        log.info("%s: writev's iovecs are copied from user memory", e)
+        return {}
+
+
 def _sock_length_btf(kbtf: btf.KernelBTF) -> dict[str, int]:
     """The sock length tracepoints' prototypes where this kernel loads BTF-typed raw tracepoints for them (loaded
     with the x86_64 bpf syscall, tracer/capture/btf_tracepoints.py), else {}: their hooks are raw tracepoints."""
@@ -201,6 +212,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
             if info.sock_length_btf:
                 defines["SOCK_LENGTH_TP_BTF"] = 1
                 defines.update(kfuncs.defines(kbtf))
+                defines.update(_writev_iter_defines(kbtf))
             if layout and layout.mode == "v1":
                 defines.update(btf.offset_defines(kbtf, offsets.CGROUP_V1_OFFSETS))
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")

@@ -41,6 +41,17 @@ TASK_OFFSETS = {
     "OFF_TASK_COMM": ("task_struct", "comm"),
     "OFF_TASK_STACK": ("task_struct", "stack"),   # its kernel stack, whose top holds the syscall's registers
 }
+# vfs_writev's iov_iter, where the parsing end reads writev's iovecs from the kernel's copy (probes/l7_payload.c,
+# payload_of_vectored_io); ITER_IOVEC and ITER_UBUF, its types for user iovecs and for a single one, come from the
+# enum iter_type (their values moved in 6.4)
+ITER_OFFSETS = {
+    "OFF_ITER_TYPE": ("iov_iter", "iter_type"),
+    "OFF_ITER_DATA_SOURCE": ("iov_iter", "data_source"),
+    "OFF_ITER_IOV": ("iov_iter", "__iov"),
+    "OFF_ITER_UBUF": ("iov_iter", "ubuf"),   # the same place: a single iovec's buffer
+    "OFF_ITER_COUNT": ("iov_iter", "count"),
+    "OFF_ITER_NR_SEGS": ("iov_iter", "nr_segs"),
+}
 CGROUP_V1_OFFSETS = {
     "OFF_TASK_CGROUPS": ("task_struct", "cgroups"),
     "OFF_CSS_SET_SUBSYS": ("css_set", "subsys"),
