@@ -100,6 +100,7 @@ def test_writevs_iterator_is_described_where_its_buffer_and_its_iovecs_share_a_p
 
     found = loader._writev_iter_defines(kbtf)
     assert found["OFF_ITER_UBUF"] == found["OFF_ITER_IOV"]
+    assert found["BTF_IOV_ITER"] == kbtf.struct_id("iov_iter") and found["BTF_IOVEC"] == kbtf.struct_id("iovec")
     assert (found["ITER_UBUF"], found["ITER_IOVEC"]) == (kbtf.enum_value("iter_type", "ITER_UBUF"),
                                                           kbtf.enum_value("iter_type", "ITER_IOVEC"))
 
@@ -109,5 +110,8 @@ def test_writevs_iterator_is_described_where_its_buffer_and_its_iovecs_share_a_p
 
         def enum_value(self, enum, name):
             return 0
+
+        def struct_id(self, name):
+            return 1
 
     assert loader._writev_iter_defines(Missing()) == {}

@@ -156,10 +156,12 @@ def _recvmsg_flags_define(kbtf: btf.KernelBTF) -> dict[str, int]:
 
 def _writev_iter_defines(kbtf: btf.KernelBTF) -> dict[str, int]:
     """vfs_writev's iov_iter, from which the parsing end reads writev's iovecs (probes/l7_payload.c,
-    payload_of_vectored_io); {} where this kernel's iov_iter differs: the iovecs are then copied from user memory."""
+    payload_of_vectored_io): its members' offsets, its types' values, and the BTF ids it and an iovec are cast to;
+    {} where this kernel's iov_iter differs: the iovecs are then copied from user memory."""
     try:
         types = {name: kbtf.enum_value("iter_type", name) for name in ("ITER_IOVEC", "ITER_UBUF")}
-        return btf.offset_defines(kbtf, offsets.ITER_OFFSETS) | types
+        ids = {"BTF_IOV_ITER": kbtf.struct_id("iov_iter"), "BTF_IOVEC": kbtf.struct_id("iovec")}
+        return btf.offset_defines(kbtf, offsets.ITER_OFFSETS) | types | ids
     except btf.BTFError as e:
         log.info("%s: writev's iovecs are copied from user memory", e)
         return {}
