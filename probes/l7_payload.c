@@ -145,14 +145,6 @@ static __always_inline const struct user_iovec *iter_iovec(const char *it, u32 i
                                                   index * sizeof(struct user_iovec), BTF_IOVEC);
 }
 
-/* Where the first byte of a writev's iterator is in user memory. */
-static __always_inline u64 iter_start(const char *it)
-{
-    if (*(const u8 *)(it + OFF_ITER_TYPE) == ITER_UBUF)
-        return *(const u64 *)(it + OFF_ITER_UBUF);
-    return iter_iovec(it, 0)->base;
-}
-
 /* The first `count` (at most PAYLOAD_SEGMENTS) iovecs of a writev's iterator into vec. */
 static __always_inline void iter_iovecs(const char *it, u64 count, struct user_iovec *vec)
 {
@@ -177,7 +169,11 @@ static __always_inline u64 writev_frame_distance(u64 context, u64 count, u32 tot
 {
     for (u32 distance = 8; distance < WRITEV_FRAME_SCAN; distance += 8) {
         const char *it = writev_iter(context + distance, count, total);
-        if (it && iter_start(it) == base)
+        struct user_iovec first[1];
+        if (!it)
+            continue;
+        iter_iovecs(it, 1, first);
+        if (first[0].base == base)
             return distance;
     }
     return 0;
