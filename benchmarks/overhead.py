@@ -163,7 +163,8 @@ class Summary:
     spread: dict[str, tuple[float, float]]   # lowest and highest per-round ratio
     load_cpu_us: dict[str, float]            # nginx's and wrk's CPU µs per request
     added_cpu_us: dict[str, float]           # ... minus the mean of the untraced runs around it
-    server_added_us: dict[str, float]        # the same of nginx's CPU µs per request alone
+    server_cpu_us: dict[str, float]          # nginx's CPU µs per request alone
+    server_added_us: dict[str, float]        # ... minus the mean of the untraced runs around it
     bpf_ns: dict[str, float]
     bpf_runs: dict[str, float]
     programs: dict[str, dict[str, tuple[float, float]]]   # arm -> program -> (ns, runs) per request
@@ -198,6 +199,7 @@ def summarise(results: list[Round[Run]]) -> Summary:
         spread={arm: (min(values), max(values)) for arm, values in ratios.items()},
         load_cpu_us=per_arm(lambda r, *_: r.load_cpu_us, statistics.median(r.load_cpu_us for r in untraced)),
         added_cpu_us=per_arm(lambda r, before, after: r.load_cpu_us - (before.load_cpu_us + after.load_cpu_us) / 2),
+        server_cpu_us=per_arm(lambda r, *_: r.server_cpu_us, statistics.median(r.server_cpu_us for r in untraced)),
         server_added_us=per_arm(lambda r, before, after:
                                 r.server_cpu_us - (before.server_cpu_us + after.server_cpu_us) / 2),
         bpf_ns=per_arm(lambda r, *_: r.bpf_ns_per_request),

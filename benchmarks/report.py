@@ -106,19 +106,19 @@ def overhead_section(summary: overhead.Summary, rounds: int, seconds: int) -> li
     return lines
 
 
-def throughput_section(summary: throughput.Summary) -> list[str]:
+def throughput_section(summary: overhead.Summary, rounds: int) -> list[str]:
     lines = ["", "## Throughput, resolved finer", "",
              "`benchmarks/throughput.py`: the agent's own programs loaded once by its loader, the floor's empty ones "
              "beside them, their sock length hooks attached and detached between "
-             f"{throughput.SECONDS}-second wrk runs, {summary.rounds} rounds, the arms' order rotating; each arm's "
+             f"{throughput.SECONDS}-second wrk runs, {rounds} rounds, the arms' order rotating; each arm's "
              "ratio to the mean of the untraced runs just before and after (medians, quartiles and the lowest and "
-             "highest), and what it adds to nginx's CPU per request, which sets the rate (untraced: its own).", "",
-             "| arm | of untraced | quartiles | lowest to highest | nginx's CPU µs per request, added |",
-             "|---|---|---|---|---|"]
+             "highest), nginx's CPU per request, which sets the rate, and what the arm adds to it (medians).", "",
+             "| arm | of untraced | quartiles | lowest to highest | nginx's CPU µs per request | added |",
+             "|---|---|---|---|---|---|"]
     for arm, title in throughput.ARM_TITLES.items():
         (first, third), (low, high) = summary.quartiles[arm], summary.spread[arm]
         lines.append(f"| {title} | {summary.ratio[arm]:.3f} | {first:.3f} to {third:.3f} | {low:.2f} to {high:.2f} "
-                     f"| {summary.server_added_us[arm]:.2f} |")
+                     f"| {summary.server_cpu_us[arm]:.2f} | {summary.server_added_us[arm]:.2f} |")
     return lines
 
 
@@ -217,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         times = freshness.measure(2, before)
         print(freshness.report(times), flush=True)
         written(freshness_section(times))
-    finer = throughput.summarise(throughput.measure(throughput.ROUNDS, throughput.SECONDS))
-    print(throughput.report(finer), flush=True)
-    written(throughput_section(finer))
+    finer = overhead.summarise(throughput.measure(throughput.ROUNDS, throughput.SECONDS))
+    print(throughput.report(finer, throughput.ROUNDS), flush=True)
+    written(throughput_section(finer, throughput.ROUNDS))
     written(profile_section(profile.profile(args.seconds, repeats=2)))
     steps = capacity.measure(args.seconds)
     print(capacity.report(steps), flush=True)

@@ -14,22 +14,21 @@ more seconds from the traced one, and on this machine a run's rate can move by a
   wrk run, not per request.
 The agent's user-space side does not run: its CPU is agent_cost.py's to measure (1% of a core at saturation).
 Each round runs untraced, then every arm with an untraced run after it (U A U B U ...), the arms' order rotating
-from round to round; the ratios are benchmarks/bracketing.py's, and nginx's own CPU per request added, which sets
-the rate (nginx's worker is pinned to CPU 0 and wrk to CPU 1, as in overhead.py).
+from round to round; the rounds are summarised as benchmarks/overhead.py summarises its own: each arm's ratio to
+the untraced runs around it, and nginx's own CPU per request and what the arm adds to it, which sets the rate (nginx's worker is pinned to CPU 0 and wrk to CPU 1, as in overhead.py).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
-import statistics
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from benchmarks.bracketing import Round, bracketed_ratio, quartiles, untraced_drifts
+from benchmarks.bracketing import Round
 from benchmarks.load import Load
-from benchmarks.overhead import NGINX_CPU, WRK_CONNECTIONS, WRK_CPU, Run, at_least_one, load_run
+from benchmarks.overhead import (NGINX_CPU, WRK_CONNECTIONS, WRK_CPU, Run, Summary, at_least_one, load_run,
+                                 summarise)
 from benchmarks.process_cpu import nginx_workers
 from tests.helpers.servers import running_nginx
 
@@ -93,40 +92,15 @@ def measure(rounds: int, seconds: int, load: Load = Load(WRK_CONNECTIONS)) -> li
         return results
 
 
-@dataclass
-class Summary:
-    """Per arm: the median ratio over rounds, its quartiles, the lowest and highest, and nginx's CPU µs per request
-    added (the median over rounds; the untraced arm's is its own, the median of all its runs)."""
-    ratio: dict[str, float]
-    quartiles: dict[str, tuple[float, float]]
-    spread: dict[str, tuple[float, float]]
-    server_added_us: dict[str, float]
-    rounds: int
-
-
-def summarise(results: list[Round[Run]]) -> Summary:
-    ratios = {"untraced": [d for round_ in results for d in untraced_drifts([r.rate for r in round_.untraced])]}
-    added = {"untraced": [r.server_cpu_us for round_ in results for r in round_.untraced]}
-    for arm in ARM_TITLES.keys() - {"untraced"}:
-        ratios[arm] = [bracketed_ratio(round_.traced[arm].rate, *(r.rate for r in round_.bracket(arm)))
-                       for round_ in results]
-        added[arm] = [round_.traced[arm].server_cpu_us - sum(r.server_cpu_us for r in round_.bracket(arm)) / 2
-                      for round_ in results]
-    return Summary(ratio={arm: statistics.median(ratios[arm]) for arm in ARM_TITLES},
-                   quartiles={arm: quartiles(ratios[arm]) for arm in ARM_TITLES},
-                   spread={arm: (min(ratios[arm]), max(ratios[arm])) for arm in ARM_TITLES},
-                   server_added_us={arm: statistics.median(added[arm]) for arm in ARM_TITLES}, rounds=len(results))
-
-
-def report(summary: Summary) -> str:
-    lines = [f"{'arm':42} {'ratio':>6} {'quartiles':>13} {'lowest-highest':>14} {'nginx µs/req added':>18}"]
+def report(summary: Summary, rounds: int) -> str:
+    lines = [f"{'arm':42} {'ratio':>6} {'quartiles':>13} {'lowest-highest':>14} {'nginx µs/req':>12} {'added':>6}"]
     for arm, title in ARM_TITLES.items():
         (first, third), (low, high) = summary.quartiles[arm], summary.spread[arm]
         lines.append(f"{title:42} {summary.ratio[arm]:6.3f} {first:6.3f}-{third:6.3f} {low:7.3f}-{high:6.3f} "
-                     f"{summary.server_added_us[arm]:18.3f}")
-    lines.append(f"ratio: median over {summary.rounds} rounds of the rate to the mean of the untraced runs just before "
-                 "and after; nginx µs/req added: nginx's CPU per request minus the mean of the untraced runs around it "
-                 "(median; untraced: its own CPU per request)")
+                     f"{summary.server_cpu_us[arm]:12.3f} {summary.server_added_us[arm]:6.3f}")
+    lines.append(f"ratio: median over {rounds} rounds of the rate to the mean of the untraced runs just before "
+                 "and after; nginx µs/req: nginx's CPU per request (median); added: minus the mean of the untraced "
+                 "runs around it (median)")
     return "\n".join(lines)
 
 
@@ -140,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("needs root: it loads BPF programs")
     print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} on loopback, nginx's worker on CPU {NGINX_CPU}, wrk on CPU {WRK_CPU}, "
           f"{args.rounds} rounds of {args.seconds} s, kernel {os.uname().release}", flush=True)
-    print(report(summarise(measure(args.rounds, args.seconds))))
+    print(report(summarise(measure(args.rounds, args.seconds)), args.rounds))
     return 0
 
 

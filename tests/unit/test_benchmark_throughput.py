@@ -1,9 +1,9 @@
-"""benchmarks/throughput.py's summary of rounds whose arms ran in rotating order."""
+"""benchmarks/throughput.py's rounds, whose arms ran in rotating order, summarised by benchmarks/overhead.py."""
 import pytest
 
 from benchmarks.bracketing import Round
-from benchmarks.overhead import Run
-from benchmarks.throughput import ARM_TITLES, report, summarise
+from benchmarks.overhead import Run, summarise
+from benchmarks.throughput import ARM_TITLES, report
 
 
 def run(rate: float, server_cpu_us: float = 10.0) -> Run:
@@ -21,6 +21,8 @@ def test_each_arm_is_compared_with_the_untraced_runs_around_it_whatever_the_orde
     assert summary.spread["l7"] == pytest.approx((0.9, 0.9))
     assert summary.ratio["untraced"] == pytest.approx(1.0)   # of 1.0, 0.8, 1.0, 1.2, 0.833, 1.0
     assert summary.server_added_us["l7"] == pytest.approx(1.5)   # 1.0 and 2.0
-    assert summary.server_added_us["untraced"] == 10.0
-    assert summary.rounds == 2
-    assert [line.split("  ")[0] for line in report(summary).splitlines()[1:5]] == list(ARM_TITLES.values())
+    assert summary.server_cpu_us["l7"] == pytest.approx(11.5)
+    assert summary.server_cpu_us["untraced"] == 10.0
+    lines = report(summary, len(rounds)).splitlines()
+    assert [line.split("  ")[0] for line in lines[1:5]] == list(ARM_TITLES.values())
+    assert "median over 2 rounds" in lines[5]
