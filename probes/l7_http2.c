@@ -104,7 +104,7 @@ static __always_inline void h2_lose(struct h2_direction *d)
 /* The syscall's iovec array, for the segments past the first PAYLOAD_SEGMENTS. 0 if it has none. */
 static __always_inline int h2_find_iovecs(struct l7_scratch *w)
 {
-    const struct syscall_regs *r = syscall_regs();
+    const struct syscall_regs *r = syscall_regs(0);
     u64 call = r->orig_ax;
     if (call == SYS_READV || call == SYS_WRITEV) {
         w->iov = r->si;

@@ -134,7 +134,7 @@ static __always_inline void l7_on_io(void *ctx, const void *hook_sk, const void 
     if (!work)
         return;
     work->now = io_time(hook_sk, dir);
-    payload_of_syscall(&work->payload, total, dir == DIR_SEND ? ctx : 0, work->now);
+    payload_of_syscall(&work->payload, total, ctx, dir, work->now);
     u32 protocol = l7_parse(si, work);
     if (protocol)
         l7_continue(ctx, protocol, 0);

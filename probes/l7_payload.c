@@ -93,11 +93,14 @@ static const char *(*rdonly_cast)(u64 address, u32 btf_id) = (void *)BTF_FUNC_RD
 
 /* The syscall's registers, where the kernel keeps them on entry: at the top of the task's kernel stack
  * (task_pt_regs()), found without bpf_task_pt_regs' call (docs/performance.md, "The syscall's registers without a
- * helper call"). NULL unless they hold a 64-bit task's selectors there, with the top unpadded or padded: a kernel
- * stack of another size, a kernel thread or a 32-bit task. */
-static __always_inline const char *syscall_regs_on_stack(const struct task_struct *task)
+ * helper call"). The hook's context, at `context`, lies on that stack, which the kernel allocates aligned to its
+ * size: its address gives the top without asking for the task, another call (docs/performance.md, "The kernel
+ * stack's top from the hook's context"). NULL unless they hold a 64-bit task's selectors there, with the top
+ * unpadded or padded: a kernel stack of another size, a context on another stack, a kernel thread or a 32-bit
+ * task. */
+static __always_inline const char *syscall_regs_on_stack(u64 context)
 {
-    u64 top = *(const u64 *)((const char *)task + OFF_TASK_STACK) + KERNEL_STACK_SIZE - PT_REGS_SIZE;
+    u64 top = (context | (KERNEL_STACK_SIZE - 1)) + 1 - PT_REGS_SIZE;
 #pragma unroll
     for (int padding = 0; padding <= KERNEL_STACK_TOP_PADDING; padding += KERNEL_STACK_TOP_PADDING) {
         const char *regs = rdonly_cast(top - padding, BTF_PT_REGS);
@@ -179,21 +182,20 @@ static __always_inline u64 writev_frame_distance(u64 context, u64 count, u32 tot
     return 0;
 }
 
-/* p for a readv or writev of `count` iovecs at iov that moved `total` bytes. A writev's (ctx: its send hook's
- * context) from the kernel's copy where the distance learned finds it, else from user memory, and then the distance
- * is learned (again) if a second has passed since the last search; now: the I/O's time. A readv's (ctx NULL) from
- * user memory. */
-static __always_inline void payload_of_vectored_io(struct payload *p, u64 iov, u64 count, u32 total, const void *ctx,
+/* p for a readv or writev of `count` iovecs at iov that moved `total` bytes. A writev's (context: its send hook's
+ * context's address) from the kernel's copy where the distance learned finds it, else from user memory, and then
+ * the distance is learned (again) if a second has passed since the last search; now: the I/O's time. A readv's
+ * (context 0) from user memory. */
+static __always_inline void payload_of_vectored_io(struct payload *p, u64 iov, u64 count, u32 total, u64 context,
                                                    u64 now)
 {
-    if (!ctx) {
+    if (!context) {
         payload_from_iovecs(p, iov, count, total);
         return;
     }
     u32 zero = 0;
     struct writev_frame *f = writev_frames.lookup(&zero);
-    u64 context = pointer_number(ctx);
-    const char *it = f && context && f->distance ? writev_iter(context + f->distance, count, total) : 0;
+    const char *it = f && f->distance ? writev_iter(context + f->distance, count, total) : 0;
     if (it) {
         struct user_iovec vec[PAYLOAD_SEGMENTS] = {};
         iter_iovecs(it, count, vec);
@@ -201,7 +203,7 @@ static __always_inline void payload_of_vectored_io(struct payload *p, u64 iov, u
         return;
     }
     payload_from_iovecs(p, iov, count, total);
-    if (f && context && p->len[0] && now >= f->next_scan_ns) {
+    if (f && p->len[0] && now >= f->next_scan_ns) {
         f->next_scan_ns = now + WRITEV_FRAME_RESCAN_NS;
         u64 distance = writev_frame_distance(context, count, total, p->base[0]);
         if (distance)
@@ -209,29 +211,34 @@ static __always_inline void payload_of_vectored_io(struct payload *p, u64 iov, u
     }
 }
 #else
-#define payload_of_vectored_io(p, iov, count, total, ctx, now) payload_from_iovecs(p, iov, count, total)
+#define payload_of_vectored_io(p, iov, count, total, context, now) payload_from_iovecs(p, iov, count, total)
 #endif
 
-/* The current syscall's registers from dx on. The pointer's type is known to the verifier (struct pt_regs, from the
- * kernel's BTF), so a field is one load instruction, guarded by the JIT's exception table, with no helper call
- * (docs/performance.md, "The sock length hooks as BTF-typed raw tracepoints"). */
-static __always_inline const struct syscall_regs *syscall_regs(void)
+/* The current syscall's registers from dx on; context: the address of the running hook's context, 0 if unknown
+ * (then found through the task, with two helper calls). The pointer's type is known to the verifier (struct
+ * pt_regs, from the kernel's BTF), so a field is one load instruction, guarded by the JIT's exception table, with no
+ * helper call (docs/performance.md, "The sock length hooks as BTF-typed raw tracepoints"). */
+static __always_inline const struct syscall_regs *syscall_regs(u64 context)
 {
-    struct task_struct *task = bpf_get_current_task_btf();
 #ifdef HAS_RDONLY_CAST
-    const char *regs = syscall_regs_on_stack(task);
+    const char *regs = context ? syscall_regs_on_stack(context) : 0;
     if (regs)
         return (const struct syscall_regs *)(regs + PT_REGS_DX);
 #endif
-    return (const struct syscall_regs *)(bpf_task_pt_regs(task) + PT_REGS_DX);
+    return (const struct syscall_regs *)(bpf_task_pt_regs(bpf_get_current_task_btf()) + PT_REGS_DX);
 }
 
-/* Fill p for the current syscall, which moved `total` bytes; p stays empty for syscalls we skip. ctx, now: a send
- * hook's context and the I/O's time, for a writev's iovecs (payload_of_vectored_io; ctx NULL: copied from user
- * memory). */
-static __always_inline void payload_of_syscall(struct payload *p, u32 total, const void *ctx, u64 now)
+/* Fill p for the current syscall, which moved `total` bytes in direction dir; p stays empty for syscalls we skip.
+ * ctx: the hook's context (NULL if none), where the registers are found from, and a send's writev iovecs
+ * (payload_of_vectored_io); now: the I/O's time. */
+static __always_inline void payload_of_syscall(struct payload *p, u32 total, const void *ctx, int dir, u64 now)
 {
-    const struct syscall_regs *r = syscall_regs();
+#ifdef HAS_RDONLY_CAST
+    u64 context = pointer_number(ctx);
+#else
+    u64 context = 0;
+#endif
+    const struct syscall_regs *r = syscall_regs(context);
     u64 si = r->si;
     switch (r->orig_ax) {
     case SYS_READ:
@@ -243,7 +250,7 @@ static __always_inline void payload_of_syscall(struct payload *p, u32 total, con
         return;
     case SYS_READV:
     case SYS_WRITEV:
-        payload_of_vectored_io(p, si, r->dx, total, ctx, now);
+        payload_of_vectored_io(p, si, r->dx, total, dir == DIR_SEND ? context : 0, now);
         return;
     case SYS_SENDMSG:
     case SYS_RECVMSG: {

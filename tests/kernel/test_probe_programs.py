@@ -112,14 +112,13 @@ PROGRAM int tp_btf__sock_send_length(u64 *ctx)
 {
     if (bpf_get_current_pid_tgid() >> 32 != TEST_PID)
         return 0;
-    struct task_struct *task = bpf_get_current_task_btf();
     u32 on_stack = 0, helper = 1;
     u64 *found = registers_found.lookup(&on_stack);
     if (found)
-        *found = (u64)syscall_regs_on_stack(task);
+        *found = (u64)syscall_regs_on_stack(pointer_number(ctx));
     found = registers_found.lookup(&helper);
     if (found)
-        *found = (u64)bpf_task_pt_regs(task);
+        *found = (u64)bpf_task_pt_regs(bpf_get_current_task_btf());
     return 0;
 }
 """
@@ -127,9 +126,10 @@ PROGRAM int tp_btf__sock_send_length(u64 *ctx)
 
 @pytest.mark.kernel
 def test_the_syscall_registers_are_found_on_the_kernel_stack_where_the_helper_finds_them(collector):
-    """The parsing end finds the syscall's buffer in its registers at the top of the task's kernel stack, through
-    the bpf_rdonly_cast kfunc, without bpf_task_pt_regs' call (probes/l7_payload.c, syscall_regs_on_stack): on this
-    kernel they are found there, and where the helper finds them."""
+    """The parsing end finds the syscall's buffer in its registers at the top of the task's kernel stack, the top
+    found from the hook's context, through the bpf_rdonly_cast kfunc, without bpf_task_pt_regs' call or the task's
+    (probes/l7_payload.c, syscall_regs_on_stack): on this kernel they are found there, and where the helper finds
+    them."""
     info = loader.ProbeInfo(l7=True)
     cflags = loader.build_cflags(loader.CaptureConfig(), info, cgroup_layout()) + [f"-DTEST_PID={os.getpid()}"]
     assert any(flag.startswith("-DBTF_FUNC_RDONLY_CAST=") for flag in cflags)
@@ -170,18 +170,19 @@ PROGRAM int tp_btf__sock_send_length(u64 *ctx)
 {
     if (bpf_get_current_pid_tgid() >> 32 != TEST_PID)
         return 0;
-    const struct syscall_regs *r = syscall_regs();
+    u64 context = pointer_number(ctx);
+    const struct syscall_regs *r = syscall_regs(context);
     if (r->orig_ax != SYS_WRITEV)
         return 0;
     u32 total = ctx[1], zero = 0, one = 1;
     struct payload copied = {}, kernel = {};
-    payload_of_vectored_io(&copied, r->si, r->dx, total, (void *)ctx, 1);   /* copied, and the distance learned */
+    payload_of_vectored_io(&copied, r->si, r->dx, total, context, 1);   /* copied, and the distance learned */
     struct writev_frame *f = writev_frames.lookup(&zero);
     if (!f)
         return 0;
     f->next_scan_ns = ~0ULL;   /* no second search: the next call reads the kernel's copy, or copies */
-    u64 found = f->distance && writev_iter(pointer_number(ctx) + f->distance, r->dx, total) != 0;
-    payload_of_vectored_io(&kernel, r->si, r->dx, total, (void *)ctx, 1);
+    u64 found = f->distance && writev_iter(context + f->distance, r->dx, total) != 0;
+    payload_of_vectored_io(&kernel, r->si, r->dx, total, context, 1);
     writev_found.update(&zero, &f->distance);
     writev_found.update(&one, &found);
     record_payload(2, &kernel);

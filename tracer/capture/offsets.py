@@ -39,7 +39,6 @@ NET_OFFSETS = {"OFF_NET_NS_INUM": ("net", "ns.inum")}
 TASK_OFFSETS = {
     "OFF_TASK_GROUP_LEADER": ("task_struct", "group_leader"),
     "OFF_TASK_COMM": ("task_struct", "comm"),
-    "OFF_TASK_STACK": ("task_struct", "stack"),   # its kernel stack, whose top holds the syscall's registers
 }
 # vfs_writev's iov_iter, where the parsing end reads writev's iovecs from the kernel's copy (probes/l7_payload.c,
 # payload_of_vectored_io); ITER_IOVEC and ITER_UBUF, its types for user iovecs and for a single one, come from the
