@@ -130,15 +130,17 @@ BPF_ARRAY(writev_frames, struct writev_frame, 1);
 
 /* The iov_iter at `at` if it is a writev's of `count` iovecs that sent `total` bytes: over user iovecs (one iovec
  * makes a user buffer, ITER_UBUF), the source of a write, of `count` segments, with at least `total` bytes; else
- * NULL. */
+ * NULL. The fields are compared with arithmetic and one branch: the distance's search runs this for every word of
+ * 1 KiB, and the verifier walks each of its branches in every pass of that loop (docs/performance.md, "The writev
+ * search's verification"). count is writev's, at most 1024: the type's product cannot wrap. */
 static __always_inline const char *writev_iter(u64 at, u64 count, u32 total)
 {
     const char *it = rdonly_cast(at, BTF_IOV_ITER);
-    u8 type = *(const u8 *)(it + OFF_ITER_TYPE);
-    if ((type != ITER_IOVEC && !(type == ITER_UBUF && count == 1)) || !*(const u8 *)(it + OFF_ITER_DATA_SOURCE) ||
-        *(const u64 *)(it + OFF_ITER_NR_SEGS) != count || *(const u64 *)(it + OFF_ITER_COUNT) < total)
-        return 0;
-    return it;
+    u64 type = *(const u8 *)(it + OFF_ITER_TYPE);
+    u64 differs = ((type ^ ITER_IOVEC) * ((type ^ ITER_UBUF) | (count ^ 1))) |
+                  (*(const u8 *)(it + OFF_ITER_DATA_SOURCE) ^ 1) | (*(const u64 *)(it + OFF_ITER_NR_SEGS) ^ count) |
+                  ((*(const u64 *)(it + OFF_ITER_COUNT) - total) >> 63);
+    return differs ? 0 : it;
 }
 
 /* The kernel's copy of the iovec `index` of an iterator over user iovecs. */
