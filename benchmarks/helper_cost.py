@@ -4,11 +4,15 @@ run-time accounting, while this process sends 1-byte messages on a Unix socket p
 
     sudo .venv/bin/python -m benchmarks.helper_cost [--rounds 5] [--sends 200000]
 
-The parsing end of a request (probes/l7_io.c, l7_payload.c) calls the current task and the user copies, and the
-task's registers and the clock where it cannot find them without a call (syscall_regs, io_time: a kernel without
-the bpf_rdonly_cast kfunc, raw tracepoints) (benchmarks/perf_lines.py finds them); each such call is a call into the kernel and a return,
-which this machine's kernel sends through its return thunk (/sys/devices/system/cpu/vulnerabilities), and the
-helper's own work. Rounds alternate the arms; medians of per-round differences are printed.
+The parsing end of a request (probes/l7_io.c, l7_payload.c) calls the user copies, and the current task, its
+registers and the clock where it cannot find them without a call (syscall_regs without the hook's context or the
+bpf_rdonly_cast kfunc, io_time: raw tracepoints) (benchmarks/perf_lines.py finds them); each such call is a call
+into the kernel and a return, which this machine's kernel sends through its return thunk
+(/sys/devices/system/cpu/vulnerabilities), and the helper's own work. A copy's price depends on its destination,
+which the kernel's hardened-usercopy check looks up: the task's own stack is the cheapest, and a program whose frame
+is over 64 bytes runs on a per-CPU private stack instead (Linux 6.13 on), as the parsers do (docs/performance.md,
+"The parsing end's cost, cut part by part"). Rounds alternate the arms; medians of per-round differences are
+printed.
 """
 from __future__ import annotations
 
@@ -30,6 +34,10 @@ ARMS = {
     "bpf_task_pt_regs": "sink += bpf_task_pt_regs(task) != 0;",
     "bpf_ktime_get_ns": "sink += bpf_ktime_get_ns();",
     "bpf_probe_read_user, 16 bytes to the stack": "bpf_probe_read_user(bytes, 16, user); sink += bytes[0];",
+    "bpf_probe_read_user, 16 bytes to the private stack":
+        "{ u8 wide[128] = {}; bpf_probe_read_user(wide, 16, user); sink += wide[0]; }",
+    "bpf_probe_read_user, 128 bytes to the private stack":
+        "{ u8 wide[128] = {}; bpf_probe_read_user(wide, 128, user); sink += wide[0]; }",
     "bpf_probe_read_user, 16 bytes to a per-CPU map value": "bpf_probe_read_user(cell->bytes, 16, user);",
     "bpf_probe_read_user, 256 bytes to a per-CPU map value": "bpf_probe_read_user(cell->bytes, 256, user);",
 }
