@@ -218,8 +218,7 @@ static __always_inline int http_chunk_line(const u8 *s, u32 n, u64 *size)
 {
     u64 value = 0;
     int in_digits = 1;
-#pragma unroll
-    for (u32 k = 0; k < HTTP_CHUNK_LINE_MAX; k++) {
+    for (u32 k = 0; k < HTTP_CHUNK_LINE_MAX; k++) {   /* a bounded loop: clang cannot unroll its early exits */
         if (k >= n)
             return 0;
         u8 c = s[WIN(k)];
