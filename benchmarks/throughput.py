@@ -15,7 +15,8 @@ more seconds from the traced one, and on this machine a run's rate can move by a
 The agent's user-space side does not run: its CPU is agent_cost.py's to measure (1% of a core at saturation).
 Each round runs untraced, then every arm with an untraced run after it (U A U B U ...), the arms' order rotating
 from round to round; the rounds are summarised as benchmarks/overhead.py summarises its own: each arm's ratio to
-the untraced runs around it, and nginx's own CPU per request and what the arm adds to it, which sets the rate (nginx's worker is pinned to CPU 0 and wrk to CPU 1, as in overhead.py).
+the untraced runs around it, and nginx's own CPU per request and what the arm adds to it, which sets the rate
+(nginx's worker is pinned to CPU 0 and wrk to CPU 1, as in overhead.py).
 """
 from __future__ import annotations
 
