@@ -30,8 +30,8 @@ CUTS: dict[str, list[tuple[str, str]] | None] = {
         "    int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;",
         "    return 0;\n    int side = (dir == DIR_SEND) == (si->key.role == ROLE_CLIENT) ? SIDE_REQUEST : SIDE_RESPONSE;")],
     "+ the syscall's registers and buffer": [(
-        "    payload_of_syscall(&work->payload, total, ctx, dir, work->now);\n",
-        "    payload_of_syscall(&work->payload, total, ctx, dir, work->now);\n    return;\n")],
+        "    payload_of_syscall(&work->payload, total, ctx, dir, work->now, sent_sk);\n",
+        "    payload_of_syscall(&work->payload, total, ctx, dir, work->now, sent_sk);\n    return;\n")],
     "+ parsing, without counting the response": [(
         "        record_request(st, si, PROTO_HTTP, request_completed(st));", "        request_completed(st);")],
     "+ parsing, without keeping request bytes for samples": [(

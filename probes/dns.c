@@ -51,7 +51,7 @@ static __always_inline void dns_answer_read(const void *sk, u32 total, u32 trans
     if (total < DNS_MIN_READ)
         return;
     struct payload p = {};
-    payload_of_syscall(&p, total, 0, DIR_RECV, 0);
+    payload_of_syscall(&p, total, 0, DIR_RECV, 0, 0);
     u64 n = p.len[0] < DNS_SAMPLE_BYTES ? p.len[0] : DNS_SAMPLE_BYTES;
     if (n < DNS_MIN_READ || !dns_has_answers(p.base[0], total, transport))
         return;

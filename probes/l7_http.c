@@ -299,15 +299,18 @@ static __always_inline u32 http_resume_status_line(struct l7_state *st, struct l
     return w->kept_len;
 }
 
-/* The I/O's first `size` bytes into the window s. The first bytes of a response to be framed go through the stack:
- * the kernel's hardened-usercopy check of a copy's destination costs less for the stack than for the scratch, a map
- * value (docs/performance.md, "The framed response's status line on the stack"). */
+/* The I/O's first `size` bytes into the window s. The first bytes of a response to be framed are loaded from the
+ * kernel's copy where the payload is that (payload_words), else copied through the stack: the kernel's
+ * hardened-usercopy check of a copy's destination costs less for the stack than for the scratch, a map value
+ * (docs/performance.md, "The framed response's status line on the stack"). */
 static __always_inline u32 http_read_start(struct l7_scratch *w, u8 *s, u32 size)
 {
     if (size != HTTP_STATUS_JUDGED)
         return payload_read(&w->payload, 0, s, size);
-    u8 line[HTTP_STATUS_JUDGED] = {};
-    u32 n = payload_read(&w->payload, 0, line, sizeof(line));
+    u64 line[HTTP_STATUS_JUDGED / 8] = {};
+    u32 n = payload_words(&w->payload, line, HTTP_STATUS_JUDGED / 8);
+    if (!n)
+        n = payload_read(&w->payload, 0, (u8 *)line, sizeof(line));
     __builtin_memcpy(s, line, sizeof(line));
     return n;
 }

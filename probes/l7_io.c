@@ -134,7 +134,8 @@ static __always_inline void l7_on_io(void *ctx, const void *hook_sk, const void 
     if (!work)
         return;
     work->now = io_time(hook_sk, dir);
-    payload_of_syscall(&work->payload, total, ctx, dir, work->now);
+    const void *sent_sk = dir == DIR_SEND && si->l7.protocol != PROTO_UNKNOWN ? hook_sk : 0;
+    payload_of_syscall(&work->payload, total, ctx, dir, work->now, sent_sk);
     u32 protocol = l7_parse(si, work);
     if (protocol)
         l7_continue(ctx, protocol, 0);

@@ -10,6 +10,12 @@
  * it, so that the programs are the same, instruction for instruction. */
 static int (*read_user_memory)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_user;
 #define bpf_probe_read_user read_user_memory
+/* bpf_probe_read_kernel under a name of its own too; and bpf_probe_read, which reads user memory below the user
+ * address space's end and kernel memory above it (x86_64's spaces do not overlap), for a payload of either: a
+ * send's bytes may be the kernel's copy (payload_of_syscall), and one helper call keeps the verifier's paths as they
+ * are. */
+static int (*read_kernel_memory)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read_kernel;
+static int (*read_memory)(void *dst, u32 size, const void *unsafe_ptr) = (void *)BPF_FUNC_probe_read;
 
 /* x86_64 syscall numbers */
 #define SYS_READ 0
@@ -22,7 +28,7 @@ static int (*read_user_memory)(void *dst, u32 size, const void *unsafe_ptr) = (v
 #define SYS_RECVMSG 47
 
 #define PAYLOAD_SEGMENTS 4   /* iovecs looked at; later ones are counted as bytes only */
-#define PT_REGS_DX 96        /* x86_64 struct pt_regs: dx, si, di, orig_ax follow each other from here */
+#define PT_REGS_R10 56       /* x86_64 struct pt_regs: r10, r9, r8, ax, cx, dx, si, di, orig_ax follow each other from here */
 
 /* user ABI structs */
 struct user_iovec {
@@ -39,10 +45,11 @@ struct user_msghdr_head {
 };
 
 struct syscall_regs {
-    u64 dx, si, di, orig_ax;
+    u64 r10, r9, r8, ax, cx, dx, si, di, orig_ax;
 };
 
-/* Where the bytes of this I/O are: up to PAYLOAD_SEGMENTS user ranges, total bytes in all. */
+/* Where the bytes of this I/O are: up to PAYLOAD_SEGMENTS user ranges, total bytes in all; or, for a send, the
+ * kernel's copy of all of them in the first (payload_of_syscall). */
 struct payload {
     u64 base[PAYLOAD_SEGMENTS];
     u64 len[PAYLOAD_SEGMENTS];
@@ -216,7 +223,7 @@ static __always_inline void payload_of_vectored_io(struct payload *p, u64 iov, u
 #define payload_of_vectored_io(p, iov, count, total, context, now) payload_from_iovecs(p, iov, count, total)
 #endif
 
-/* The current syscall's registers from dx on; context: the address of the running hook's context, 0 if unknown
+/* The current syscall's registers from r10 on; context: the address of the running hook's context, 0 if unknown
  * (then found through the task, with two helper calls). The pointer's type is known to the verifier (struct
  * pt_regs, from the kernel's BTF), so a field is one load instruction, guarded by the JIT's exception table, with no
  * helper call (docs/performance.md, "The sock length hooks as BTF-typed raw tracepoints"). */
@@ -225,22 +232,107 @@ static __always_inline const struct syscall_regs *syscall_regs(u64 context)
 #ifdef HAS_RDONLY_CAST
     const char *regs = context ? syscall_regs_on_stack(context) : 0;
     if (regs)
-        return (const struct syscall_regs *)(regs + PT_REGS_DX);
+        return (const struct syscall_regs *)(regs + PT_REGS_R10);
 #endif
-    return (const struct syscall_regs *)(bpf_task_pt_regs(bpf_get_current_task_btf()) + PT_REGS_DX);
+    return (const struct syscall_regs *)(bpf_task_pt_regs(bpf_get_current_task_btf()) + PT_REGS_R10);
 }
 
-/* Fill p for the current syscall, which moved `total` bytes in direction dir; p stays empty for syscalls we skip.
- * ctx: the hook's context (NULL if none), where the registers are found from, and a send's writev iovecs
- * (payload_of_vectored_io); now: the I/O's time. */
-static __always_inline void payload_of_syscall(struct payload *p, u32 total, const void *ctx, int dir, u64 now)
+#if defined(HAS_RDONLY_CAST) && defined(OFF_TASK_FRAG)
+/* A send's bytes from the kernel's copy of them, which costs loads where a copy from user memory costs a helper call
+ * and the kernel's checks of it (docs/performance.md, "A send's bytes from the kernel's copy"). TCP copies what a
+ * send writes into the task's page frag (current->task_frag), from its offset on, and moves the offset past it:
+ * a send of `total` bytes that stayed within one page of it ends at the offset. A page's address in the kernel's
+ * direct map is linear in its struct page's, base + page * PAGE_ADDRESS_STEP, with a base fixed at boot (random with
+ * CONFIG_RANDOMIZE_MEMORY) that no helper gives. It is learned from a slab: the struct of a slab's first page holds
+ * the address of a free object inside its pages, and the direct map and the page array both start on a 1 GiB
+ * boundary. A base is kept once a send's first bytes read through it match their copy in user memory. */
+#define SENT_PAGES
+#define PAGE_ADDRESS_STEP (4096 / STRUCT_PAGE_SIZE)
+#define DIRECT_MAP_ALIGN (1ULL << 30)
+#define SENT_PAGES_CACHES 32                  /* slab caches looked at for a partial slab */
+#define SENT_PAGES_RELEARN_NS 1000000000ULL   /* a base not found or not confirmed is sought again a second later */
+#define SENT_PAGES_CHECKED 16                 /* bytes a base's reading must match */
+#define MSG_ZEROCOPY 0x4000000
+
+struct sent_pages {
+    u64 base;             /* 0 until learned */
+    u64 next_learn_ns;
+};
+BPF_ARRAY(sent_pages, struct sent_pages, 1);
+
+/* The 8 bytes at `address`, which may be anything (a slab read without its lock), through the helper, which checks
+ * it; 0 if it is not the kernel's. */
+static __always_inline u64 kernel_word(u64 address)
 {
-#ifdef HAS_RDONLY_CAST
-    u64 context = pointer_number(ctx);
-#else
-    u64 context = 0;
+    u64 word = 0;
+    read_kernel_memory(&word, sizeof(word), (void *)address);
+    return word;
+}
+
+/* The 8 bytes of the kernel's memory at `address`, with a load, as a number: the length of an iovec cast to end
+ * there (the verifier types its base, a pointer, as memory). */
+static __always_inline u64 word_at(u64 address)
+{
+    return ((const struct user_iovec *)rdonly_cast(address - sizeof(u64), BTF_IOVEC))->len;
+}
+
+/* A candidate base from the first partial slab, on the first memory node, of the socket's slab cache or of the caches
+ * after it; 0 if none was found. Read without the slab's lock: a slab that changed gives a base that fails the check. */
+static __always_inline u64 direct_map_base(u64 sk)
+{
+    u64 cache = kernel_word(kernel_word(sk + OFF_SKC_PROT) + OFF_PROTO_SLAB);
+    for (int i = 0; i < SENT_PAGES_CACHES && cache; i++) {
+        u64 partial = kernel_word(cache + OFF_KMEM_CACHE_NODE) + OFF_NODE_PARTIAL;
+        u64 first = kernel_word(partial);
+        if (first && first != partial) {
+            u64 slab = first - OFF_SLAB_LIST;
+            u64 object = kernel_word(slab + OFF_SLAB_FREELIST);
+            if (object)
+                return (object - slab * PAGE_ADDRESS_STEP) & ~(DIRECT_MAP_ALIGN - 1);
+        }
+        cache = kernel_word(cache + OFF_KMEM_CACHE_LIST) - OFF_KMEM_CACHE_LIST;
+    }
+    return 0;
+}
+
+/* The page of the task's page frag if this send's bytes were copied into it, with the frag's offset, where they end,
+ * in *end; else 0. They were for a write, a writev, and a sendto or sendmsg without MSG_ZEROCOPY (sendfile and splice
+ * hand over pages) on a socket that copies into the task's frag and has no upper layer (kTLS encrypts in place). */
+static __always_inline u64 sent_frag_page(const struct syscall_regs *r, const void *hook_sk, u32 *end)
+{
+    u64 nr = r->orig_ax;
+    u64 flags = nr == SYS_SENDTO ? r->r10 : nr == SYS_SENDMSG ? r->dx : 0;
+    if ((nr != SYS_WRITE && nr != SYS_WRITEV && nr != SYS_SENDTO && nr != SYS_SENDMSG) || (flags & MSG_ZEROCOPY))
+        return 0;
+    const char *sk = rdonly_cast((u64)hook_sk, BTF_TCP_SOCK);
+    if (!*(const u8 *)(sk + OFF_SOCK_USE_TASK_FRAG) || *(const u64 *)(sk + OFF_ICSK_ULP_OPS))
+        return 0;
+    u64 frag = bpf_get_current_task() + OFF_TASK_FRAG;
+    *end = (u32)word_at(frag + OFF_FRAG_OFFSET);
+    return word_at(frag + OFF_FRAG_PAGE);
+}
+
+/* Keep a base that reads this send's first bytes as p, from user memory, has them. */
+static __always_inline void sent_pages_learn(struct sent_pages *pages, struct payload *p, u64 sk, u64 page, u32 end,
+                                             u32 total, u64 now)
+{
+    if (now < pages->next_learn_ns || total < SENT_PAGES_CHECKED || p->len[0] < SENT_PAGES_CHECKED || end < total)
+        return;
+    pages->next_learn_ns = now + SENT_PAGES_RELEARN_NS;
+    u64 base = direct_map_base(sk);
+    u64 user[SENT_PAGES_CHECKED / 8] = {}, kernel[SENT_PAGES_CHECKED / 8] = {};
+    if (!base || bpf_probe_read_user(user, sizeof(user), (void *)p->base[0]) ||
+        read_kernel_memory(kernel, sizeof(kernel), (void *)(base + page * PAGE_ADDRESS_STEP + end - total)))
+        return;
+    if ((user[0] | user[1]) && user[0] == kernel[0] && user[1] == kernel[1])
+        pages->base = base;
+}
 #endif
-    const struct syscall_regs *r = syscall_regs(context);
+
+/* p from the user memory the syscall's registers r point at. */
+static __always_inline void payload_of_user_memory(struct payload *p, const struct syscall_regs *r, u32 total,
+                                                   int dir, u64 context, u64 now)
+{
     u64 si = r->si;
     switch (r->orig_ax) {
     case SYS_READ:
@@ -264,6 +356,53 @@ static __always_inline void payload_of_syscall(struct payload *p, u32 total, con
     }
 }
 
+/* Fill p for the current syscall, which moved `total` bytes in direction dir; p stays empty for syscalls we skip.
+ * ctx: the hook's context (NULL if none), where the registers are found from, and a send's writev iovecs
+ * (payload_of_vectored_io); now: the I/O's time. sent_sk: for a send whose bytes may be read from the kernel's copy,
+ * its socket as the hook got it, else NULL: not for a connection's first send, which TCP Fast Open copied into the
+ * SYN's own buffer before Linux 6.5. */
+static __always_inline void payload_of_syscall(struct payload *p, u32 total, const void *ctx, int dir, u64 now,
+                                               const void *sent_sk)
+{
+#ifdef HAS_RDONLY_CAST
+    u64 context = pointer_number(ctx);
+#else
+    u64 context = 0;
+#endif
+    const struct syscall_regs *r = syscall_regs(context);
+#ifdef SENT_PAGES
+    u32 zero = 0, end = 0;
+    struct sent_pages *pages = sent_sk ? sent_pages.lookup(&zero) : 0;
+    u64 page = pages ? sent_frag_page(r, sent_sk, &end) : 0;
+    if (page && pages->base && end >= total) {
+        p->base[0] = pages->base + page * PAGE_ADDRESS_STEP + end - total;
+        p->len[0] = total;
+        return;
+    }
+#endif
+    payload_of_user_memory(p, r, total, dir, context, now);
+#ifdef SENT_PAGES
+    if (page && !pages->base)
+        sent_pages_learn(pages, p, (u64)sent_sk, page, end, total, now);
+#endif
+}
+
+/* The payload's first `count` 8-byte words into dst with loads where it is the kernel's copy of a send (an address in
+ * the kernel's half, the top one; payload_of_syscall) of at least that many bytes: their count of bytes, else 0. */
+static __always_inline u32 payload_words(struct payload *p, u64 *dst, u32 count)
+{
+#ifdef SENT_PAGES
+    if ((s64)p->base[0] >= 0 || p->len[0] < count * 8)
+        return 0;
+#pragma unroll
+    for (u32 i = 0; i < count; i++)
+        dst[i] = word_at(p->base[0] + i * 8);
+    return count * 8;
+#else
+    return 0;
+#endif
+}
+
 /* Copy up to `size` (<= L7_WINDOW) bytes from offset `off` of the payload; a read stops at the end of
  * the segment that holds off. Returns the bytes copied, 0 when the bytes are not reachable. */
 static __always_inline u32 payload_read(struct payload *p, u64 off, u8 *dst, u32 size)
@@ -276,7 +415,7 @@ static __always_inline u32 payload_read(struct payload *p, u64 off, u8 *dst, u32
                 n = size;
             if (n > L7_WINDOW)
                 n = L7_WINDOW;
-            if (n == 0 || bpf_probe_read_user(dst, n, (void *)(p->base[i] + off)))
+            if (n == 0 || read_memory(dst, n, (void *)(p->base[i] + off)))
                 return 0;
             return n;
         }

@@ -1,8 +1,10 @@
 """The probe programs themselves: the kprobe fallback passes the verifier here, and the Python mirrors
 of the C structs match what the compiler laid out."""
+import contextlib
 import ctypes as ct
 import os
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -124,33 +126,41 @@ PROGRAM int tp_btf__sock_send_length(u64 *ctx)
 """
 
 
+@contextlib.contextmanager
+def send_hook_program(text: str, needs: str) -> Iterator:
+    """probes/common.h and l7_payload.c with a test's program `text` for this process's sends (TEST_PID), attached to
+    sock_send_length as a BTF-typed raw tracepoint while the block runs: yields its module. needs: a define of the
+    loader's that the test's path takes, which this kernel must get."""
+    info = loader.ProbeInfo(l7=True)
+    cflags = loader.build_cflags(loader.CaptureConfig(), info, cgroup_layout()) + [f"-DTEST_PID={os.getpid()}"]
+    assert any(flag.startswith(f"-D{needs}=") for flag in cflags)
+    b = loader.compile_program(loader.source_text(("common.h", "l7_payload.c")) + text, cflags, attach=False)
+    try:
+        program = loader._load_tracing(b, f"{loader.TP_BTF_PREFIX}sock_send_length",
+                                       info.sock_length_btf["sock_send_length"])
+        link = btf_tracepoints.attach(program.fd)
+        try:
+            yield b
+        finally:
+            os.close(link)
+    finally:
+        b.cleanup()
+
+
 @pytest.mark.kernel
 def test_the_syscall_registers_are_found_on_the_kernel_stack_where_the_helper_finds_them(collector):
     """The parsing end finds the syscall's buffer in its registers at the top of the task's kernel stack, the top
     found from the hook's context, through the bpf_rdonly_cast kfunc, without bpf_task_pt_regs' call or the task's
     (probes/l7_payload.c, syscall_regs_on_stack): on this kernel they are found there, and where the helper finds
     them."""
-    info = loader.ProbeInfo(l7=True)
-    cflags = loader.build_cflags(loader.CaptureConfig(), info, cgroup_layout()) + [f"-DTEST_PID={os.getpid()}"]
-    assert any(flag.startswith("-DBTF_FUNC_RDONLY_CAST=") for flag in cflags)
-    b = loader.compile_program(loader.source_text(("common.h", "l7_payload.c")) + REGISTERS_FOUND, cflags,
-                               attach=False)
-    try:
-        program = loader._load_tracing(b, f"{loader.TP_BTF_PREFIX}sock_send_length",
-                                       info.sock_length_btf["sock_send_length"])
-        link = btf_tracepoints.attach(program.fd)
-        try:
-            left, right = socket.socketpair()
-            with left, right:
-                left.send(b"x")
-        finally:
-            os.close(link)
+    with send_hook_program(REGISTERS_FOUND, "BTF_FUNC_RDONLY_CAST") as b:
+        left, right = socket.socketpair()
+        with left, right:
+            left.send(b"x")
         found = b[b"registers_found"]
         on_stack, helper = (found[ct.c_int(i)].value for i in range(2))
-        assert helper != 0
-        assert on_stack == helper
-    finally:
-        b.cleanup()
+    assert helper != 0
+    assert on_stack == helper
 
 
 WRITEV_IOVECS_FOUND = """
@@ -200,32 +210,77 @@ def test_writev_iovecs_are_read_from_the_kernels_copy_where_the_user_copy_finds_
     learned from a writev whose iovecs were copied from user memory (probes/l7_payload.c, payload_of_vectored_io):
     on this kernel the distance is found, the iterator there checks out, and it gives the payload the copy gives,
     each iovec where the test's buffers are (four of five: the payload keeps PAYLOAD_SEGMENTS)."""
-    info = loader.ProbeInfo(l7=True)
-    cflags = loader.build_cflags(loader.CaptureConfig(), info, cgroup_layout()) + [f"-DTEST_PID={os.getpid()}"]
-    assert any(flag.startswith("-DOFF_ITER_IOV=") for flag in cflags)
-    b = loader.compile_program(loader.source_text(("common.h", "l7_payload.c")) + WRITEV_IOVECS_FOUND, cflags,
-                               attach=False)
     kept = [ct.create_string_buffer(data, len(data)) for data in buffers]
-    try:
-        program = loader._load_tracing(b, f"{loader.TP_BTF_PREFIX}sock_send_length",
-                                       info.sock_length_btf["sock_send_length"])
-        link = btf_tracepoints.attach(program.fd)
-        try:
-            with socket.create_server(("127.0.0.1", 0)) as server, \
-                    socket.create_connection(server.getsockname()) as client:
-                os.writev(client.fileno(), [memoryview(buffer).cast("B")[:len(data)]
-                                            for buffer, data in zip(kept, buffers)])
-        finally:
-            os.close(link)
+    with send_hook_program(WRITEV_IOVECS_FOUND, "OFF_ITER_IOV") as b:
+        with socket.create_server(("127.0.0.1", 0)) as server, \
+                socket.create_connection(server.getsockname()) as client:
+            os.writev(client.fileno(), [memoryview(buffer).cast("B")[:len(data)] for buffer, data in zip(kept, buffers)])
         found = [b[b"writev_found"][ct.c_int(i)].value for i in range(18)]
-        distance, checks_out, kernel, copied = found[0], found[1], found[2:10], found[10:18]
-        assert 0 < distance < 1024 and distance % 8 == 0
-        assert checks_out == 1
-        assert kernel == copied
-        segments = [(ct.addressof(buffer), len(data)) for buffer, data in zip(kept, buffers)][:4]
-        assert [tuple(kernel[2 * i:2 * i + 2]) for i in range(len(segments))] == segments
-    finally:
-        b.cleanup()
+    distance, checks_out, kernel, copied = found[0], found[1], found[2:10], found[10:18]
+    assert 0 < distance < 1024 and distance % 8 == 0
+    assert checks_out == 1
+    assert kernel == copied
+    segments = [(ct.addressof(buffer), len(data)) for buffer, data in zip(kept, buffers)][:4]
+    assert [tuple(kernel[2 * i:2 * i + 2]) for i in range(len(segments))] == segments
+
+
+SENDS_FOUND = """
+BPF_ARRAY(sends_found, u64, 1 + 4 * 8);   /* sends seen, then per send: its payload's first range, its first bytes */
+
+PROGRAM int tp_btf__sock_send_length(u64 *ctx)
+{
+    int total = ctx[1];
+    u32 zero = 0;
+    u64 *seen = sends_found.lookup(&zero);
+    if (bpf_get_current_pid_tgid() >> 32 != TEST_PID || total <= 0 || !seen || *seen >= 8)
+        return 0;
+    struct payload p = {};
+    payload_of_syscall(&p, total, ctx, DIR_SEND, bpf_ktime_get_ns(), (const void *)ctx[0]);
+    u64 first[2] = {};
+    payload_read(&p, 0, (u8 *)first, sizeof(first));
+    u32 at = 1 + 4 * *seen, len = at + 1, word0 = at + 2, word1 = at + 3;
+    sends_found.update(&at, &p.base[0]);
+    sends_found.update(&len, &p.len[0]);
+    sends_found.update(&word0, &first[0]);
+    sends_found.update(&word1, &first[1]);
+    *seen += 1;
+    return 0;
+}
+"""
+SO_ZEROCOPY, MSG_ZEROCOPY = 60, 0x4000000
+KERNEL_HALF = 1 << 63   # x86_64: the kernel's addresses have the top bit set
+
+
+@pytest.mark.kernel
+def test_a_sends_bytes_are_read_from_the_kernels_copy_once_its_place_is_learned(collector):
+    """TCP copies a send's bytes into the task's page frag, and payload_of_syscall (probes/l7_payload.c) reads them
+    there through the direct map's base, learned from a slab and kept once the first send's bytes read through it
+    match their user copy. On this kernel: the first send is read from user memory and teaches the base; a write,
+    a writev of three iovecs (one range: the kernel's copy is contiguous), a send and a sendmsg after it are read
+    from the kernel's copy, each whole; a MSG_ZEROCOPY send, whose pages the kernel takes over, from user memory.
+    Every payload reads the bytes sent."""
+    sends = [b"GET /learns HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n", [b"HTTP/1.1 503", b" No\r\n", b"\r\n"],
+             b"HTTP/1.1 404 Not Found\r\n\r\n", b"+OK sent by sendmsg\r\n", b"zerocopy: user pages, 1"]
+    with send_hook_program(SENDS_FOUND, "OFF_TASK_FRAG") as b:
+        with socket.create_server(("127.0.0.1", 0)) as server, \
+                socket.create_connection(server.getsockname()) as client:
+            client.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+            client.send(sends[0])
+            os.write(client.fileno(), sends[1])
+            os.writev(client.fileno(), sends[2])
+            client.send(sends[3])
+            client.sendmsg([sends[4]])
+            client.send(sends[5], MSG_ZEROCOPY)
+        found = [b[b"sends_found"][ct.c_int(i)].value for i in range(1 + 4 * 8)]
+        base = b[b"sent_pages"][ct.c_int(0)].base
+    assert found[0] == len(sends)
+    records = [found[1 + 4 * i:5 + 4 * i] for i in range(len(sends))]
+    assert base != 0
+    assert [start >= KERNEL_HALF for start, _, _, _ in records] == [False, True, True, True, True, False]
+    for (_, length, word0, word1), sent in zip(records, sends):
+        data = b"".join(sent) if isinstance(sent, list) else sent
+        assert length == len(data)
+        assert word0.to_bytes(8, "little") + word1.to_bytes(8, "little") == data[:16]
 
 
 @pytest.mark.kernel

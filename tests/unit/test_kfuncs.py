@@ -46,12 +46,12 @@ class FakeBTF:
         return self.structs[name]
 
 
-STRUCTS = {"pt_regs": 162, "tcp_sock": 36742}
+STRUCTS = {"pt_regs": 162, "tcp_sock": 36742, "iovec": 851}
 
 
 def test_defines_name_the_kfunc_and_the_structs_it_casts_to():
     assert kfuncs.defines(FakeBTF({"bpf_rdonly_cast": 65475}, STRUCTS)) == \
-        {"BTF_FUNC_RDONLY_CAST": 65475, "BTF_PT_REGS": 162, "BTF_TCP_SOCK": 36742}
+        {"BTF_FUNC_RDONLY_CAST": 65475, "BTF_PT_REGS": 162, "BTF_TCP_SOCK": 36742, "BTF_IOVEC": 851}
 
 
 @pytest.mark.parametrize("functions", [{}, {"bpf_rdonly_cast": kfuncs.FIRST_ID - 1}])

@@ -104,6 +104,10 @@ class KernelBTF:
     def struct_id(self, name: str) -> int:
         return self._find(name, _KIND_STRUCT)
 
+    def struct_size(self, name: str) -> int:
+        """sizeof(struct name), such as struct page's (probes/l7_payload.c, PAGE_ADDRESS_STEP)."""
+        return self._lib.btf__type_by_id(self._btf, self.struct_id(name)).contents.size_or_type
+
     def _resolve(self, type_id: int) -> tuple[int, _Type]:
         """Follow typedefs and qualifiers to the underlying type."""
         while True:

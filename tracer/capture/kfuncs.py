@@ -23,7 +23,7 @@ INSN_SIZE = 8
 # program load from the address as from the struct the BTF id names, a load that would fault reading 0.
 KFUNCS = {"BTF_FUNC_RDONLY_CAST": "bpf_rdonly_cast"}
 # -D name -> the struct whose BTF id the probes cast to
-STRUCTS = {"BTF_PT_REGS": "pt_regs", "BTF_TCP_SOCK": "tcp_sock"}
+STRUCTS = {"BTF_PT_REGS": "pt_regs", "BTF_TCP_SOCK": "tcp_sock", "BTF_IOVEC": "iovec"}
 
 
 def defines(kbtf: KernelBTF) -> dict[str, int]:

@@ -156,15 +156,30 @@ def _recvmsg_flags_define(kbtf: btf.KernelBTF) -> dict[str, int]:
 
 def _writev_iter_defines(kbtf: btf.KernelBTF) -> dict[str, int]:
     """vfs_writev's iov_iter, from which the parsing end reads writev's iovecs (probes/l7_payload.c,
-    payload_of_vectored_io): its members' offsets, its types' values, and the BTF ids it and an iovec are cast to;
+    payload_of_vectored_io): its members' offsets, its types' values, and the BTF id it is cast to;
     {} where this kernel's iov_iter differs: the iovecs are then copied from user memory."""
     try:
         types = {name: kbtf.enum_value("iter_type", name) for name in ("ITER_IOVEC", "ITER_UBUF")}
-        ids = {"BTF_IOV_ITER": kbtf.struct_id("iov_iter"), "BTF_IOVEC": kbtf.struct_id("iovec")}
-        return btf.offset_defines(kbtf, offsets.ITER_OFFSETS) | types | ids
+        return btf.offset_defines(kbtf, offsets.ITER_OFFSETS) | types | {"BTF_IOV_ITER": kbtf.struct_id("iov_iter")}
     except btf.BTFError as e:
         log.info("%s: writev's iovecs are copied from user memory", e)
         return {}
+
+
+def _sent_pages_defines(kbtf: btf.KernelBTF) -> dict[str, int]:
+    """Where a send's bytes are in the kernel's copy (probes/l7_payload.c, payload_of_syscall): the offsets of
+    offsets.SENT_PAGES_OFFSETS and sizeof(struct page); {} where this kernel lacks one, or a page's address is not
+    linear in its struct's (a struct that does not divide a 4 KiB page): sends are then read from user memory."""
+    try:
+        defines = btf.offset_defines(kbtf, offsets.SENT_PAGES_OFFSETS)
+        page_size = kbtf.struct_size("page")
+    except btf.BTFError as e:
+        log.info("%s: sends are read from user memory", e)
+        return {}
+    if page_size & (page_size - 1) or page_size > 4096:
+        log.info("struct page is %d bytes: sends are read from user memory", page_size)
+        return {}
+    return defines | {"STRUCT_PAGE_SIZE": page_size}
 
 
 def _sock_length_btf(kbtf: btf.KernelBTF) -> dict[str, int]:
@@ -215,6 +230,7 @@ def build_cflags(capture: CaptureConfig, info: ProbeInfo, layout: kernel.CgroupL
                 defines["SOCK_LENGTH_TP_BTF"] = 1
                 defines.update(kfuncs.defines(kbtf))
                 defines.update(_writev_iter_defines(kbtf))
+                defines.update(_sent_pages_defines(kbtf))
             if layout and layout.mode == "v1":
                 defines.update(btf.offset_defines(kbtf, offsets.CGROUP_V1_OFFSETS))
                 defines["CGROUP_V1_SUBSYS"] = kbtf.enum_value("cgroup_subsys_id", f"{kernel.CGROUP_V1_CONTROLLER}_cgrp_id")

@@ -51,6 +51,22 @@ ITER_OFFSETS = {
     "OFF_ITER_COUNT": ("iov_iter", "count"),
     "OFF_ITER_NR_SEGS": ("iov_iter", "nr_segs"),
 }
+# Where a send's bytes are in the kernel's copy (probes/l7_payload.c, payload_of_syscall): the task's page frag, what
+# rules it out for a socket, and the slabs its addresses are learned from.
+SENT_PAGES_OFFSETS = {
+    "OFF_TASK_FRAG": ("task_struct", "task_frag"),
+    "OFF_FRAG_PAGE": ("page_frag", "page"),
+    "OFF_FRAG_OFFSET": ("page_frag", "offset"),
+    "OFF_SOCK_USE_TASK_FRAG": ("sock", "sk_use_task_frag"),
+    "OFF_ICSK_ULP_OPS": ("inet_connection_sock", "icsk_ulp_ops"),
+    "OFF_SKC_PROT": ("sock", "__sk_common.skc_prot"),
+    "OFF_PROTO_SLAB": ("proto", "slab"),
+    "OFF_KMEM_CACHE_LIST": ("kmem_cache", "list"),
+    "OFF_KMEM_CACHE_NODE": ("kmem_cache", "node"),
+    "OFF_NODE_PARTIAL": ("kmem_cache_node", "partial"),
+    "OFF_SLAB_LIST": ("slab", "slab_list"),
+    "OFF_SLAB_FREELIST": ("slab", "freelist"),
+}
 CGROUP_V1_OFFSETS = {
     "OFF_TASK_CGROUPS": ("task_struct", "cgroups"),
     "OFF_CSS_SET_SUBSYS": ("css_set", "subsys"),
