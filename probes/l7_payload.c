@@ -1,5 +1,6 @@
 /* The user buffer of the socket syscall in progress, for the L7 parsers. The sock length tracepoints fire
- * in the calling task after the data was copied, so its syscall registers still point at the bytes.
+ * in the calling task after the data was copied, so its syscall registers still point at the bytes; a send's are
+ * read from the kernel's own copy of them where it has one (payload_of_syscall).
  * Only plain read/write-style syscalls are understood; io_uring, sendfile and splice give no payload. */
 
 /* The helper bpf_probe_read_user under a name of our own, for every user read of every module (this file comes first
