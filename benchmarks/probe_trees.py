@@ -1,0 +1,70 @@
+"""BPF time per request of this tree's probes against another commit's, alternated in one process: each round
+attaches each tree's probes in turn while nginx answers `wrk -t1 -c1` on loopback, with the kernel's run-time
+accounting on (benchmarks/profile.py's measure_programs), so that the trees see the same minutes of a noisy host.
+
+    sudo .venv/bin/python -m benchmarks.probe_trees --before GIT_REF [--rounds 6] [--seconds 5]
+
+Both trees' probes are compiled by this tree's loader with this kernel's defines: a commit whose probes need a
+define this loader no longer gives fails to compile, and is out of this benchmark's reach (overhead.py --before
+runs the other commit's whole agent instead). Prints, for all programs and for each sock length hook, each tree's
+median and the median of the per-round differences, with how many rounds this tree was lower in: a change to one
+hook shows there, out of the other hook's noise.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+
+from benchmarks import profile, side_by_side
+from tests.helpers.servers import running_nginx
+from tracer.capture import loader
+
+HOOKS = ("sock_se", "sock_re")   # the sock length hooks' programs, as their truncated names end
+
+
+def part(programs: dict[str, float], hook: str | None) -> float:
+    """ns per request of the hook's program (its name ends with `hook`), or of all programs (None)."""
+    return sum(ns for name, ns in programs.items() if hook is None or name.endswith(hook))
+
+
+def alternated(trees: dict[str, str], rounds: int, seconds: int) -> dict[str, list[dict[str, float]]]:
+    """Title -> each round's BPF ns per request per program, for each probes directory in `trees`."""
+    results: dict[str, list[dict[str, float]]] = {title: [] for title in trees}
+    this_tree = loader.PROBES_DIR
+    with running_nginx() as nginx:
+        try:
+            for number in range(1, rounds + 1):
+                for title, probes in trees.items():
+                    loader.PROBES_DIR = probes
+                    results[title].append(profile.measure_programs([], nginx.port, seconds))
+                print(f"round {number}: " + ", ".join(f"{title} {part(measured[-1], None):.0f} ns"
+                                                       for title, measured in results.items()), flush=True)
+        finally:
+            loader.PROBES_DIR = this_tree
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", required=True, help="the commit whose probes this tree's are measured against")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=int, default=5, help="wrk's duration per tree and round")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        parser.error("needs root: loads BPF programs")
+    with side_by_side.source_tree(args.before) as before:
+        ours, theirs = alternated({"this tree": loader.PROBES_DIR, args.before: os.path.join(before, "probes")},
+                                  args.rounds, args.seconds).values()
+    for hook, title in ((None, "all programs"), (HOOKS[0], "the send hook"), (HOOKS[1], "the receive hook")):
+        a, b = [part(r, hook) for r in ours], [part(r, hook) for r in theirs]
+        differences = [x - y for x, y in zip(a, b)]
+        print(f"{title:17} this tree {statistics.median(a):5.0f} ns per request, {args.before} "
+              f"{statistics.median(b):5.0f}: {statistics.median(differences):+.0f} (median of rounds), "
+              f"lower in {sum(d < 0 for d in differences)} of {len(differences)} rounds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
