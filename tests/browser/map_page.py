@@ -90,6 +90,14 @@ class MapPage:
                 return None
         return wait_until(settled, timeout, what, interval=0.2)
 
+    def click(self, selector: str) -> None:
+        """Click the element the CSS selector finds, found again where the page re-rendered it between the find and
+        the click (a stale element is refused before any click is sent)."""
+        def clicked() -> bool:
+            self.driver.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        self.wait(clicked, f"a click on {selector}")
+
     def watch(self, condition: str) -> int:
         """Start noting when the JavaScript expression `condition` first holds, checked by the page itself every
         50 ms: a bound on how soon the page shows something then times the page, not this test's polling

@@ -291,7 +291,7 @@ def test_replay_shows_earlier_edges_and_returns_to_live(page):
     assert page.freshness()[0] == "replay"
     assert "legacy" in page.drawn_names()
 
-    page.driver.find_element(By.ID, "live").click()
+    page.click("#live")
     page.wait(lambda: "legacy" not in page.shown_names(), "live data without legacy")
     assert page.hash() == "#/shop"
     assert page.freshness()[0] == "live"

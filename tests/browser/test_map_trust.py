@@ -94,7 +94,7 @@ def test_replay_shows_the_panel_of_that_moment(page, agent):
     incoming = page.wait(lambda: page.texts("#details section:nth-of-type(3) tbody tr"), "legacy's callers then")
     assert re.match(r"web(8\.\d|9|9\.\d|10)/s0%", incoming[0]), incoming
 
-    page.driver.find_element(By.ID, "live").click()
+    page.click("#live")
     page.wait(lambda: "at=" not in page.hash(), "live")
     page.wait(lambda: "Replay of" not in page.panel_text(), "the panel back to now")
 
@@ -117,7 +117,7 @@ def test_the_timeline_draws_throughput_errors_and_container_events(page, agent):
         return [line, red];""")
     assert drawn[0] > 100 and drawn[1] > 10, drawn
     # a marker opens the replay of its moment
-    page.driver.find_element(By.CSS_SELECTOR, "#history-chart .marker.die").click()
+    page.click("#history-chart .marker.die")
     page.wait(lambda: f"at={int(agent.started - LEGACY_UNTIL)}" in page.hash(), "the replay of legacy's end")
     assert page.freshness()[0] == "replay"
 
@@ -130,8 +130,9 @@ def test_the_access_log_lists_requests_with_their_reporter_and_can_be_worked_wit
     listed = rows()
     assert listed and all(r[1] == "server" for r in listed), listed
     assert len({tuple(r) for r in listed}) == len(listed), "a request is listed twice"
-    failed = page.driver.find_element(By.CSS_SELECTOR, ".access-log tr.failed")
-    assert failed.text.startswith(f"{failed.text.split()[0]} server GET {LONG_TARGET[:20]}")
+    failed = page.wait(lambda: page.driver.find_element(By.CSS_SELECTOR, ".access-log tr.failed").text,
+                       "the failed request's row")   # found and read again where the list re-rendered in between
+    assert failed.startswith(f"{failed.split()[0]} server GET {LONG_TARGET[:20]}")
     assert css_colour(page, "document.querySelector('.access-log tr.failed td')") == DANGER
 
     # a long target is cut short and the latency column stays in view
@@ -142,23 +143,23 @@ def test_the_access_log_lists_requests_with_their_reporter_and_can_be_worked_wit
     assert widths == [True, True, True]
 
     # errors only
-    page.driver.find_element(By.ID, "errors-only").click()
+    page.click("#errors-only")
     only = page.wait(lambda: (r := rows()) and all(row[4].startswith("500") for row in r) and r, "only failures listed")
     assert len(only) < len(listed)
 
     # the whole text on demand
-    page.driver.find_element(By.CSS_SELECTOR, ".access-log tr.failed").click()
+    page.click(".access-log tr.failed")
     full = page.wait(lambda: page.js("const p = document.querySelector('.access-log tr.full-text pre'); return p && p.textContent"),
                      "the full request")
     assert f"GET {LONG_TARGET} HTTP/1.1" in full
     assert "HTTP/1.1 500 Internal Server Error" in full
 
     # pause keeps the list still; a selection survives refreshes
-    page.driver.find_element(By.CSS_SELECTOR, "#details .pause").click()
+    page.click("#details .pause")
     before = page.js("return document.getElementById('details').innerHTML")
     time.sleep(2 * POLL_SECONDS + 0.5)
     assert page.js("return document.getElementById('details').innerHTML") == before
-    page.driver.find_element(By.CSS_SELECTOR, "#details .pause").click()
+    page.click("#details .pause")
     page.js("""const cell = document.querySelector('.access-log tbody td');
         const range = document.createRange(); range.selectNodeContents(cell);
         getSelection().removeAllRanges(); getSelection().addRange(range);""")
@@ -241,13 +242,13 @@ def test_typing_in_search_keeps_the_panel_and_opening_it_moves_no_node(page):
 def test_mark_now_shows_what_changes_from_that_moment_on(page, agent):
     page.open("#/shop")
     page.wait_for_names({"web", "cache"})
-    page.driver.find_element(By.ID, "mark").click()
+    page.click("#mark")
     marked = page.wait(lambda: re.search(r"changes=(\d+)", page.hash()), "the marked moment in the URL")
     assert abs(int(marked.group(1)) - time.time()) < 5
     assert page.driver.find_element(By.ID, "changes").text == "Hide changes"
     agent.new_edge = True
     page.wait(lambda: {"source": "web", "target": "cache", "kind": "new"} in hook(page, "marks"), "the new edge marked",
               timeout=45)  # history keeps a view every 10 s
-    page.driver.find_element(By.ID, "changes").click()
+    page.click("#changes")
     page.wait(lambda: hook(page, "marks") == [], "the marks gone")
     assert "changes=" not in page.hash()
