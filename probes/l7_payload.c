@@ -252,7 +252,6 @@ static __always_inline const struct syscall_regs *syscall_regs(u64 context)
 #define DIRECT_MAP_ALIGN (1ULL << 30)
 #define SENT_PAGES_CACHES 32                  /* slab caches looked at for a partial slab */
 #define SENT_PAGES_RELEARN_NS 1000000000ULL   /* a base not found or not confirmed is sought again a second later */
-#define SENT_PAGES_CHECKED 16                 /* bytes a base's reading must match */
 #define MSG_ZEROCOPY 0x4000000
 
 struct sent_pages {
@@ -313,19 +312,25 @@ static __always_inline u64 sent_frag_page(const struct syscall_regs *r, const vo
     return word_at(frag + OFF_FRAG_PAGE);
 }
 
+/* Where a send of `total` bytes that ended at `end` in the page frag's `page` begins, through the direct map's base. */
+static __always_inline u64 sent_bytes_address(u64 base, u64 page, u32 end, u32 total)
+{
+    return base + page * PAGE_ADDRESS_STEP + end - total;
+}
+
 /* Keep a base that reads this send's first bytes as p, from user memory, has them. */
 static __always_inline void sent_pages_learn(struct sent_pages *pages, struct payload *p, u64 sk, u64 page, u32 end,
                                              u32 total, u64 now)
 {
-    if (now < pages->next_learn_ns || total < SENT_PAGES_CHECKED || p->len[0] < SENT_PAGES_CHECKED || end < total)
+    if (now < pages->next_learn_ns || total < 16 || p->len[0] < 16 || end < total)
         return;
     pages->next_learn_ns = now + SENT_PAGES_RELEARN_NS;
     u64 base = direct_map_base(sk);
-    u64 user[SENT_PAGES_CHECKED / 8] = {}, kernel[SENT_PAGES_CHECKED / 8] = {};
+    u64 user[2] = {}, kernel[2] = {};   /* 16 bytes, compared as same_16_bytes compares */
     if (!base || bpf_probe_read_user(user, sizeof(user), (void *)p->base[0]) ||
-        read_kernel_memory(kernel, sizeof(kernel), (void *)(base + page * PAGE_ADDRESS_STEP + end - total)))
+        read_kernel_memory(kernel, sizeof(kernel), (void *)sent_bytes_address(base, page, end, total)))
         return;
-    if ((user[0] | user[1]) && user[0] == kernel[0] && user[1] == kernel[1])
+    if ((user[0] | user[1]) && same_16_bytes(user, kernel))
         pages->base = base;
 }
 #endif
@@ -376,7 +381,7 @@ static __always_inline void payload_of_syscall(struct payload *p, u32 total, con
     struct sent_pages *pages = sent_sk ? sent_pages.lookup(&zero) : 0;
     u64 page = pages ? sent_frag_page(r, sent_sk, &end) : 0;
     if (page && pages->base && end >= total) {
-        p->base[0] = pages->base + page * PAGE_ADDRESS_STEP + end - total;
+        p->base[0] = sent_bytes_address(pages->base, page, end, total);
         p->len[0] = total;
         return;
     }
