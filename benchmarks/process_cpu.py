@@ -35,3 +35,9 @@ def nginx_workers(master: int) -> list[int]:
 def nginx_cpu_seconds(master: int) -> float:
     """nginx's master and its workers."""
     return sum(cpu_seconds(pid) for pid in nginx_workers(master)) + cpu_seconds(master)
+
+
+def on_cpu_seconds(pid: int) -> float:
+    """Time the scheduler ran a task (/proc/PID/schedstat, in ns): for spans too short for clock ticks."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9

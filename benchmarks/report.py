@@ -110,9 +110,10 @@ def throughput_section(summary: overhead.Summary, rounds: int) -> list[str]:
     lines = ["", "## Throughput, resolved finer", "",
              "`benchmarks/throughput.py`: the agent's own programs loaded once by its loader, the floor's empty ones "
              "beside them, their sock length hooks attached and detached between "
-             f"{throughput.SECONDS}-second wrk runs, {rounds} rounds, the arms' order rotating; each arm's "
-             "ratio to the mean of the untraced runs just before and after (medians, quartiles and the lowest and "
-             "highest), nginx's CPU per request, which sets the rate, and what the arm adds to it (medians).", "",
+             f"{throughput.SLICE_SECONDS}-second slices of one wrk run, {rounds} rounds, the arms' order rotating; "
+             "each arm's ratio to the mean of the untraced slices just before and after (medians, quartiles and the "
+             "lowest and highest), nginx's CPU per request, which sets the rate, and what the arm adds to it "
+             "(medians).", "",
              "| arm | of untraced | quartiles | lowest to highest | nginx's CPU µs per request | added |",
              "|---|---|---|---|---|---|"]
     for arm, title in throughput.ARM_TITLES.items():
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         times = freshness.measure(2, before)
         print(freshness.report(times), flush=True)
         written(freshness_section(times))
-    finer = overhead.summarise(throughput.measure(throughput.ROUNDS, throughput.SECONDS))
+    finer = overhead.summarise(throughput.measure(throughput.ROUNDS, throughput.SLICE_SECONDS))
     print(throughput.report(finer, throughput.ROUNDS), flush=True)
     written(throughput_section(finer, throughput.ROUNDS))
     written(profile_section(profile.profile(args.seconds, repeats=2)))

@@ -1,40 +1,44 @@
 """Throughput ratios resolved finer than benchmarks/overhead.py's: every arm's programs loaded once in this process,
-their sock length hooks attached and detached between short wrk runs, so that a traced run lies a second or two
-from the untraced runs it is compared with, and a run can afford many rounds.
+their sock length hooks attached and detached between slices of a tenth of a second of one wrk run, so that a traced
+slice lies next to the untraced slices it is compared with, and a run can afford a hundred rounds and more.
 
-    sudo .venv/bin/python -m benchmarks.throughput [--rounds 20] [--seconds 2]
+    sudo .venv/bin/python -m benchmarks.throughput [--rounds 150] [--slice-seconds 0.1]
 
 overhead.py starts a process per traced run (the agent takes seconds to attach), so its untraced runs lie ten or
 more seconds from the traced one, and on this machine a run's rate can move by a fifth in that time
-(docs/performance.md, "Throughput after both changes, a longer run"). Here the arms are:
+(docs/performance.md, "Throughput after both changes, a longer run"); 2-second runs still moved by several points
+from one to the next ("Throughput in slices of one wrk run"). Here the arms are:
 - floor: empty tp_btf programs on sock_send_length and sock_recv_length;
 - l4, l7: the agent's own programs, loaded by the agent's own loader (tracer/capture/loader.py's load) with
   `capture.l7` false and true, without the program cache. Their connection hooks (inet_sock_set_state and the
-  tcp ones) stay attached throughout, in every arm: they run when a connection opens or closes, eight times per
-  wrk run, not per request.
+  tcp ones) stay attached throughout, in every arm: they saw wrk's connections open, as the agent would.
 The agent's user-space side does not run: its CPU is agent_cost.py's to measure (1% of a core at saturation).
-Each round runs untraced, then every arm with an untraced run after it (U A U B U ...), the arms' order rotating
-from round to round; the rounds are summarised as benchmarks/overhead.py summarises its own: each arm's ratio to
-the untraced runs around it, and nginx's own CPU per request and what the arm adds to it, which sets the rate
-(nginx's worker is pinned to CPU 0 and wrk to CPU 1, as in overhead.py).
+Each round runs an untraced slice, then every arm with an untraced slice after it (U A U B U ...), the arms' order
+rotating from round to round. A slice's requests are the lines nginx's access log gained (a line per request,
+tests/helpers/servers.py), its CPU what the kernel's scheduler accounted to nginx's worker; the rounds are
+summarised as benchmarks/overhead.py summarises its own: each arm's ratio to the untraced slices around it, and
+nginx's own CPU per request and what the arm adds to it, which sets the rate (nginx's worker is pinned to CPU 0 and
+wrk to CPU 1, as in overhead.py).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 from benchmarks.bracketing import Round
-from benchmarks.load import Load
-from benchmarks.overhead import (NGINX_CPU, WRK_CONNECTIONS, WRK_CPU, Run, Summary, at_least_one, load_run,
-                                 summarise)
-from benchmarks.process_cpu import nginx_workers
-from tests.helpers.servers import running_nginx
+from benchmarks.overhead import NGINX_CPU, WRK_CONNECTIONS, WRK_CPU, Run, Summary, at_least_one, summarise
+from benchmarks.process_cpu import nginx_workers, on_cpu_seconds
+from tests.helpers.servers import Nginx, running_nginx
 
-ROUNDS, SECONDS = 20, 2   # the defaults: 20 rounds of 2-second runs take about five minutes
-ARM_TITLES = {"untraced": "untraced (each run to the one before it)", "floor": "floor (empty programs, same hooks)",
+ROUNDS, SLICE_SECONDS = 150, 0.1   # the defaults: 150 rounds of 7 slices take about two and a half minutes
+LOG_LINE = len("200\n")            # nginx's status-only access log line for a request of /ok
+WARM_UP_SECONDS = 1.0
+ARM_TITLES = {"untraced": "untraced (each slice to the one before it)", "floor": "floor (empty programs, same hooks)",
               "l4": "the agent's programs, capture.l7: false", "l7": "the agent's programs, L7 on (default)"}
 
 
@@ -68,17 +72,56 @@ def attached_run(programs: list[int], run: Callable[[], Run]) -> Run:
             os.close(link)
 
 
-def measure(rounds: int, seconds: int, load: Load = Load(WRK_CONNECTIONS)) -> list[Round[Run]]:
-    """Rounds of every arm, each between two untraced runs, the arms' order rotating from round to round."""
+def logged_requests(nginx: Nginx) -> int:
+    return os.stat(nginx.access_log).st_size // LOG_LINE
+
+
+@contextlib.contextmanager
+def wrk_running(nginx: Nginx, seconds: float) -> Iterator[None]:
+    """wrk keeping nginx busy on /ok, pinned to WRK_CPU, stopped on exit (or after `seconds`, a bound it is not
+    meant to reach); entered once nginx has logged its first requests and a warm-up has passed."""
+    wrk = subprocess.Popen(["taskset", "-c", str(WRK_CPU), "wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{int(seconds)}s",
+                            f"http://127.0.0.1:{nginx.port}/ok"], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not logged_requests(nginx):
+            if wrk.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("wrk got no answer from nginx within 30 s")
+            time.sleep(0.05)
+        time.sleep(WARM_UP_SECONDS)
+        yield
+        if wrk.poll() is not None:
+            raise SystemExit(f"wrk ended before the last slice (exit status {wrk.returncode})")
+    finally:
+        wrk.kill()
+        wrk.wait()
+
+
+def slice_run(nginx: Nginx, workers: list[int], seconds: float) -> Run:
+    """The requests nginx answered in the next `seconds` of wrk's run, and its workers' CPU per request."""
+    requests, cpu, start = logged_requests(nginx), sum(map(on_cpu_seconds, workers)), time.monotonic()
+    time.sleep(seconds)
+    requests = logged_requests(nginx) - requests
+    cpu = sum(map(on_cpu_seconds, workers)) - cpu
+    if not requests:
+        raise SystemExit(f"nginx answered no request in a slice of {seconds} s")
+    return Run(requests=requests, seconds=time.monotonic() - start, server_cpu_us=cpu / requests * 1e6)
+
+
+def measure(rounds: int, slice_seconds: float) -> list[Round[Run]]:
+    """Rounds of every arm, each slice between two untraced ones, the arms' order rotating from round to round."""
     with contextlib.ExitStack() as stack:
         arms = loaded_arms(stack)
         names = list(arms)
         nginx = stack.enter_context(running_nginx())
-        for worker in nginx_workers(nginx.pid):
+        workers = nginx_workers(nginx.pid)
+        for worker in workers:
             os.sched_setaffinity(worker, {NGINX_CPU})
+        slices = rounds * (2 * len(names) + 1)
+        stack.enter_context(wrk_running(nginx, 60 + 3 * slices * slice_seconds))
 
         def run() -> Run:
-            return load_run(nginx, seconds, load)
+            return slice_run(nginx, workers, slice_seconds)
 
         results = []
         for n in range(rounds):
@@ -87,9 +130,9 @@ def measure(rounds: int, seconds: int, load: Load = Load(WRK_CONNECTIONS)) -> li
             for arm in order:
                 round_.traced[arm] = attached_run(arms[arm], run)
                 round_.untraced.append(run())
-            print(f"round {n + 1}: untraced " + " ".join(f"{r.rate:.0f}" for r in round_.untraced) + "/s, "
-                  + ", ".join(f"{arm} {r.rate:.0f}/s" for arm, r in round_.traced.items()), flush=True)
             results.append(round_)
+            if (n + 1) % 10 == 0 or n + 1 == rounds:
+                print(f"round {n + 1} of {rounds}: untraced {round_.untraced[0].rate:.0f}/s", flush=True)
         return results
 
 
@@ -99,23 +142,30 @@ def report(summary: Summary, rounds: int) -> str:
         (first, third), (low, high) = summary.quartiles[arm], summary.spread[arm]
         lines.append(f"{title:42} {summary.ratio[arm]:6.3f} {first:6.3f}-{third:6.3f} {low:7.3f}-{high:6.3f} "
                      f"{summary.server_cpu_us[arm]:12.3f} {summary.server_added_us[arm]:6.3f}")
-    lines.append(f"ratio: median over {rounds} rounds of the rate to the mean of the untraced runs just before "
+    lines.append(f"ratio: median over {rounds} rounds of the rate to the mean of the untraced slices just before "
                  "and after; nginx µs/req: nginx's CPU per request (median); added: minus the mean of the untraced "
-                 "runs around it (median)")
+                 "slices around it (median)")
     return "\n".join(lines)
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=at_least_one, default=ROUNDS, help=f"rounds of all arms (default {ROUNDS})")
-    parser.add_argument("--seconds", type=at_least_one, default=SECONDS,
-                        help=f"wrk duration of each run (default {SECONDS})")
+    parser.add_argument("--slice-seconds", type=positive_seconds, default=SLICE_SECONDS,
+                        help=f"length of each slice of wrk's run (default {SLICE_SECONDS})")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: it loads BPF programs")
     print(f"nginx + wrk -t1 -c{WRK_CONNECTIONS} on loopback, nginx's worker on CPU {NGINX_CPU}, wrk on CPU {WRK_CPU}, "
-          f"{args.rounds} rounds of {args.seconds} s, kernel {os.uname().release}", flush=True)
-    print(report(summarise(measure(args.rounds, args.seconds)), args.rounds))
+          f"{args.rounds} rounds of slices of {args.slice_seconds} s, kernel {os.uname().release}", flush=True)
+    print(report(summarise(measure(args.rounds, args.slice_seconds)), args.rounds))
     return 0
 
 

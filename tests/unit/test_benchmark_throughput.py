@@ -1,9 +1,12 @@
-"""benchmarks/throughput.py's rounds, whose arms ran in rotating order, summarised by benchmarks/overhead.py."""
+"""benchmarks/throughput.py's slices, and its rounds, whose arms ran in rotating order, summarised by
+benchmarks/overhead.py."""
 import pytest
 
+from benchmarks import throughput
 from benchmarks.bracketing import Round
 from benchmarks.overhead import Run, summarise
 from benchmarks.throughput import ARM_TITLES, report
+from tests.helpers.servers import Nginx
 
 
 def run(rate: float, server_cpu_us: float = 10.0) -> Run:
@@ -26,3 +29,30 @@ def test_each_arm_is_compared_with_the_untraced_runs_around_it_whatever_the_orde
     lines = report(summary, len(rounds)).splitlines()
     assert [line.split("  ")[0] for line in lines[1:5]] == list(ARM_TITLES.values())
     assert "median over 2 rounds" in lines[5]
+
+
+def test_a_slice_counts_the_access_log_lines_nginx_wrote_meanwhile_and_its_workers_cpu(tmp_path, monkeypatch):
+    log = tmp_path / "access.log"
+    log.write_text("200\n" * 5)
+    nginx = Nginx(port=0, access_log=str(log), pid=0)
+    busy = {"seconds": 1.0}
+
+    def slept(seconds):
+        assert seconds == 0.1
+        log.write_text(log.read_text() + "200\n" * 40)
+        busy["seconds"] += 0.002
+
+    monkeypatch.setattr(throughput.time, "sleep", slept)
+    monkeypatch.setattr(throughput, "on_cpu_seconds", lambda pid: busy["seconds"] * pid)
+    run = throughput.slice_run(nginx, [1, 2], 0.1)
+    assert run.requests == 40
+    assert run.server_cpu_us == pytest.approx(0.006 / 40 * 1e6)   # both workers: 2 ms and 4 ms
+
+
+def test_a_slice_without_requests_stops_the_benchmark(tmp_path, monkeypatch):
+    log = tmp_path / "access.log"
+    log.write_text("200\n")
+    monkeypatch.setattr(throughput.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(throughput, "on_cpu_seconds", lambda pid: 0.0)
+    with pytest.raises(SystemExit, match="no request"):
+        throughput.slice_run(Nginx(port=0, access_log=str(log), pid=0), [1], 0.1)
