@@ -1,7 +1,10 @@
 """Where the BPF time of a request goes: the probes compiled whole and cut short at successive points, each
-attached in turn while nginx answers `wrk -t1 -c1` on loopback, with the kernel's run-time accounting on.
+attached in turn while nginx answers `wrk -t1 -c1` on loopback, with the kernel's run-time accounting on; or, with
+--nginx-cpu, what each cut adds to nginx's CPU per request, in benchmarks/throughput.py's slices (`wrk -c8`), which
+counts what the accounting leaves out (docs/performance.md, "nginx's CPU, cut by cut").
 
     sudo .venv/bin/python -m benchmarks.profile [--seconds 3] [--repeats 2]
+    sudo .venv/bin/python -m benchmarks.profile --nginx-cpu [--rounds 150]
 
 A cut is a replacement in the probes' text (it must match exactly, so a cut that no longer fits the sources
 fails loudly). The difference between two rows is what the code between their cuts costs per request.
@@ -18,7 +21,8 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-from benchmarks import bpf_programs
+from benchmarks import bpf_programs, throughput
+from benchmarks.overhead import at_least_one, summarise
 from tests.helpers.servers import running_nginx
 from tracer.capture import loader
 from tracer.capture.kernel import cgroup_layout
@@ -49,13 +53,12 @@ def program(cuts: list[tuple[str, str]]) -> str:
     return text
 
 
-@contextlib.contextmanager
-def attached(cuts: list[tuple[str, str]] | None, line_info: bool = False) -> Iterator[str]:
+def loaded(cuts: list[tuple[str, str]] | None, line_info: bool = False) -> tuple[object, loader.ProbeInfo, str]:
     """The probes with `cuts` (None: capture.l7 false) compiled, loaded and attached in this process, their parser
-    programs in the same module (the agent compiles those in a child). line_info: compiled with debug info, the
-    sock length hooks as raw tracepoints, which BCC loads with their line info (the BTF-typed ones are loaded
-    without it: tracer/capture/btf_tracepoints.py); yields the text as BCC's rewriter left it, which the line
-    info's numbers count (else "")."""
+    programs in the same module (the agent compiles those in a child): BCC's module, which the caller cleans up,
+    the probes' info and, with line_info, the text as BCC's rewriter left it, which the line info's numbers count
+    (else ""). line_info: compiled with debug info, the sock length hooks as raw tracepoints, which BCC loads with
+    their line info (the BTF-typed ones are loaded without it: tracer/capture/btf_tracepoints.py)."""
     l7 = cuts is not None
     info = loader.ProbeInfo(l7=l7)
     capture = loader.CaptureConfig(l7=l7)
@@ -73,9 +76,30 @@ def attached(cuts: list[tuple[str, str]] | None, line_info: bool = False) -> Ite
         if l7:
             parsers = loader.verify_l7_parsers(b, info.sock_length_btf)
             loader._install_parsers(b, info, "l7_parsers", loader.L7_PARSERS, parsers)
+    except BaseException:
+        b.cleanup()
+        raise
+    return b, info, rewritten
+
+
+@contextlib.contextmanager
+def attached(cuts: list[tuple[str, str]] | None, line_info: bool = False) -> Iterator[str]:
+    """loaded()'s probes while the context lasts; yields the rewritten text."""
+    b, _, rewritten = loaded(cuts, line_info)
+    try:
         yield rewritten
     finally:
         b.cleanup()
+
+
+def loaded_cuts(stack: contextlib.ExitStack) -> dict[str, list[int]]:
+    """Every cut's sock length programs, loaded and detached, and the floor's empty ones, for throughput.measure."""
+    arms = {}
+    for name, cuts in CUTS.items():
+        b, info, _ = loaded(cuts)
+        stack.callback(b.cleanup)
+        arms[name] = throughput.detached_programs(b, info)
+    return {"floor": throughput.floor_programs(stack, info.sock_length_btf)} | arms
 
 
 def _compiled_with_rewritten_text(text: str, cflags: list[str]):
@@ -128,9 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3, help="rounds over all cuts; the median is printed")
+    parser.add_argument("--nginx-cpu", action="store_true",
+                        help="measure what each cut adds to nginx's CPU per request instead, in throughput.py's slices")
+    parser.add_argument("--rounds", type=at_least_one, default=throughput.ROUNDS,
+                        help=f"with --nginx-cpu: rounds of slices of all cuts (default {throughput.ROUNDS})")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: loads BPF programs")
+    if args.nginx_cpu:
+        titles = {arm: throughput.ARM_TITLES[arm] for arm in ("untraced", "floor")} | {name: name for name in CUTS}
+        results = throughput.measure(args.rounds, throughput.SLICE_SECONDS, loaded_cuts)
+        print(throughput.report(summarise(results), args.rounds, titles))
+        return 0
     for name, values in profile(args.seconds, args.repeats).items():
         print(f"{name:55} {statistics.median(values):6.0f} ns per request  "
               f"(rounds: {', '.join(f'{v:.0f}' for v in values)})")

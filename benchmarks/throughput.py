@@ -42,23 +42,36 @@ ARM_TITLES = {"untraced": "untraced (each slice to the one before it)", "floor":
               "l4": "the agent's programs, capture.l7: false", "l7": "the agent's programs, L7 on (default)"}
 
 
+def detached_programs(b, info) -> list[int]:
+    """A module's sock length programs, loaded and attached by the agent's loader, detached again: their
+    descriptors, for attached_run. Its connection hooks stay attached."""
+    from tracer.capture import loader
+    if not info.sock_length_btf:
+        raise SystemExit("the sock length hooks are not BTF-typed raw tracepoints on this kernel: "
+                         "benchmarks/overhead.py measures the agent on any hook")
+    for event in info.sock_length_btf:
+        os.close(b.raw_tracepoint_fds.pop(event.encode()))
+    return [b.funcs[(loader.TP_BTF_PREFIX + event).encode()].fd for event in info.sock_length_btf]
+
+
+def floor_programs(stack: contextlib.ExitStack, sock_length_btf: dict[str, int]) -> list[int]:
+    """Empty programs for the sock length hooks, closed with the stack."""
+    from tracer.capture import btf_tracepoints
+    empty = [btf_tracepoints.load("empty", btf_tracepoints.RETURN_ZERO, b"GPL", attach_btf_id)
+             for attach_btf_id in sock_length_btf.values()]
+    stack.callback(lambda: [os.close(fd) for fd in empty])
+    return empty
+
+
 def loaded_arms(stack: contextlib.ExitStack) -> dict[str, list[int]]:
     """Each arm's sock length programs, loaded and detached: arm -> program descriptors."""
-    from tracer.capture import btf_tracepoints, loader
+    from tracer.capture import loader
     arms = {}
     for arm, l7 in (("l4", False), ("l7", True)):
         b, info = loader.load(loader.CaptureConfig(l7=l7, program_cache=""))
         stack.callback(b.cleanup)
-        if not info.sock_length_btf:
-            raise SystemExit("the sock length hooks are not BTF-typed raw tracepoints on this kernel: "
-                             "benchmarks/overhead.py measures the agent on any hook")
-        for event in info.sock_length_btf:
-            os.close(b.raw_tracepoint_fds.pop(event.encode()))
-        arms[arm] = [b.funcs[(loader.TP_BTF_PREFIX + event).encode()].fd for event in info.sock_length_btf]
-    empty = [btf_tracepoints.load("empty", btf_tracepoints.RETURN_ZERO, b"GPL", attach_btf_id)
-             for attach_btf_id in info.sock_length_btf.values()]
-    stack.callback(lambda: [os.close(fd) for fd in empty])
-    return {"floor": empty} | arms
+        arms[arm] = detached_programs(b, info)
+    return {"floor": floor_programs(stack, info.sock_length_btf)} | arms
 
 
 def attached_run(programs: list[int], run: Callable[[], Run]) -> Run:
@@ -108,10 +121,12 @@ def slice_run(nginx: Nginx, workers: list[int], seconds: float) -> Run:
     return Run(requests=requests, seconds=time.monotonic() - start, server_cpu_us=cpu / requests * 1e6)
 
 
-def measure(rounds: int, slice_seconds: float) -> list[Round[Run]]:
-    """Rounds of every arm, each slice between two untraced ones, the arms' order rotating from round to round."""
+def measure(rounds: int, slice_seconds: float,
+            load_arms: Callable[[contextlib.ExitStack], dict[str, list[int]]] = loaded_arms) -> list[Round[Run]]:
+    """Rounds of every arm of load_arms (arm -> sock length programs, loaded and detached), each slice between two
+    untraced ones, the arms' order rotating from round to round."""
     with contextlib.ExitStack() as stack:
-        arms = loaded_arms(stack)
+        arms = load_arms(stack)
         names = list(arms)
         nginx = stack.enter_context(running_nginx())
         workers = nginx_workers(nginx.pid)
@@ -136,11 +151,12 @@ def measure(rounds: int, slice_seconds: float) -> list[Round[Run]]:
         return results
 
 
-def report(summary: Summary, rounds: int) -> str:
-    lines = [f"{'arm':42} {'ratio':>6} {'quartiles':>13} {'lowest-highest':>14} {'nginx µs/req':>12} {'added':>6}"]
-    for arm, title in ARM_TITLES.items():
+def report(summary: Summary, rounds: int, titles: dict[str, str] = ARM_TITLES) -> str:
+    width = max(42, *map(len, titles.values()))
+    lines = [f"{'arm':{width}} {'ratio':>6} {'quartiles':>13} {'lowest-highest':>14} {'nginx µs/req':>12} {'added':>6}"]
+    for arm, title in titles.items():
         (first, third), (low, high) = summary.quartiles[arm], summary.spread[arm]
-        lines.append(f"{title:42} {summary.ratio[arm]:6.3f} {first:6.3f}-{third:6.3f} {low:7.3f}-{high:6.3f} "
+        lines.append(f"{title:{width}} {summary.ratio[arm]:6.3f} {first:6.3f}-{third:6.3f} {low:7.3f}-{high:6.3f} "
                      f"{summary.server_cpu_us[arm]:12.3f} {summary.server_added_us[arm]:6.3f}")
     lines.append(f"ratio: median over {rounds} rounds of the rate to the mean of the untraced slices just before "
                  "and after; nginx µs/req: nginx's CPU per request (median); added: minus the mean of the untraced "

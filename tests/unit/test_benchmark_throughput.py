@@ -56,3 +56,11 @@ def test_a_slice_without_requests_stops_the_benchmark(tmp_path, monkeypatch):
     monkeypatch.setattr(throughput, "on_cpu_seconds", lambda pid: 0.0)
     with pytest.raises(SystemExit, match="no request"):
         throughput.slice_run(Nginx(port=0, access_log=str(log), pid=0), [1], 0.1)
+
+
+def test_the_report_names_other_arms_in_a_column_as_wide_as_their_longest_title():
+    long_title = "+ parsing, without keeping request bytes for samples (a cut of benchmarks/profile.py)"
+    summary = summarise([Round(untraced=[run(100), run(100)], traced={"cut": run(90)})])
+    lines = report(summary, 1, {"untraced": ARM_TITLES["untraced"], "cut": long_title}).splitlines()
+    assert lines[2].startswith(long_title + " ")
+    assert lines[1].index(" 1.000 ") == lines[2].index(" 0.900 ") == len(long_title) + 1   # after a padding space
