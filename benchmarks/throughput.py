@@ -35,7 +35,7 @@ from benchmarks.overhead import NGINX_CPU, WRK_CONNECTIONS, WRK_CPU, Run, Summar
 from benchmarks.process_cpu import nginx_workers, on_cpu_seconds
 from tests.helpers.servers import Nginx, running_nginx
 
-ROUNDS, SLICE_SECONDS = 150, 0.1   # the defaults: 150 rounds of 7 slices take about two and a half minutes
+ROUNDS, SLICE_SECONDS = 150, 0.1   # the defaults: 150 rounds of 7 slices take about three minutes
 LOG_LINE = len("200\n")            # nginx's status-only access log line for a request of /ok
 WARM_UP_SECONDS = 1.0
 ARM_TITLES = {"untraced": "untraced (each slice to the one before it)", "floor": "floor (empty programs, same hooks)",
