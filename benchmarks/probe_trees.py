@@ -1,8 +1,10 @@
 """BPF time per request of this tree's probes against another commit's, alternated in one process: each round
 attaches each tree's probes in turn while nginx answers `wrk -t1 -c1` on loopback, with the kernel's run-time
-accounting on (benchmarks/profile.py's measure_programs), so that the trees see the same minutes of a noisy host.
+accounting on (benchmarks/profile.py's measure_programs), so that the trees see the same minutes of a noisy host;
+or, with --nginx-cpu, what each tree's probes add to nginx's CPU per request, in benchmarks/throughput.py's slices.
 
     sudo .venv/bin/python -m benchmarks.probe_trees --before GIT_REF [--rounds 6] [--seconds 5]
+    sudo .venv/bin/python -m benchmarks.probe_trees --before GIT_REF --nginx-cpu [--rounds 150]
 
 Both trees' probes are compiled by this tree's loader with this kernel's defines: a commit whose probes need a
 define this loader no longer gives fails to compile, and is out of this benchmark's reach (overhead.py --before
@@ -13,11 +15,14 @@ hook shows there, out of the other hook's noise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
+from collections.abc import Callable
 
-from benchmarks import profile, side_by_side
+from benchmarks import profile, side_by_side, throughput
+from benchmarks.overhead import at_least_one
 from tests.helpers.servers import running_nginx
 from tracer.capture import loader
 
@@ -46,17 +51,41 @@ def alternated(trees: dict[str, str], rounds: int, seconds: int) -> dict[str, li
     return results
 
 
+def loaded_trees(trees: dict[str, str]) -> Callable[[contextlib.ExitStack], dict[str, list[int]]]:
+    """throughput.measure's arms: each probes directory's programs in `trees` (title -> directory), loaded whole and
+    detached, and the floor's empty ones."""
+    def load(stack: contextlib.ExitStack) -> dict[str, list[int]]:
+        modules = {}
+        this_tree = loader.PROBES_DIR
+        try:
+            for title, probes in trees.items():
+                loader.PROBES_DIR = probes
+                b, info, _ = profile.loaded([])
+                stack.callback(b.cleanup)
+                modules[title] = b, info
+        finally:
+            loader.PROBES_DIR = this_tree
+        return throughput.detached_arms(stack, modules)
+    return load
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", required=True, help="the commit whose probes this tree's are measured against")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=at_least_one,
+                        help=f"rounds (default 6; with --nginx-cpu, of slices: {throughput.ROUNDS})")
     parser.add_argument("--seconds", type=int, default=5, help="wrk's duration per tree and round")
+    parser.add_argument("--nginx-cpu", action="store_true",
+                        help="measure what each tree adds to nginx's CPU per request instead, in throughput.py's slices")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("needs root: loads BPF programs")
     with side_by_side.source_tree(args.before) as before:
-        ours, theirs = alternated({"this tree": loader.PROBES_DIR, args.before: os.path.join(before, "probes")},
-                                  args.rounds, args.seconds).values()
+        trees = {"this tree": loader.PROBES_DIR, args.before: os.path.join(before, "probes")}
+        if args.nginx_cpu:
+            print(throughput.measured_report(args.rounds or throughput.ROUNDS, loaded_trees(trees), list(trees)))
+            return 0
+        ours, theirs = alternated(trees, args.rounds or 6, args.seconds).values()
     for hook, title in ((None, "all programs"), (HOOKS[0], "the send hook"), (HOOKS[1], "the receive hook")):
         a, b = [part(r, hook) for r in ours], [part(r, hook) for r in theirs]
         differences = [x - y for x, y in zip(a, b)]

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 
 from benchmarks import bpf_programs, throughput
-from benchmarks.overhead import at_least_one, summarise
+from benchmarks.overhead import at_least_one
 from tests.helpers.servers import running_nginx
 from tracer.capture import loader
 from tracer.capture.kernel import cgroup_layout
@@ -94,12 +94,12 @@ def attached(cuts: list[tuple[str, str]] | None, line_info: bool = False) -> Ite
 
 def loaded_cuts(stack: contextlib.ExitStack) -> dict[str, list[int]]:
     """Every cut's sock length programs, loaded and detached, and the floor's empty ones, for throughput.measure."""
-    arms = {}
+    modules = {}
     for name, cuts in CUTS.items():
         b, info, _ = loaded(cuts)
         stack.callback(b.cleanup)
-        arms[name] = throughput.detached_programs(b, info)
-    return {"floor": throughput.floor_programs(stack, info.sock_length_btf)} | arms
+        modules[name] = b, info
+    return throughput.detached_arms(stack, modules)
 
 
 def _compiled_with_rewritten_text(text: str, cflags: list[str]):
@@ -160,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         parser.error("needs root: loads BPF programs")
     if args.nginx_cpu:
-        titles = {arm: throughput.ARM_TITLES[arm] for arm in ("untraced", "floor")} | {name: name for name in CUTS}
-        results = throughput.measure(args.rounds, throughput.SLICE_SECONDS, loaded_cuts)
-        print(throughput.report(summarise(results), args.rounds, titles))
+        print(throughput.measured_report(args.rounds, loaded_cuts, list(CUTS)))
         return 0
     for name, values in profile(args.seconds, args.repeats).items():
         print(f"{name:55} {statistics.median(values):6.0f} ns per request  "

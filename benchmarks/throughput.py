@@ -42,36 +42,33 @@ ARM_TITLES = {"untraced": "untraced (each slice to the one before it)", "floor":
               "l4": "the agent's programs, capture.l7: false", "l7": "the agent's programs, L7 on (default)"}
 
 
-def detached_programs(b, info) -> list[int]:
-    """A module's sock length programs, loaded and attached by the agent's loader, detached again: their
-    descriptors, for attached_run. Its connection hooks stay attached."""
-    from tracer.capture import loader
-    if not info.sock_length_btf:
-        raise SystemExit("the sock length hooks are not BTF-typed raw tracepoints on this kernel: "
-                         "benchmarks/overhead.py measures the agent on any hook")
-    for event in info.sock_length_btf:
-        os.close(b.raw_tracepoint_fds.pop(event.encode()))
-    return [b.funcs[(loader.TP_BTF_PREFIX + event).encode()].fd for event in info.sock_length_btf]
-
-
-def floor_programs(stack: contextlib.ExitStack, sock_length_btf: dict[str, int]) -> list[int]:
-    """Empty programs for the sock length hooks, closed with the stack."""
-    from tracer.capture import btf_tracepoints
+def detached_arms(stack: contextlib.ExitStack, modules: dict[str, tuple]) -> dict[str, list[int]]:
+    """Arms for measure: the floor's empty programs, closed with the stack, then each module's sock length programs
+    (arm -> BCC's module and its probe info, loaded and attached by the agent's loader, cleaned up by the caller's
+    stack), detached again; their connection hooks stay attached."""
+    from tracer.capture import btf_tracepoints, loader
+    arms = {}
+    for arm, (b, info) in modules.items():
+        if not info.sock_length_btf:
+            raise SystemExit("the sock length hooks are not BTF-typed raw tracepoints on this kernel: "
+                             "benchmarks/overhead.py measures the agent on any hook")
+        for event in info.sock_length_btf:
+            os.close(b.raw_tracepoint_fds.pop(event.encode()))
+        arms[arm] = [b.funcs[(loader.TP_BTF_PREFIX + event).encode()].fd for event in info.sock_length_btf]
     empty = [btf_tracepoints.load("empty", btf_tracepoints.RETURN_ZERO, b"GPL", attach_btf_id)
-             for attach_btf_id in sock_length_btf.values()]
+             for attach_btf_id in info.sock_length_btf.values()]
     stack.callback(lambda: [os.close(fd) for fd in empty])
-    return empty
+    return {"floor": empty} | arms
 
 
 def loaded_arms(stack: contextlib.ExitStack) -> dict[str, list[int]]:
-    """Each arm's sock length programs, loaded and detached: arm -> program descriptors."""
+    """The floor and the agent's programs with capture.l7 false and true, loaded and detached: arm -> descriptors."""
     from tracer.capture import loader
-    arms = {}
+    modules = {}
     for arm, l7 in (("l4", False), ("l7", True)):
-        b, info = loader.load(loader.CaptureConfig(l7=l7, program_cache=""))
-        stack.callback(b.cleanup)
-        arms[arm] = detached_programs(b, info)
-    return {"floor": floor_programs(stack, info.sock_length_btf)} | arms
+        modules[arm] = loader.load(loader.CaptureConfig(l7=l7, program_cache=""))
+        stack.callback(modules[arm][0].cleanup)
+    return detached_arms(stack, modules)
 
 
 def attached_run(programs: list[int], run: Callable[[], Run]) -> Run:
@@ -162,6 +159,14 @@ def report(summary: Summary, rounds: int, titles: dict[str, str] = ARM_TITLES) -
                  "and after; nginx µs/req: nginx's CPU per request (median); added: minus the mean of the untraced "
                  "slices around it (median)")
     return "\n".join(lines)
+
+
+def measured_report(rounds: int, load_arms: Callable[[contextlib.ExitStack], dict[str, list[int]]],
+                    names: list[str]) -> str:
+    """measure()'s report for other arms than the agent's: the untraced slices, the floor, then the arms `names`
+    (load_arms' besides the floor), each titled by its name."""
+    titles = {arm: ARM_TITLES[arm] for arm in ("untraced", "floor")} | {name: name for name in names}
+    return report(summarise(measure(rounds, SLICE_SECONDS, load_arms)), rounds, titles)
 
 
 def positive_seconds(text: str) -> float:
