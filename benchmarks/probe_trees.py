@@ -19,7 +19,7 @@ import contextlib
 import os
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from benchmarks import profile, side_by_side, throughput
 from benchmarks.overhead import at_least_one
@@ -34,20 +34,27 @@ def part(programs: dict[str, float], hook: str | None) -> float:
     return sum(ns for name, ns in programs.items() if hook is None or name.endswith(hook))
 
 
+@contextlib.contextmanager
+def probes_from(directory: str) -> Iterator[None]:
+    """This tree's loader compiling the probes in `directory` for the block."""
+    this_tree = loader.PROBES_DIR
+    loader.PROBES_DIR = directory
+    try:
+        yield
+    finally:
+        loader.PROBES_DIR = this_tree
+
+
 def alternated(trees: dict[str, str], rounds: int, seconds: int) -> dict[str, list[dict[str, float]]]:
     """Title -> each round's BPF ns per request per program, for each probes directory in `trees`."""
     results: dict[str, list[dict[str, float]]] = {title: [] for title in trees}
-    this_tree = loader.PROBES_DIR
     with running_nginx() as nginx:
-        try:
-            for number in range(1, rounds + 1):
-                for title, probes in trees.items():
-                    loader.PROBES_DIR = probes
+        for number in range(1, rounds + 1):
+            for title, probes in trees.items():
+                with probes_from(probes):
                     results[title].append(profile.measure_programs([], nginx.port, seconds))
-                print(f"round {number}: " + ", ".join(f"{title} {part(measured[-1], None):.0f} ns"
-                                                       for title, measured in results.items()), flush=True)
-        finally:
-            loader.PROBES_DIR = this_tree
+            print(f"round {number}: " + ", ".join(f"{title} {part(measured[-1], None):.0f} ns"
+                                                   for title, measured in results.items()), flush=True)
     return results
 
 
@@ -56,15 +63,11 @@ def loaded_trees(trees: dict[str, str]) -> Callable[[contextlib.ExitStack], dict
     detached, and the floor's empty ones."""
     def load(stack: contextlib.ExitStack) -> dict[str, list[int]]:
         modules = {}
-        this_tree = loader.PROBES_DIR
-        try:
-            for title, probes in trees.items():
-                loader.PROBES_DIR = probes
+        for title, probes in trees.items():
+            with probes_from(probes):
                 b, info, _ = profile.loaded([])
-                stack.callback(b.cleanup)
-                modules[title] = b, info
-        finally:
-            loader.PROBES_DIR = this_tree
+            stack.callback(b.cleanup)
+            modules[title] = b, info
         return throughput.detached_arms(stack, modules)
     return load
 
