@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
+from benchmarks import tracing_programs
 from benchmarks.bracketing import Round
 from benchmarks.overhead import NGINX_CPU, WRK_CONNECTIONS, WRK_CPU, Run, Summary, at_least_one, summarise
 from benchmarks.process_cpu import nginx_workers, on_cpu_seconds
@@ -69,17 +70,6 @@ def loaded_arms(stack: contextlib.ExitStack) -> dict[str, list[int]]:
         modules[arm] = loader.load(loader.CaptureConfig(l7=l7, program_cache=""))
         stack.callback(modules[arm][0].cleanup)
     return detached_arms(stack, modules)
-
-
-def attached_run(programs: list[int], run: Callable[[], Run]) -> Run:
-    """run() with `programs` attached to their tracepoints, detached after it."""
-    from tracer.capture import btf_tracepoints
-    links = [btf_tracepoints.attach(fd) for fd in programs]
-    try:
-        return run()
-    finally:
-        for link in links:
-            os.close(link)
 
 
 def logged_requests(nginx: Nginx) -> int:
@@ -140,7 +130,8 @@ def measure(rounds: int, slice_seconds: float,
             order = names[n % len(names):] + names[:n % len(names)]
             round_ = Round(untraced=[run()], traced={})
             for arm in order:
-                round_.traced[arm] = attached_run(arms[arm], run)
+                with tracing_programs.attached(arms[arm]):
+                    round_.traced[arm] = run()
                 round_.untraced.append(run())
             results.append(round_)
             if (n + 1) % 10 == 0 or n + 1 == rounds:
